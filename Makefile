@@ -1,0 +1,64 @@
+# durable-lambda developer tasks. Every target builds .venv itself when needed,
+# so `make test` works on a fresh clone with nothing but Python installed.
+
+# Prefer python3.11 (the oldest version we support) when it is on PATH.
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || echo python3)
+VENV   := .venv
+PY     := $(VENV)/bin/python
+
+# The stamp carries a checksum of pyproject.toml: editing dependencies reinstalls.
+PYPROJECT_SUM := $(shell cksum pyproject.toml | cut -d' ' -f1)
+STAMP         := $(VENV)/.installed-$(PYPROJECT_SUM)
+
+# Lint only the folders that exist (tests/ or benchmarks/ may not yet).
+LINT_DIRS := $(wildcard durable_lambda functions tests benchmarks)
+
+.DEFAULT_GOAL := test
+.PHONY: venv demo test pytest lint typecheck cfn-lint bench clean
+
+# venv: create .venv and install the package editable with every extra.
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev,local,bench]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+# demo: run the end-to-end demo on the embedded local stack (no AWS account).
+demo: $(STAMP)
+	$(PY) -m durable_lambda.demo
+
+# test: everything CI checks: lint, types, template, then the whole test suite (slow included).
+test: lint typecheck cfn-lint pytest
+
+# pytest: the test suite alone.
+pytest: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider
+
+# lint: ruff rules on all Python code, formatting on the library.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check $(LINT_DIRS)
+	$(VENV)/bin/ruff format --check durable_lambda
+
+# typecheck: mypy --strict on the library (configured in pyproject.toml).
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy durable_lambda
+
+# cfn-lint: validate the SAM template.
+cfn-lint: $(STAMP)
+	$(VENV)/bin/cfn-lint template.yaml
+
+# bench: run every benchmark script in turn; stop at the first failure.
+bench: $(STAMP)
+	@set -e; for script in benchmarks/*.py; do \
+		[ -e "$$script" ] || { echo "no benchmarks found"; exit 0; }; \
+		echo "== $$script"; \
+		$(PY) "$$script"; \
+	done
+
+# clean: remove the virtualenv, caches and build output.
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .aws-sam build dist *.egg-info .dl-local
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,55 @@
+"""durable-lambda: durable execution for Python on plain AWS Lambda.
+
+The public API. Everything else is an implementation detail.
+"""
+
+from durable_lambda import wait
+from durable_lambda.client import Client, RunHandle
+from durable_lambda.context import TaskContext
+from durable_lambda.engine.retry import RetryPolicy
+from durable_lambda.engine.state import RunStatus
+from durable_lambda.errors import (
+    AbortRun,
+    ConfigurationError,
+    DurableLambdaError,
+    NonDeterminismError,
+    PayloadTooLarge,
+    PayloadValidationError,
+    RetryableError,
+    RetryAfter,
+    StepFailedError,
+    TerminalError,
+)
+from durable_lambda.queue import Queue, RateLimit
+from durable_lambda.result import RunFailedError, RunResult
+from durable_lambda.settings import Settings
+from durable_lambda.step import step
+from durable_lambda.task import Task, task
+
+__all__ = [
+    "AbortRun",
+    "Client",
+    "ConfigurationError",
+    "DurableLambdaError",
+    "NonDeterminismError",
+    "PayloadTooLarge",
+    "PayloadValidationError",
+    "Queue",
+    "RateLimit",
+    "RetryAfter",
+    "RetryPolicy",
+    "RetryableError",
+    "RunFailedError",
+    "RunHandle",
+    "RunResult",
+    "RunStatus",
+    "Settings",
+    "StepFailedError",
+    "Task",
+    "TaskContext",
+    "TerminalError",
+    "step",
+    "task",
+    "wait",
+]
+__version__ = "0.1.0"

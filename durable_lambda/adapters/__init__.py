@@ -1,0 +1,1 @@
+"""Implementations of the ports: ``memory`` (reference fakes) and AWS (DynamoDB, S3, SQS)."""

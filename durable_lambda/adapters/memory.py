@@ -1,0 +1,333 @@
+"""In-memory reference implementations of the ports, with conditional-write semantics.
+
+They are the executable specification the AWS adapters are tested against
+(one contract suite runs on both), and the backend of ``LocalRunner``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import heapq
+import itertools
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from durable_lambda.engine.journal import ErrorInfo, JournalEntry
+from durable_lambda.engine.state import RESUMABLE, RunStatus
+from durable_lambda.errors import LeaseLostError, RunNotFoundError
+from durable_lambda.records import (
+    Checkpoint,
+    Fence,
+    LeaseOutcome,
+    LeaseResult,
+    ResumeMessage,
+    RunQuery,
+    RunRecord,
+    TimelineEvent,
+    Timer,
+)
+from durable_lambda.values import StoredValue, ValueStore
+
+
+class MemoryBlobStore:
+    """Blobs in a dict."""
+
+    def __init__(self) -> None:
+        """Start empty."""
+        self.blobs: dict[str, bytes] = {}
+
+    def put(self, key: str, data: bytes) -> None:
+        """Keep ``data`` (first write wins, as with S3 ``IfNoneMatch``)."""
+        self.blobs.setdefault(key, data)
+
+    def get(self, key: str) -> bytes:
+        """The bytes under ``key``."""
+        return self.blobs[key]
+
+
+@dataclass(slots=True)
+class _Stored:
+    run: RunRecord
+    payload: StoredValue
+    output: StoredValue | None = None
+
+
+def lease_outcome(run: RunRecord, epoch: int, now: dt.datetime) -> LeaseOutcome:
+    """Whether a message of ``epoch`` may take ``run`` at ``now`` (shared by all stores)."""
+    if run.status.is_terminal or run.epoch != epoch:
+        return LeaseOutcome.STALE
+    if run.status is RunStatus.RUNNING:
+        if run.lease_expiry is not None and run.lease_expiry > now:
+            return LeaseOutcome.BUSY
+        return LeaseOutcome.TAKEN
+    if run.status not in RESUMABLE:
+        return LeaseOutcome.STALE
+    if run.wake_at is not None and run.wake_at > now:
+        return LeaseOutcome.EARLY
+    return LeaseOutcome.TAKEN
+
+
+class MemoryRunStore:
+    """Runs, journals, timelines and timers in dicts, behind one lock."""
+
+    def __init__(self, values: ValueStore) -> None:
+        """Store values through ``values`` (same inline/blob rules as DynamoDB)."""
+        self.values = values
+        self._lock = threading.Lock()
+        self._runs: dict[str, _Stored] = {}
+        self._journals: dict[str, dict[int, tuple[JournalEntry, StoredValue | None]]] = {}
+        self._events: dict[str, list[TimelineEvent]] = {}
+        self._idempotency: dict[tuple[str, str], tuple[str, dt.datetime | None]] = {}
+        self._timers: dict[tuple[str, int, dt.datetime], Timer] = {}
+        self.write_requests = 0
+
+    # -- runs ------------------------------------------------------------------------
+
+    def create_run(self, run: RunRecord, idempotency_ttl: dt.timedelta | None = None) -> RunRecord:
+        """Create ``run`` or return the run its idempotency key already names."""
+        payload = self.values.store("payload", run.payload)
+        with self._lock:
+            self.write_requests += 1
+            if run.idempotency_key is not None:
+                claim_key = (run.task_id, run.idempotency_key)
+                claim = self._idempotency.get(claim_key)
+                if claim is not None and (claim[1] is None or claim[1] > run.created_at):
+                    return self._hydrate(self._runs[claim[0]])
+                expiry = run.created_at + idempotency_ttl if idempotency_ttl else None
+                self._idempotency[claim_key] = (run.run_id, expiry)
+            if run.run_id in self._runs:
+                raise ValueError(f"run {run.run_id} already exists")
+            self._runs[run.run_id] = _Stored(run=replace(run, payload=""), payload=payload)
+            self._journals[run.run_id] = {}
+            self._events[run.run_id] = []
+            return run
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        """The run, or ``None``."""
+        with self._lock:
+            stored = self._runs.get(run_id)
+            return self._hydrate(stored) if stored else None
+
+    def _hydrate(self, stored: _Stored) -> RunRecord:
+        output = self.values.load(stored.output) if stored.output else None
+        return replace(stored.run, payload=self.values.load(stored.payload), output=output)
+
+    def take_lease(
+        self, run_id: str, epoch: int, owner: str, expiry: dt.datetime, now: dt.datetime
+    ) -> LeaseResult:
+        """Take the run if the message may (see :func:`lease_outcome`)."""
+        with self._lock:
+            self.write_requests += 1
+            stored = self._runs.get(run_id)
+            if stored is None:
+                return LeaseResult(LeaseOutcome.NOT_FOUND)
+            outcome = lease_outcome(stored.run, epoch, now)
+            if outcome is LeaseOutcome.TAKEN:
+                stored.run = replace(
+                    stored.run,
+                    status=RunStatus.RUNNING,
+                    lease_owner=owner,
+                    lease_expiry=expiry,
+                    invocations=stored.run.invocations + 1,
+                    updated_at=now,
+                )
+            return LeaseResult(outcome, self._hydrate(stored))
+
+    def _fenced(self, run_id: str, fence: Fence) -> _Stored:
+        stored = self._runs.get(run_id)
+        if stored is None:
+            raise RunNotFoundError(run_id)
+        run = stored.run
+        if run.lease_owner != fence.owner or run.epoch != fence.epoch:
+            raise LeaseLostError(
+                f"run {run_id} is held by {run.lease_owner!r} at epoch {run.epoch}, "
+                f"not {fence.owner!r} at epoch {fence.epoch}"
+            )
+        return stored
+
+    # -- journal ---------------------------------------------------------------------
+
+    def _put_entry(self, run_id: str, entry: JournalEntry) -> None:
+        journal = self._journals[run_id]
+        existing = journal.get(entry.seq)
+        if existing is not None and existing[0].status.value in {"COMPLETED", "FAILED"}:
+            raise LeaseLostError(f"run {run_id}: journal position {entry.seq} is already final")
+        stored = None
+        if entry.result is not None:
+            stored = self.values.store(f"step {entry.key!r} result", entry.result)
+        journal[entry.seq] = (replace(entry, result=None), stored)
+
+    def load_journal(self, run_id: str) -> list[JournalEntry]:
+        """The journal in position order, large results fetched from blobs."""
+        with self._lock:
+            journal = dict(self._journals.get(run_id, {}))
+        return [
+            replace(entry, result=self.values.load(stored)) if stored else entry
+            for _, (entry, stored) in sorted(journal.items())
+        ]
+
+    def record_entry(self, run_id: str, fence: Fence, entry: JournalEntry) -> None:
+        """Write one entry if ``fence`` still holds."""
+        with self._lock:
+            self.write_requests += 1
+            self._fenced(run_id, fence)
+            self._put_entry(run_id, entry)
+
+    def checkpoint(self, run_id: str, fence: Fence, checkpoint: Checkpoint) -> RunRecord:
+        """Apply a checkpoint if ``fence`` still holds."""
+        output = None
+        if checkpoint.output is not None:
+            output = self.values.store("output", checkpoint.output)
+        with self._lock:
+            self.write_requests += 1
+            stored = self._fenced(run_id, fence)
+            for entry in checkpoint.entries:
+                self._put_entry(run_id, entry)
+            self._events[run_id].extend(checkpoint.events)
+            run = stored.run
+            terminal = checkpoint.status.is_terminal
+            stored.run = replace(
+                run,
+                status=checkpoint.status,
+                epoch=run.epoch + 1 if checkpoint.new_epoch else run.epoch,
+                lease_owner=None if checkpoint.status is not RunStatus.RUNNING else run.lease_owner,
+                lease_expiry=None if checkpoint.status is not RunStatus.RUNNING else run.lease_expiry,
+                wake_at=checkpoint.wake_at,
+                error=checkpoint.error if checkpoint.error is not None else run.error,
+                attempt=checkpoint.attempt or run.attempt,
+                updated_at=_last_event_time(checkpoint, run.updated_at),
+                finished_at=_last_event_time(checkpoint, run.updated_at) if terminal else None,
+            )
+            if output is not None:
+                stored.output = output
+            if checkpoint.timer and checkpoint.wake_at is not None:
+                timer = Timer(run_id, stored.run.epoch, checkpoint.wake_at)
+                self._timers[(run_id, timer.epoch, timer.wake_at)] = timer
+            return self._hydrate(stored)
+
+    # -- timeline --------------------------------------------------------------------
+
+    def add_events(self, run_id: str, events: Sequence[TimelineEvent]) -> None:
+        """Append events."""
+        with self._lock:
+            self.write_requests += 1
+            self._events.setdefault(run_id, []).extend(events)
+
+    def list_events(self, run_id: str) -> list[TimelineEvent]:
+        """The timeline, oldest first."""
+        with self._lock:
+            return sorted(self._events.get(run_id, []), key=lambda e: e.at)
+
+    def fail_run(self, run_id: str, error: ErrorInfo, event: TimelineEvent) -> RunRecord | None:
+        """Mark a non-terminal run FAILED."""
+        with self._lock:
+            self.write_requests += 1
+            stored = self._runs.get(run_id)
+            if stored is None or stored.run.status.is_terminal:
+                return None
+            stored.run = replace(
+                stored.run,
+                status=RunStatus.FAILED,
+                error=error,
+                lease_owner=None,
+                lease_expiry=None,
+                epoch=stored.run.epoch + 1,
+                updated_at=event.at,
+                finished_at=event.at,
+            )
+            self._events[run_id].append(event)
+            return self._hydrate(stored)
+
+    def note_delivery_error(self, run_id: str, reason: str) -> None:
+        """Remember the last delivery error."""
+        with self._lock:
+            stored = self._runs.get(run_id)
+            if stored is not None:
+                stored.run = replace(stored.run, last_delivery_error=reason)
+
+    # -- timers and recovery ---------------------------------------------------------
+
+    def add_timer(self, timer: Timer) -> None:
+        """Index a wake-up."""
+        with self._lock:
+            self.write_requests += 1
+            self._timers[(timer.run_id, timer.epoch, timer.wake_at)] = timer
+
+    def due_timers(self, until: dt.datetime, limit: int = 100) -> list[Timer]:
+        """Timers due by ``until``, earliest first."""
+        with self._lock:
+            due = [t for t in self._timers.values() if t.wake_at <= until]
+        return sorted(due, key=lambda t: (t.wake_at, t.run_id))[:limit]
+
+    def delete_timer(self, timer: Timer) -> None:
+        """Forget a fired timer."""
+        with self._lock:
+            self._timers.pop((timer.run_id, timer.epoch, timer.wake_at), None)
+
+    def expired_leases(self, now: dt.datetime, limit: int = 100) -> list[RunRecord]:
+        """RUNNING runs whose lease expired."""
+        with self._lock:
+            runs = [
+                self._hydrate(s)
+                for s in self._runs.values()
+                if s.run.status is RunStatus.RUNNING
+                and s.run.lease_expiry is not None
+                and s.run.lease_expiry <= now
+            ]
+        return runs[:limit]
+
+    def list_runs(self, query: RunQuery) -> list[RunRecord]:
+        """Runs newest first, filtered."""
+        with self._lock:
+            runs = [
+                self._hydrate(s)
+                for s in self._runs.values()
+                if (query.task_id is None or s.run.task_id == query.task_id)
+                and (query.status is None or s.run.status is query.status)
+            ]
+        runs.sort(key=lambda r: (r.created_at, r.run_id), reverse=True)
+        return runs[: query.limit]
+
+
+def _last_event_time(checkpoint: Checkpoint, default: dt.datetime) -> dt.datetime:
+    return max((e.at for e in checkpoint.events), default=default)
+
+
+class MemoryResumeQueue:
+    """Resume messages in a heap ordered by delivery time (no visibility timeout)."""
+
+    def __init__(self, clock_now: object) -> None:
+        """Deliver relative to ``clock_now()`` (a callable returning an aware datetime)."""
+        self._now = clock_now
+        self._heap: list[tuple[dt.datetime, int, ResumeMessage]] = []
+        self._seq = itertools.count()
+        self._lock = threading.Lock()
+        self.sent = 0
+
+    def send(self, message: ResumeMessage, delay_seconds: int = 0) -> None:
+        """Queue ``message`` for ``now + delay_seconds``."""
+        if not 0 <= delay_seconds <= 900:  # noqa: PLR2004 - SQS's limit, enforced alike
+            raise ValueError(f"delay_seconds must be 0..900, got {delay_seconds}")
+        due = self._now() + dt.timedelta(seconds=delay_seconds)  # type: ignore[operator]
+        with self._lock:
+            self.sent += 1
+            heapq.heappush(self._heap, (due, next(self._seq), message))
+
+    def next_due(self) -> dt.datetime | None:
+        """When the earliest message becomes visible, or ``None`` when empty."""
+        with self._lock:
+            return self._heap[0][0] if self._heap else None
+
+    def receive(self, now: dt.datetime, max_messages: int = 10) -> list[ResumeMessage]:
+        """Pop up to ``max_messages`` messages due by ``now``."""
+        out: list[ResumeMessage] = []
+        with self._lock:
+            while self._heap and self._heap[0][0] <= now and len(out) < max_messages:
+                out.append(heapq.heappop(self._heap)[2])
+        return out
+
+    def __len__(self) -> int:
+        """Messages waiting."""
+        with self._lock:
+            return len(self._heap)

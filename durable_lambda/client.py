@@ -1,0 +1,186 @@
+"""Client: trigger runs and read them back, from any Python process."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from durable_lambda import serde
+from durable_lambda.engine.state import RunStatus
+from durable_lambda.errors import ConfigurationError, RunNotFoundError
+from durable_lambda.ids import new_run_id
+from durable_lambda.ports import Clock, ResumeQueue, RunStore
+from durable_lambda.records import (
+    EventKind,
+    ResumeMessage,
+    RunQuery,
+    RunRecord,
+    TimelineEvent,
+    Timer,
+)
+from durable_lambda.result import RunResult
+from durable_lambda.settings import Settings
+from durable_lambda.task import Task, TaskRegistry
+from durable_lambda.task import registry as default_registry
+
+MAX_TAGS = 10
+MAX_TAG_LENGTH = 128
+MAX_KEY_LENGTH = 256
+MAX_SQS_DELAY = 900
+
+
+@dataclass(frozen=True, slots=True)
+class RunHandle:
+    """A triggered run.
+
+    Attributes:
+        run_id: The run's id.
+        task_id: Its task.
+        cached: True when an idempotency key matched an earlier run, which is returned.
+    """
+
+    run_id: str
+    task_id: str
+    cached: bool = False
+
+
+def _seconds(value: dt.timedelta | float | None, name: str) -> float | None:
+    if value is None:
+        return None
+    seconds = value.total_seconds() if isinstance(value, dt.timedelta) else float(value)
+    if seconds < 0:
+        raise ConfigurationError(f"{name} must be >= 0 seconds, got {seconds}")
+    return seconds
+
+
+def _check_options(tags: Sequence[str], idempotency_key: str | None, concurrency_key: str | None) -> None:
+    if len(tags) > MAX_TAGS:
+        raise ConfigurationError(f"tags: at most {MAX_TAGS} tags, got {len(tags)}")
+    for tag in tags:
+        if not tag or len(tag) > MAX_TAG_LENGTH:
+            raise ConfigurationError(f"tags: each tag must be 1-{MAX_TAG_LENGTH} characters, got {tag!r}")
+    for name, key in (("idempotency_key", idempotency_key), ("concurrency_key", concurrency_key)):
+        if key is not None and not 0 < len(key) <= MAX_KEY_LENGTH:
+            raise ConfigurationError(f"{name} must be 1-{MAX_KEY_LENGTH} characters")
+
+
+class Client:
+    """Triggers runs and reads their state."""
+
+    def __init__(
+        self,
+        *,
+        store: RunStore,
+        queue: ResumeQueue,
+        clock: Clock,
+        registry: TaskRegistry | None = None,
+    ) -> None:
+        """Wire the client to its ports."""
+        self.store = store
+        self.queue = queue
+        self.clock = clock
+        self.registry = registry or default_registry
+
+    @classmethod
+    def default(cls, settings: Settings | None = None) -> Client:
+        """A client on AWS, configured from ``settings`` (default: the environment)."""
+        from durable_lambda.adapters.aws import aws_ports  # noqa: PLC0415 - boto3 only when used
+
+        ports = aws_ports(settings or Settings.from_env())
+        return cls(store=ports.store, queue=ports.queue, clock=ports.clock)
+
+    def trigger(  # noqa: PLR0913 - Trigger.dev's trigger options
+        self,
+        task: Task[Any, Any] | str,
+        payload: Any,
+        *,
+        idempotency_key: str | None = None,
+        idempotency_key_ttl: dt.timedelta | float | None = None,
+        delay: dt.timedelta | float | None = None,
+        ttl: dt.timedelta | float | None = None,
+        tags: Sequence[str] = (),
+        concurrency_key: str | None = None,
+        priority: int = 0,
+        queue: str | None = None,
+    ) -> RunHandle:
+        """Start a run of ``task`` with ``payload``.
+
+        The payload is validated first: an invalid one raises
+        ``PayloadValidationError`` naming the fields, and no run is created.
+
+        Args:
+            task: The task, or its registered id.
+            payload: The payload; validated against the task's annotation.
+            idempotency_key: A second trigger with the same key returns the first run.
+            idempotency_key_ttl: How long the key is remembered (default: forever).
+            delay: Start no earlier than this many seconds from now.
+            ttl: A run not started within this many seconds ends EXPIRED.
+            tags: Up to 10 labels.
+            concurrency_key: Its own concurrency limit on the queue (e.g. a tenant).
+            priority: Higher starts first within the queue.
+            queue: Override the task's queue name.
+        """
+        definition = task if isinstance(task, Task) else self.registry.get(task)
+        tags = tuple(tags)
+        _check_options(tags, idempotency_key, concurrency_key)
+        delay_s = _seconds(delay, "delay") or 0.0
+        ttl_s = _seconds(ttl, "ttl")
+        key_ttl_s = _seconds(idempotency_key_ttl, "idempotency_key_ttl")
+        encoded = definition.encode_payload(payload)
+        now = self.clock.now()
+        wake_at = now + dt.timedelta(seconds=delay_s) if delay_s else None
+        run = RunRecord(
+            run_id=new_run_id(),
+            task_id=definition.id,
+            status=RunStatus.QUEUED,
+            payload=encoded,
+            created_at=now,
+            updated_at=now,
+            wake_at=wake_at,
+            queue=queue or definition.queue.name,
+            concurrency_key=concurrency_key,
+            priority=int(priority),
+            tags=tags,
+            idempotency_key=idempotency_key,
+            expires_at=now + dt.timedelta(seconds=ttl_s) if ttl_s is not None else None,
+        )
+        stored = self.store.create_run(
+            run, dt.timedelta(seconds=key_ttl_s) if key_ttl_s is not None else None
+        )
+        if stored.run_id != run.run_id:
+            return RunHandle(stored.run_id, stored.task_id, cached=True)
+        self.store.add_events(run.run_id, [TimelineEvent(now, EventKind.TRIGGERED, f"task {definition.id}")])
+        if delay_s > MAX_SQS_DELAY:
+            self.store.add_timer(Timer(run.run_id, run.epoch, wake_at or now))
+        else:
+            self.queue.send(ResumeMessage(run.run_id, run.epoch), math.ceil(delay_s))
+        return RunHandle(run.run_id, definition.id)
+
+    def get_run(self, run_id: str) -> RunRecord:
+        """The run's record.
+
+        Raises:
+            RunNotFoundError: No such run.
+        """
+        run = self.store.get_run(run_id)
+        if run is None:
+            raise RunNotFoundError(f"no run {run_id!r}")
+        return run
+
+    def result(self, run_id: str) -> RunResult | None:
+        """The run's result once it has finished, else ``None``."""
+        run = self.get_run(run_id)
+        if not run.status.is_terminal:
+            return None
+        output = None
+        if run.output is not None:
+            task = self.registry.get(run.task_id) if run.task_id in self.registry.ids() else None
+            output = serde.decode(run.output, task.output_type if task else None)
+        return RunResult(run_id=run.run_id, status=run.status, output=output, error=run.error)
+
+    def list_runs(self, query: RunQuery | None = None) -> list[RunRecord]:
+        """Runs newest first."""
+        return self.store.list_runs(query or RunQuery())

@@ -1,0 +1,138 @@
+"""The error family of durable-lambda: one root, split into retryable and terminal.
+
+This module imports nothing from the package so every layer can use it.
+"""
+
+from __future__ import annotations
+
+
+class DurableLambdaError(Exception):
+    """Root of every error raised by durable-lambda."""
+
+
+class TerminalError(DurableLambdaError):
+    """An error that fails the run at once: no retry can fix it."""
+
+
+class RetryableError(DurableLambdaError):
+    """An error after which the invocation may be tried again."""
+
+
+class ConfigurationError(TerminalError):
+    """A task, step, queue or setting was declared with invalid values."""
+
+
+class PayloadValidationError(TerminalError):
+    """A payload or output does not match the task's annotation.
+
+    Attributes:
+        task_id: The task whose payload was rejected.
+        errors: One ``(field path, message)`` pair per problem.
+    """
+
+    def __init__(self, task_id: str, what: str, errors: list[tuple[str, str]]) -> None:
+        self.task_id = task_id
+        self.what = what
+        self.errors = errors
+        detail = "; ".join(f"{loc or '<root>'}: {msg}" for loc, msg in errors)
+        super().__init__(f"invalid {what} for task {task_id!r}: {detail}")
+
+
+class PayloadTooLarge(TerminalError):  # noqa: N818 - the public name the API contract uses
+    """A value is above the configured maximum size.
+
+    Attributes:
+        what: What the value is (``"step 'charge#0' result"``, ``"payload"``...).
+        size: Its encoded size in bytes.
+        limit: The configured maximum in bytes.
+    """
+
+    def __init__(self, what: str, size: int, limit: int) -> None:
+        self.what = what
+        self.size = size
+        self.limit = limit
+        super().__init__(f"{what} is {size} bytes, above the maximum of {limit} bytes")
+
+
+class SerializationError(TerminalError):
+    """A value cannot be encoded to, or decoded from, JSON."""
+
+
+class NonDeterminismError(TerminalError):
+    """Replayed code called a different step than the journal recorded.
+
+    Attributes:
+        position: The position of the call in the run's journal.
+        expected: The step the journal holds at that position.
+        actual: The step the code called there.
+    """
+
+    def __init__(self, position: int, expected: str, actual: str) -> None:
+        self.position = position
+        self.expected = expected
+        self.actual = actual
+        super().__init__(
+            f"non-deterministic replay at journal position {position}: the journal recorded "
+            f"{expected!r} but the code now calls {actual!r}; did a deploy change the task "
+            "while this run was in flight?"
+        )
+
+
+class AbortRun(TerminalError):  # noqa: N818 - the public name the API contract uses
+    """Raise inside a task or step to fail the run now, with no retry."""
+
+
+class RetryAfter(RetryableError):  # noqa: N818 - the public name the API contract uses
+    """Raise inside a step or task to retry after exactly ``seconds``.
+
+    The attempt still counts against the retry policy's ``max_attempts``.
+    """
+
+    def __init__(self, seconds: float, message: str = "") -> None:
+        if seconds < 0:
+            raise ValueError(f"RetryAfter seconds must be >= 0, got {seconds}")
+        self.seconds = float(seconds)
+        super().__init__(message or f"retry requested after {seconds} s")
+
+
+class StepFailedError(TerminalError):
+    """A step failed on its last attempt; raised where the task awaited it.
+
+    The original exception object cannot be rebuilt on replay (that would need
+    pickle), so the task always sees this error, live or replayed alike.
+
+    Attributes:
+        step: The step's identity, ``name#occurrence``.
+        error_type: The qualified type name of the step's last exception.
+        error_message: Its message.
+    """
+
+    def __init__(self, step: str, error_type: str, error_message: str) -> None:
+        self.step = step
+        self.error_type = error_type
+        self.error_message = error_message
+        super().__init__(f"step {step!r} failed: {error_type}: {error_message}")
+
+
+class UnknownTaskError(TerminalError):
+    """No task with this id is registered in this process."""
+
+
+class RunNotFoundError(DurableLambdaError):
+    """No run with this id exists."""
+
+
+class LeaseLostError(RetryableError):
+    """Another invocation owns the run now; this one must stop writing."""
+
+
+class HopLimitExceeded(TerminalError):  # noqa: N818 - reads as an event, like AbortRun
+    """The run re-invoked itself more often than its configured maximum."""
+
+
+class Suspend(BaseException):  # noqa: N818 - a control-flow signal, not an error
+    """Control-flow signal that stops the current invocation.
+
+    It derives from ``BaseException`` so ``except Exception`` in user code
+    cannot swallow it. Users never raise or catch it.
+    """

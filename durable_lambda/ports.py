@@ -1,0 +1,129 @@
+"""Ports: the narrow interfaces between the runtime and AWS.
+
+Each has a memory implementation (the reference, with the same conditional
+semantics) and an AWS one; one contract test suite runs against both.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Protocol
+
+from durable_lambda.engine.journal import ErrorInfo, JournalEntry
+from durable_lambda.records import (
+    Checkpoint,
+    Fence,
+    LeaseResult,
+    ResumeMessage,
+    RunQuery,
+    RunRecord,
+    TimelineEvent,
+    Timer,
+)
+
+
+class Clock(Protocol):
+    """Time, injectable so tests can skip waits."""
+
+    def now(self) -> dt.datetime:
+        """The current time, timezone-aware UTC."""
+        ...
+
+    def monotonic(self) -> float:
+        """Seconds on a clock that never goes back (for deadlines)."""
+        ...
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` (a fake clock just advances)."""
+        ...
+
+
+class BlobStore(Protocol):
+    """Content-addressed storage for large values (S3)."""
+
+    def put(self, key: str, data: bytes) -> None:
+        """Store ``data`` under ``key`` (idempotent: same key, same content)."""
+        ...
+
+    def get(self, key: str) -> bytes:
+        """The bytes under ``key``."""
+        ...
+
+
+class RunStore(Protocol):
+    """Runs, journals, timelines and timers (DynamoDB).
+
+    Every write made by an invocation is fenced: it succeeds only while the
+    invocation's :class:`Fence` still matches the run, else ``LeaseLostError``.
+    """
+
+    def create_run(self, run: RunRecord, idempotency_ttl: dt.timedelta | None = None) -> RunRecord:
+        """Create ``run``; with an idempotency key already claimed, return that run instead."""
+        ...
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        """The run's metadata, or ``None``."""
+        ...
+
+    def take_lease(
+        self, run_id: str, epoch: int, owner: str, expiry: dt.datetime, now: dt.datetime
+    ) -> LeaseResult:
+        """Take the run for ``owner`` if a message of ``epoch`` may take it now."""
+        ...
+
+    def load_journal(self, run_id: str) -> list[JournalEntry]:
+        """The run's journal entries, in position order."""
+        ...
+
+    def record_entry(self, run_id: str, fence: Fence, entry: JournalEntry) -> None:
+        """Write one journal entry in one fenced request."""
+        ...
+
+    def checkpoint(self, run_id: str, fence: Fence, checkpoint: Checkpoint) -> RunRecord:
+        """Apply ``checkpoint`` in one fenced request; return the run as it now stands."""
+        ...
+
+    def add_events(self, run_id: str, events: Sequence[TimelineEvent]) -> None:
+        """Append timeline events (unfenced: events only describe)."""
+        ...
+
+    def list_events(self, run_id: str) -> list[TimelineEvent]:
+        """The run's timeline, oldest first."""
+        ...
+
+    def fail_run(self, run_id: str, error: ErrorInfo, event: TimelineEvent) -> RunRecord | None:
+        """Mark a non-terminal run FAILED from outside an invocation (DLQ, hop limit)."""
+        ...
+
+    def note_delivery_error(self, run_id: str, reason: str) -> None:
+        """Remember why a message for the run could not be processed."""
+        ...
+
+    def add_timer(self, timer: Timer) -> None:
+        """Index a wake-up for the scheduler (used for delayed triggers)."""
+        ...
+
+    def due_timers(self, until: dt.datetime, limit: int = 100) -> list[Timer]:
+        """Timers with ``wake_at <= until``, earliest first."""
+        ...
+
+    def delete_timer(self, timer: Timer) -> None:
+        """Remove a fired timer (idempotent)."""
+        ...
+
+    def expired_leases(self, now: dt.datetime, limit: int = 100) -> list[RunRecord]:
+        """RUNNING runs whose lease has expired: their holder died."""
+        ...
+
+    def list_runs(self, query: RunQuery) -> list[RunRecord]:
+        """Runs matching ``query``, newest first."""
+        ...
+
+
+class ResumeQueue(Protocol):
+    """The queue that re-invokes the worker (SQS)."""
+
+    def send(self, message: ResumeMessage, delay_seconds: int = 0) -> None:
+        """Send ``message``, delivered after ``delay_seconds`` (0..900)."""
+        ...

@@ -1,0 +1,175 @@
+"""Stored records: a run's metadata, checkpoints, timeline events, timers."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from durable_lambda.engine.journal import ErrorInfo, JournalEntry
+from durable_lambda.engine.state import RunStatus
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """A run's metadata (the ``RUN#id / META`` item).
+
+    Attributes:
+        run_id: The run's id.
+        task_id: The task it runs.
+        status: Where it is.
+        payload: The validated payload, as JSON text.
+        created_at: When it was triggered.
+        updated_at: When its metadata last changed.
+        attempt: Task-level attempt, from 1.
+        epoch: Generation of resume messages: a message may take the run only
+            while its epoch equals this; every suspension increments it.
+        lease_owner: The invocation holding the run, if any.
+        lease_expiry: When that hold ends even if the holder never says so.
+        wake_at: Earliest time the run may be taken again.
+        queue: Its queue's name.
+        concurrency_key: Its concurrency key, if any.
+        priority: Higher runs first within a queue.
+        tags: Free-form labels.
+        idempotency_key: The trigger's idempotency key, if any.
+        output: The output (JSON text) once completed.
+        error: The error once failed.
+        invocations: Invocations that took the run (the hop count).
+        finished_at: When it reached a terminal status.
+        expires_at: A run not started by then ends EXPIRED (the trigger's ``ttl``).
+        last_delivery_error: Why the last resume message could not be processed.
+    """
+
+    run_id: str
+    task_id: str
+    status: RunStatus
+    payload: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    attempt: int = 1
+    epoch: int = 0
+    lease_owner: str | None = None
+    lease_expiry: dt.datetime | None = None
+    wake_at: dt.datetime | None = None
+    queue: str = ""
+    concurrency_key: str | None = None
+    priority: int = 0
+    tags: tuple[str, ...] = ()
+    idempotency_key: str | None = None
+    output: str | None = None
+    error: ErrorInfo | None = None
+    invocations: int = 0
+    finished_at: dt.datetime | None = None
+    expires_at: dt.datetime | None = None
+    last_delivery_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Fence:
+    """Proof of holding a run: its owner id and the epoch it was taken at."""
+
+    owner: str
+    epoch: int
+
+
+class EventKind(StrEnum):
+    """Timeline events that are not journal entries."""
+
+    TRIGGERED = "triggered"
+    INVOCATION_STARTED = "invocation_started"
+    SUSPENDED = "suspended"
+    STEP_RETRY_SCHEDULED = "step_retry_scheduled"
+    RUN_RETRY_SCHEDULED = "run_retry_scheduled"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    RECOVERED = "recovered"
+    DEAD_LETTERED = "dead_lettered"
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEvent:
+    """One line of a run's timeline.
+
+    Attributes:
+        at: When it happened.
+        kind: What happened.
+        detail: Free-form detail, kept short (never a payload).
+        delay: For scheduled retries and suspensions, the delay in seconds.
+    """
+
+    at: dt.datetime
+    kind: EventKind
+    detail: str = ""
+    delay: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """What an invocation writes when it stops, in one fenced write.
+
+    Attributes:
+        status: The run's new status.
+        wake_at: For SUSPENDED: when it may resume (``None``: now).
+        new_epoch: Whether to increment the epoch (any status a message will resume).
+        entries: Journal entries to write with it.
+        events: Timeline events to write with it.
+        output: Output JSON text for COMPLETED.
+        error: The error for FAILED (or the failed attempt for a run retry).
+        attempt: The run's new attempt number, if it changes.
+        timer: Also index the wake time for the scheduler (beyond SQS's delay).
+    """
+
+    status: RunStatus
+    wake_at: dt.datetime | None = None
+    new_epoch: bool = False
+    entries: tuple[JournalEntry, ...] = ()
+    events: tuple[TimelineEvent, ...] = ()
+    output: str | None = None
+    error: ErrorInfo | None = None
+    attempt: int | None = None
+    timer: bool = False
+
+
+class LeaseOutcome(StrEnum):
+    """How an attempt to take a run's lease ended."""
+
+    TAKEN = "taken"  # this invocation now holds the run
+    NOT_FOUND = "not_found"  # no such run
+    STALE = "stale"  # the message's epoch has passed or the run is finished: drop it
+    BUSY = "busy"  # a live invocation holds the run: try the message later
+    EARLY = "early"  # the run's wake time has not come: resend for later
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseResult:
+    """The result of :meth:`RunStore.take_lease`; ``run`` is the record as it now stands."""
+
+    outcome: LeaseOutcome
+    run: RunRecord | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Timer:
+    """A wake-up beyond SQS's 15-minute delay, indexed for the scheduler."""
+
+    run_id: str
+    epoch: int
+    wake_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ResumeMessage:
+    """The body of a resume message: only the run and the epoch, never a payload."""
+
+    run_id: str
+    epoch: int
+
+
+@dataclass(frozen=True, slots=True)
+class RunQuery:
+    """Filters for listing runs, newest first."""
+
+    task_id: str | None = None
+    status: RunStatus | None = None
+    limit: int = 50
+    extra: dict[str, str] = field(default_factory=dict)

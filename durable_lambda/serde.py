@@ -1,0 +1,160 @@
+"""JSON encoding of stored values: payloads, step results, outputs.
+
+Plain JSON types pass through unchanged. A few Python types that JSON lacks
+are written as single-key tagged objects and restored on decode without any
+annotation: ``datetime``, ``date``, ``time``, ``timedelta``, ``Decimal``,
+``bytes``, ``UUID``, ``set``. Pydantic models and dataclasses are written as
+their fields; give the step or task a return annotation to get the model back
+(:func:`decode` validates against it). Nothing is ever pickled.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import datetime as dt
+import enum
+import json
+import uuid
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from durable_lambda.errors import SerializationError
+
+_TAG_PREFIX = "$"
+_ESCAPE = "$map"
+
+
+def _encode_default(value: Any) -> Any:  # noqa: PLR0911 - one branch per type, flat
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="python")
+    if isinstance(value, dt.datetime):
+        return {"$datetime": value.isoformat()}
+    if isinstance(value, dt.date):
+        return {"$date": value.isoformat()}
+    if isinstance(value, dt.time):
+        return {"$time": value.isoformat()}
+    if isinstance(value, dt.timedelta):
+        return {"$timedelta": value.total_seconds()}
+    if isinstance(value, Decimal):
+        return {"$decimal": str(value)}
+    if isinstance(value, bytes | bytearray | memoryview):
+        return {"$bytes": base64.b64encode(bytes(value)).decode("ascii")}
+    if isinstance(value, uuid.UUID):
+        return {"$uuid": str(value)}
+    if isinstance(value, set | frozenset):
+        return {"$set": sorted(value, key=repr)}
+    if isinstance(value, enum.Enum):
+        return value.value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    raise TypeError(f"{type(value).__qualname__} is not JSON-serialisable")
+
+
+_DECODERS: dict[str, Any] = {
+    "$datetime": dt.datetime.fromisoformat,
+    "$date": dt.date.fromisoformat,
+    "$time": dt.time.fromisoformat,
+    "$timedelta": lambda s: dt.timedelta(seconds=s),
+    "$decimal": Decimal,
+    "$bytes": lambda s: base64.b64decode(s.encode("ascii")),
+    "$uuid": uuid.UUID,
+    "$set": set,
+    # An escaped user dict is stored as key/value pairs: a list is never
+    # passed to the object hook, so it cannot be mistaken for a tag.
+    _ESCAPE: lambda pairs: {k: v for k, v in pairs},
+}
+
+
+def _escape_user_dicts(value: Any) -> Any:
+    """Wrap user dicts that look like our tags so decode leaves them alone."""
+    if isinstance(value, dict):
+        escaped = {k: _escape_user_dicts(v) for k, v in value.items()}
+        if len(value) == 1:
+            (key,) = value
+            if isinstance(key, str) and key in _DECODERS:
+                return {_ESCAPE: [[k, v] for k, v in escaped.items()]}
+        return escaped
+    if isinstance(value, list | tuple):
+        return [_escape_user_dicts(v) for v in value]
+    return value
+
+
+def _needs_escape(text: str) -> bool:
+    return '"$' in text
+
+
+def _object_hook(obj: dict[str, Any]) -> Any:
+    if len(obj) == 1:
+        (key,) = obj
+        if key[:1] == _TAG_PREFIX:
+            decoder = _DECODERS.get(key)
+            if decoder is not None:
+                return decoder(obj[key])
+    return obj
+
+
+def encode(value: Any) -> str:
+    """Encode ``value`` as compact JSON text.
+
+    Raises:
+        SerializationError: The value holds a type that has no JSON form.
+    """
+    try:
+        text = json.dumps(value, default=_encode_default, separators=(",", ":"))
+        if _needs_escape(text):
+            # Rare: a user key starts with "$". Re-encode with escaping so a
+            # user dict like {"$uuid": "x"} never decodes as a UUID.
+            text = json.dumps(
+                _escape_user_dicts(_to_plain(value)),
+                default=_encode_default,
+                separators=(",", ":"),
+            )
+    except (TypeError, ValueError) as exc:
+        raise SerializationError(f"cannot encode value as JSON: {exc}") from exc
+    return text
+
+
+def _to_plain(value: Any) -> Any:
+    """Models and dataclasses to dicts, recursively, keeping tagged scalars."""
+    if isinstance(value, BaseModel):
+        return _to_plain(value.model_dump(mode="python"))
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _to_plain(_encode_default(value))
+    if isinstance(value, dict):
+        return {k: _to_plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_to_plain(v) for v in value]
+    return value
+
+
+def decode(text: str, annotation: Any = None) -> Any:
+    """Decode JSON text written by :func:`encode`.
+
+    Args:
+        text: The JSON text.
+        annotation: Optional type to validate the value into (a pydantic model,
+            ``list[Model]``, ...). ``None`` or ``Any`` returns the plain value.
+
+    Raises:
+        SerializationError: The text is not JSON or does not match ``annotation``.
+    """
+    try:
+        value = json.loads(text, object_hook=_object_hook)
+    except ValueError as exc:
+        raise SerializationError(f"stored value is not valid JSON: {exc}") from exc
+    if annotation is None or annotation is Any:
+        return value
+    try:
+        return adapter_for(annotation).validate_python(value)
+    except ValidationError as exc:
+        raise SerializationError(f"stored value does not match {annotation!r}: {exc}") from exc
+
+
+@lru_cache(maxsize=512)
+def adapter_for(annotation: Any) -> TypeAdapter[Any]:
+    """A cached pydantic ``TypeAdapter`` for ``annotation``."""
+    return TypeAdapter(annotation)

@@ -1,0 +1,209 @@
+"""``@task``: declare a durable task and keep it in the registry workers look tasks up in."""
+
+from __future__ import annotations
+
+import datetime as dt
+import inspect
+import re
+import typing
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from pydantic import ValidationError
+
+from durable_lambda import serde
+from durable_lambda.engine.retry import RetryPolicy
+from durable_lambda.errors import ConfigurationError, PayloadValidationError, UnknownTaskError
+from durable_lambda.queue import Queue
+
+if TYPE_CHECKING:
+    from durable_lambda.client import RunHandle
+    from durable_lambda.context import TaskContext
+
+P = TypeVar("P")
+R = TypeVar("R")
+
+TaskFunction = Callable[..., Coroutine[Any, Any, Any]]
+
+
+def _validation_errors(exc: ValidationError) -> list[tuple[str, str]]:
+    return [(".".join(str(p) for p in err["loc"]), err["msg"]) for err in exc.errors()]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Task(Generic[P, R]):
+    """A durable task. Created by :func:`task`; trigger it or run it with a runner.
+
+    Attributes:
+        id: Unique id of the task; runs refer to it, so keep it stable across deploys.
+        fn: The ``async def (payload, ctx)`` function.
+        retry: Policy for task-level retries and the default for its steps.
+        queue: The queue its runs line up in.
+        max_duration: Upper bound on the run's total wall time, if any.
+        payload_type: The payload annotation (``Any`` when absent).
+        output_type: The return annotation (``Any`` when absent).
+    """
+
+    id: str
+    fn: TaskFunction
+    retry: RetryPolicy
+    queue: Queue
+    max_duration: dt.timedelta | None
+    payload_type: Any
+    output_type: Any
+    takes_context: bool
+
+    def validate_payload(self, payload: Any) -> Any:
+        """Validate ``payload`` against the task's annotation and return it typed.
+
+        Raises:
+            PayloadValidationError: Naming each field that does not fit.
+        """
+        try:
+            return serde.adapter_for(self.payload_type).validate_python(payload)
+        except ValidationError as exc:
+            raise PayloadValidationError(self.id, "payload", _validation_errors(exc)) from exc
+
+    def encode_payload(self, payload: Any) -> str:
+        """Validate ``payload`` and encode it for storage (JSON text)."""
+        return serde.encode(self.validate_payload(payload))
+
+    def decode_payload(self, text: str) -> Any:
+        """Decode a stored payload and validate it again (the code may have changed)."""
+        return self.validate_payload(serde.decode(text))
+
+    def validate_output(self, output: Any) -> Any:
+        """Check the return value against the task's return annotation."""
+        try:
+            return serde.adapter_for(self.output_type).validate_python(output)
+        except ValidationError as exc:
+            raise PayloadValidationError(self.id, "output", _validation_errors(exc)) from exc
+
+    def invoke(self, payload: Any, ctx: TaskContext) -> Coroutine[Any, Any, Any]:
+        """The coroutine of one execution of the task body (output validated)."""
+
+        async def body() -> Any:
+            if self.takes_context:
+                output = await self.fn(payload, ctx)
+            else:
+                output = await self.fn(payload)
+            return self.validate_output(output)
+
+        return body()
+
+    def trigger(self, payload: P, **options: Any) -> RunHandle:
+        """Start a run from any Python process with AWS credentials.
+
+        Uses the default :class:`~durable_lambda.client.Client` built from
+        settings (environment); see :meth:`Client.trigger` for the options.
+        """
+        from durable_lambda.client import Client  # noqa: PLC0415 - avoids a cycle
+
+        return Client.default().trigger(self, payload, **options)
+
+
+class TaskRegistry:
+    """Tasks by id. Workers look up the task of each run here."""
+
+    def __init__(self) -> None:
+        """Start empty."""
+        self._tasks: dict[str, Task[Any, Any]] = {}
+
+    def add(self, task_: Task[Any, Any]) -> None:
+        """Register ``task_``; a second, different function under the same id is an error."""
+        existing = self._tasks.get(task_.id)
+        if existing is not None and _origin(existing.fn) != _origin(task_.fn):
+            raise ConfigurationError(
+                f"task id {task_.id!r} is already used by {_origin(existing.fn)}; "
+                f"cannot register {_origin(task_.fn)} under it"
+            )
+        self._tasks[task_.id] = task_
+
+    def get(self, task_id: str) -> Task[Any, Any]:
+        """The task with ``task_id``.
+
+        Raises:
+            UnknownTaskError: None is registered (check ``DL_TASK_MODULES``).
+        """
+        try:
+            return self._tasks[task_id]
+        except KeyError:
+            known = ", ".join(sorted(self._tasks)) or "none"
+            raise UnknownTaskError(
+                f"no task {task_id!r} is registered in this process (registered: {known})"
+            ) from None
+
+    def ids(self) -> list[str]:
+        """The registered ids, sorted."""
+        return sorted(self._tasks)
+
+
+def _origin(fn: Callable[..., Any]) -> str:
+    return f"{fn.__module__}.{fn.__qualname__}"
+
+
+#: The registry ``@task`` adds to by default.
+registry = TaskRegistry()
+
+
+def _annotations(fn: TaskFunction) -> tuple[Any, Any, bool]:
+    params = list(inspect.signature(fn).parameters.values())
+    if not 1 <= len(params) <= 2:  # noqa: PLR2004 - (payload) or (payload, ctx)
+        raise ConfigurationError(
+            f"task function {fn.__qualname__} must take (payload) or (payload, ctx), "
+            f"it takes {len(params)} parameters"
+        )
+    try:
+        hints = typing.get_type_hints(fn)
+    except (NameError, TypeError) as exc:
+        raise ConfigurationError(f"cannot resolve annotations of {fn.__qualname__}: {exc}") from exc
+    payload_type = hints.get(params[0].name, Any)
+    output_type = hints.get("return", Any)
+    return payload_type, output_type, len(params) == 2  # noqa: PLR2004
+
+
+def task(  # noqa: PLR0913 - mirrors Trigger.dev's task options
+    *,
+    id: str,  # noqa: A002 - the public option name
+    retry: RetryPolicy | None = None,
+    queue: Queue | None = None,
+    max_duration: dt.timedelta | float | None = None,
+    registry_: TaskRegistry | None = None,
+) -> Callable[[TaskFunction], Task[Any, Any]]:
+    """Declare a durable task.
+
+    Args:
+        id: Unique, stable id (runs store it; renaming strands in-flight runs).
+        retry: Retry policy for the task body and default for its steps.
+        queue: Queue configuration; defaults to a queue named after the task.
+        max_duration: Upper bound on the run's wall time (seconds or timedelta).
+        registry_: Registry to add to; defaults to the process-wide one.
+
+    The function must be ``async def f(payload, ctx)`` (``ctx`` optional). Its
+    payload annotation validates input on trigger and on every resume; its
+    return annotation validates the output.
+    """
+    if not id or len(id) > 128:  # noqa: PLR2004 - documented limit
+        raise ConfigurationError(f"task id must be 1-128 characters, got {id!r}")
+    if isinstance(max_duration, int | float):
+        max_duration = dt.timedelta(seconds=max_duration)
+
+    def decorate(fn: TaskFunction) -> Task[Any, Any]:
+        if not inspect.iscoroutinefunction(fn):
+            raise ConfigurationError(f"task {id!r}: {fn.__qualname__} must be an async def")
+        payload_type, output_type, takes_context = _annotations(fn)
+        definition: Task[Any, Any] = Task(
+            id=id,
+            fn=fn,
+            retry=retry or RetryPolicy(),
+            queue=queue or Queue(name=re.sub(r"[^A-Za-z0-9_.:-]", "-", id)[:80]),
+            max_duration=max_duration,
+            payload_type=payload_type,
+            output_type=output_type,
+            takes_context=takes_context,
+        )
+        (registry_ or registry).add(definition)
+        return definition
+
+    return decorate

@@ -1,0 +1,52 @@
+"""A clock for tests: real time passes, waits are skipped."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+
+
+class SkipClock:
+    """Real time plus an offset that grows whenever a wait is skipped.
+
+    Step bodies take the time they really take (so a simulated Lambda deadline
+    behaves), while ``sleep`` and :meth:`advance` jump ahead instantly.
+    """
+
+    def __init__(self, start: dt.datetime | None = None) -> None:
+        """Start at ``start`` (default: now)."""
+        self._lock = threading.Lock()
+        self._offset = 0.0
+        self._wall0 = time.time()
+        self._mono0 = time.monotonic()
+        base = start or dt.datetime.now(dt.UTC)
+        self._base = base if base.tzinfo else base.replace(tzinfo=dt.UTC)
+
+    def _elapsed(self) -> float:
+        return time.monotonic() - self._mono0 + self._offset
+
+    def now(self) -> dt.datetime:
+        """The simulated current time."""
+        return self._base + dt.timedelta(seconds=self._elapsed())
+
+    def monotonic(self) -> float:
+        """Simulated monotonic seconds (jumps with skipped waits)."""
+        return self._mono0 + self._elapsed()
+
+    def advance(self, seconds: float) -> None:
+        """Jump ahead ``seconds`` instantly."""
+        if seconds < 0:
+            raise ValueError(f"cannot go back in time ({seconds} s)")
+        with self._lock:
+            self._offset += seconds
+
+    def advance_to(self, when: dt.datetime) -> None:
+        """Jump to ``when`` if it is in the future."""
+        delta = (when - self.now()).total_seconds()
+        if delta > 0:
+            self.advance(delta)
+
+    async def sleep(self, seconds: float) -> None:
+        """Skip the wait."""
+        self.advance(max(0.0, seconds))

@@ -1,0 +1,52 @@
+"""Where a stored value lives: inline in its DynamoDB item, or in S3 when large."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from durable_lambda.errors import PayloadTooLarge
+from durable_lambda.ports import BlobStore
+
+BLOB_PREFIX = "values/sha256/"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredValue:
+    """A value as written: exactly one of ``inline`` (JSON text) or ``ref`` (blob key)."""
+
+    inline: str | None = None
+    ref: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ValueStore:
+    """Decides inline versus blob and enforces the maximum size.
+
+    Attributes:
+        blobs: Where large values go.
+        inline_limit: Values up to this many bytes stay inline.
+        max_bytes: Larger values are refused with :class:`PayloadTooLarge`.
+    """
+
+    blobs: BlobStore
+    inline_limit: int
+    max_bytes: int
+
+    def store(self, what: str, text: str) -> StoredValue:
+        """Store ``text`` (JSON); ``what`` names it in errors, e.g. ``"step 'charge#0' result"``."""
+        data = text.encode("utf-8")
+        size = len(data)
+        if size <= self.inline_limit:
+            return StoredValue(inline=text)
+        if size > self.max_bytes:
+            raise PayloadTooLarge(what, size, self.max_bytes)
+        key = BLOB_PREFIX + hashlib.sha256(data).hexdigest()
+        self.blobs.put(key, data)
+        return StoredValue(ref=key)
+
+    def load(self, value: StoredValue) -> str:
+        """The JSON text of a stored value."""
+        if value.ref is not None:
+            return self.blobs.get(value.ref).decode("utf-8")
+        return value.inline if value.inline is not None else "null"

@@ -1,0 +1,301 @@
+"""The worker: one resume message in, one invocation of a run out. No AWS import.
+
+Take the run's lease (a duplicate or stale message loses and executes
+nothing), replay its journal, execute new steps, then write one fenced
+checkpoint and send the next resume message (or index a timer).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from durable_lambda.context import TaskContext
+from durable_lambda.engine.execution import Environment, Execution
+from durable_lambda.engine.journal import ErrorInfo, Journal
+from durable_lambda.engine.lease import lease_expiry, safety_margin
+from durable_lambda.engine.outcome import (
+    Abandoned,
+    Completed,
+    Failed,
+    Outcome,
+    RetryRun,
+    Suspended,
+    SuspendReason,
+)
+from durable_lambda.engine.retry import RandomSource
+from durable_lambda.engine.state import RunStatus
+from durable_lambda.errors import (
+    DurableLambdaError,
+    HopLimitExceeded,
+    RetryableError,
+    RunNotFoundError,
+    TerminalError,
+    UnknownTaskError,
+)
+from durable_lambda.ids import new_owner
+from durable_lambda.ports import Clock, ResumeQueue, RunStore
+from durable_lambda.records import (
+    Checkpoint,
+    EventKind,
+    Fence,
+    LeaseOutcome,
+    ResumeMessage,
+    RunRecord,
+    TimelineEvent,
+)
+from durable_lambda.settings import Settings
+from durable_lambda.task import Task, TaskRegistry
+
+#: SQS's longest DelaySeconds; later wake-ups go through the timer index.
+MAX_SQS_DELAY = 900
+
+
+class RunBusyError(RetryableError):
+    """A live invocation holds the run; the message is retried after its visibility timeout."""
+
+
+@dataclass(frozen=True, slots=True)
+class Invocation:
+    """The Lambda invocation as the worker needs it.
+
+    Attributes:
+        request_id: Lambda's request id.
+        remaining: Seconds left before Lambda kills the invocation.
+        timeout: The function's configured timeout in seconds.
+    """
+
+    request_id: str
+    remaining: Callable[[], float]
+    timeout: float
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """What one message did, for logs, metrics and tests."""
+
+    run_id: str
+    action: str  # executed | stale | early | busy
+    status: RunStatus | None = None
+    steps_executed: int = 0
+    steps_replayed: int = 0
+    detail: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def suspend_delay(wake_at: dt.datetime | None, now: dt.datetime) -> float:
+    """Seconds from ``now`` until ``wake_at`` (0 when due or ``None``)."""
+    if wake_at is None:
+        return 0.0
+    return max(0.0, (wake_at - now).total_seconds())
+
+
+class Worker:
+    """Processes resume messages for the tasks in ``registry``."""
+
+    def __init__(  # noqa: PLR0913 - the ports, explicit
+        self,
+        *,
+        store: RunStore,
+        queue: ResumeQueue,
+        registry: TaskRegistry,
+        settings: Settings,
+        clock: Clock,
+        rng: RandomSource | None = None,
+    ) -> None:
+        """Wire the worker to its ports."""
+        self.store = store
+        self.queue = queue
+        self.registry = registry
+        self.settings = settings
+        self.clock = clock
+        self.rng = rng
+
+    def handle(self, message: ResumeMessage, invocation: Invocation) -> Report:
+        """Process one resume message.
+
+        Raises:
+            RunNotFoundError: No such run (the message is poison; SQS retries it
+                until it reaches the DLQ).
+            RunBusyError: A live invocation holds the run; retry the message later.
+            UnknownTaskError: The run's task is not registered in this process.
+        """
+        now = self.clock.now()
+        owner = new_owner(invocation.request_id)
+        expiry = lease_expiry(now, invocation.remaining())
+        taken = self.store.take_lease(message.run_id, message.epoch, owner, expiry, now)
+        if taken.outcome is LeaseOutcome.NOT_FOUND:
+            raise RunNotFoundError(f"no run {message.run_id!r}")
+        run = taken.run
+        assert run is not None  # noqa: S101 - every other outcome carries the run
+        if taken.outcome is LeaseOutcome.STALE:
+            return Report(run.run_id, "stale", run.status, detail=f"epoch {message.epoch} vs {run.epoch}")
+        if taken.outcome is LeaseOutcome.BUSY:
+            raise RunBusyError(f"run {run.run_id} is held by a live invocation until {run.lease_expiry}")
+        if taken.outcome is LeaseOutcome.EARLY:
+            self._resend_early(run, now)
+            return Report(run.run_id, "early", run.status, detail=f"wakes at {run.wake_at}")
+        fence = Fence(owner=owner, epoch=run.epoch)
+        started = TimelineEvent(now, EventKind.INVOCATION_STARTED, f"invocation {run.invocations}")
+        try:
+            task = self.registry.get(run.task_id)
+        except UnknownTaskError as exc:
+            # Give the run back untouched so a worker that knows the task can take it.
+            self.store.checkpoint(run.run_id, fence, Checkpoint(status=RunStatus.QUEUED))
+            self.store.note_delivery_error(run.run_id, str(exc))
+            raise
+        outcome, executed, replayed = self._execute(run, task, fence, invocation)
+        report = Report(run.run_id, "executed", steps_executed=executed, steps_replayed=replayed)
+        return self._apply(run, fence, outcome, started, report)
+
+    def _execute(
+        self, run: RunRecord, task: Task[Any, Any], fence: Fence, invocation: Invocation
+    ) -> tuple[Outcome, int, int]:
+        if run.invocations > self.settings.max_hops:
+            error = HopLimitExceeded(
+                f"run {run.run_id} took {run.invocations} invocations, above max_hops="
+                f"{self.settings.max_hops}"
+            )
+            return Failed(ErrorInfo.from_exception(error), "HopLimitExceeded"), 0, 0
+        if task.max_duration is not None and self.clock.now() - run.created_at > task.max_duration:
+            error = TerminalError(f"run exceeded the task's max_duration of {task.max_duration}")
+            return Failed(ErrorInfo.from_exception(error), "max_duration"), 0, 0
+        try:
+            payload = task.decode_payload(run.payload)
+            journal = Journal.of(self.store.load_journal(run.run_id))
+        except DurableLambdaError as exc:
+            return Failed(ErrorInfo.from_exception(exc), type(exc).__name__), 0, 0
+        env = Environment(
+            now=self.clock.now,
+            remaining=invocation.remaining,
+            record=lambda entry: self.store.record_entry(run.run_id, fence, entry),
+            sleep=self.clock.sleep,
+            safety_margin=safety_margin(
+                invocation.timeout,
+                self.settings.safety_margin_seconds,
+                self.settings.safety_margin_fraction,
+            ),
+            short_wait=self.settings.short_wait_seconds,
+            rng=self.rng,
+        )
+        execution = Execution(
+            run_id=run.run_id, attempt=run.attempt, journal=journal, env=env, task_retry=task.retry
+        )
+        ctx = TaskContext(
+            run_id=run.run_id,
+            task_id=run.task_id,
+            attempt=run.attempt,
+            tags=run.tags,
+            concurrency_key=run.concurrency_key,
+        )
+        outcome = execution.run(lambda: task.invoke(payload, ctx))
+        return outcome, execution.steps_executed, execution.steps_replayed
+
+    def _apply(
+        self,
+        run: RunRecord,
+        fence: Fence,
+        outcome: Outcome,
+        started: TimelineEvent,
+        report: Report,
+    ) -> Report:
+        now = self.clock.now()
+        if isinstance(outcome, Abandoned):
+            return Report(run.run_id, "abandoned", detail=outcome.reason)
+        if isinstance(outcome, Completed):
+            checkpoint = Checkpoint(
+                status=RunStatus.COMPLETED,
+                output=outcome.output,
+                events=(started, TimelineEvent(now, EventKind.COMPLETED)),
+            )
+            return self._commit(run, fence, checkpoint, report)
+        if isinstance(outcome, Failed):
+            checkpoint = Checkpoint(
+                status=RunStatus.FAILED,
+                error=outcome.error,
+                events=(started, TimelineEvent(now, EventKind.FAILED, _short(outcome.reason))),
+            )
+            return self._commit(run, fence, checkpoint, report)
+        if isinstance(outcome, RetryRun):
+            wake = now + dt.timedelta(seconds=outcome.delay)
+            event = TimelineEvent(
+                now,
+                EventKind.RUN_RETRY_SCHEDULED,
+                _short(f"{outcome.error.type}: {outcome.error.message} ({outcome.reason})"),
+                delay=outcome.delay,
+            )
+            checkpoint = Checkpoint(
+                status=RunStatus.SUSPENDED,
+                wake_at=wake,
+                new_epoch=True,
+                error=outcome.error,
+                attempt=run.attempt + 1,
+                events=(started, event),
+                timer=outcome.delay > MAX_SQS_DELAY,
+            )
+            return self._commit(run, fence, checkpoint, report)
+        return self._suspend(run, fence, outcome, started, now, report)
+
+    def _suspend(  # noqa: PLR0913 - the invocation's state, explicit
+        self,
+        run: RunRecord,
+        fence: Fence,
+        outcome: Suspended,
+        started: TimelineEvent,
+        now: dt.datetime,
+        report: Report,
+    ) -> Report:
+        delay = suspend_delay(outcome.wake_at, now)
+        kind = (
+            EventKind.STEP_RETRY_SCHEDULED
+            if outcome.reason is SuspendReason.STEP_RETRY
+            else EventKind.SUSPENDED
+        )
+        event = TimelineEvent(now, kind, _short(f"{outcome.reason.value}: {outcome.detail}"), delay=delay)
+        checkpoint = Checkpoint(
+            status=RunStatus.SUSPENDED,
+            wake_at=outcome.wake_at,
+            new_epoch=True,
+            entries=outcome.entries,
+            events=(started, event),
+            timer=delay > MAX_SQS_DELAY,
+        )
+        return self._commit(run, fence, checkpoint, report)
+
+    def _commit(self, run: RunRecord, fence: Fence, checkpoint: Checkpoint, report: Report) -> Report:
+        try:
+            stored = self.store.checkpoint(run.run_id, fence, checkpoint)
+        except TerminalError as exc:
+            # e.g. an output above the maximum size: fail the run with that reason.
+            if checkpoint.status is RunStatus.FAILED:
+                raise
+            failed = Checkpoint(
+                status=RunStatus.FAILED,
+                error=ErrorInfo.from_exception(exc),
+                events=(*checkpoint.events[:1], TimelineEvent(self.clock.now(), EventKind.FAILED, _short(str(exc)))),
+            )
+            stored = self.store.checkpoint(run.run_id, fence, failed)
+        if stored.status is RunStatus.SUSPENDED and not checkpoint.timer:
+            delay = suspend_delay(stored.wake_at, self.clock.now())
+            self.queue.send(ResumeMessage(run.run_id, stored.epoch), math.ceil(delay))
+        return Report(
+            run.run_id,
+            report.action,
+            stored.status,
+            report.steps_executed,
+            report.steps_replayed,
+            detail=f"wake_at={stored.wake_at}" if stored.wake_at else "",
+        )
+
+    def _resend_early(self, run: RunRecord, now: dt.datetime) -> None:
+        delay = suspend_delay(run.wake_at, now)
+        if delay <= MAX_SQS_DELAY:
+            self.queue.send(ResumeMessage(run.run_id, run.epoch), math.ceil(delay))
+        # Further out, the run's timer fires it; this message is simply dropped.
+
+
+def _short(text: str, limit: int = 500) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
