@@ -104,7 +104,9 @@ def encode(value: Any) -> str:
         SerializationError: The value holds a type that has no JSON form.
     """
     try:
-        text = json.dumps(value, default=_encode_default, separators=(",", ":"))
+        text = json.dumps(
+            value, default=_encode_default, separators=(",", ":"), allow_nan=False
+        )
         if _needs_escape(text):
             # Rare: a user key starts with "$". Re-encode with escaping so a
             # user dict like {"$uuid": "x"} never decodes as a UUID.
@@ -112,6 +114,7 @@ def encode(value: Any) -> str:
                 _escape_user_dicts(_to_plain(value)),
                 default=_encode_default,
                 separators=(",", ":"),
+                allow_nan=False,
             )
     except (TypeError, ValueError) as exc:
         raise SerializationError(f"cannot encode value as JSON: {exc}") from exc

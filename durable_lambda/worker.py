@@ -31,7 +31,6 @@ from durable_lambda.engine.state import RunStatus
 from durable_lambda.errors import (
     DurableLambdaError,
     HopLimitExceeded,
-    RetryableError,
     RunNotFoundError,
     TerminalError,
     UnknownTaskError,
@@ -54,10 +53,6 @@ from durable_lambda.task import Task, TaskRegistry
 MAX_SQS_DELAY = 900
 
 
-class RunBusyError(RetryableError):
-    """A live invocation holds the run; the message is retried after its visibility timeout."""
-
-
 @dataclass(frozen=True, slots=True)
 class Invocation:
     """The Lambda invocation as the worker needs it.
@@ -78,7 +73,7 @@ class Report:
     """What one message did, for logs, metrics and tests."""
 
     run_id: str
-    action: str  # executed | stale | early | busy
+    action: str  # executed | stale | early | busy | deferred | abandoned
     status: RunStatus | None = None
     steps_executed: int = 0
     steps_replayed: int = 0
@@ -120,10 +115,17 @@ class Worker:
         Raises:
             RunNotFoundError: No such run (the message is poison; SQS retries it
                 until it reaches the DLQ).
-            RunBusyError: A live invocation holds the run; retry the message later.
             UnknownTaskError: The run's task is not registered in this process.
         """
         now = self.clock.now()
+        margin = safety_margin(
+            invocation.timeout, self.settings.safety_margin_seconds, self.settings.safety_margin_fraction
+        )
+        if invocation.remaining() < margin:
+            # Late in a batch: too little time to make progress. Hand the message
+            # to a fresh invocation rather than take a lease we cannot use.
+            self.queue.send(message, 0)
+            return Report(message.run_id, "deferred", detail="too little time left in this invocation")
         owner = new_owner(invocation.request_id)
         expiry = lease_expiry(now, invocation.remaining())
         taken = self.store.take_lease(message.run_id, message.epoch, owner, expiry, now)
@@ -134,7 +136,12 @@ class Worker:
         if taken.outcome is LeaseOutcome.STALE:
             return Report(run.run_id, "stale", run.status, detail=f"epoch {message.epoch} vs {run.epoch}")
         if taken.outcome is LeaseOutcome.BUSY:
-            raise RunBusyError(f"run {run.run_id} is held by a live invocation until {run.lease_expiry}")
+            # A duplicate while the holder lives. Keep a copy due when the lease
+            # expires: if the holder dies, that copy recovers the run; if it
+            # suspends first, the copy is stale and dropped.
+            wait_s = suspend_delay(run.lease_expiry, now) + 1
+            self.queue.send(message, min(MAX_SQS_DELAY, math.ceil(wait_s)))
+            return Report(run.run_id, "busy", run.status, detail=f"held until {run.lease_expiry}")
         if taken.outcome is LeaseOutcome.EARLY:
             self._resend_early(run, now)
             return Report(run.run_id, "early", run.status, detail=f"wakes at {run.wake_at}")

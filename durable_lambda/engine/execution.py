@@ -181,7 +181,11 @@ class Execution:
             attempt = recorded.attempts + 1
             if recorded.wake_at is not None and recorded.wake_at > self.env.now():
                 await self._suspend(SuspendReason.STEP_RETRY, recorded.wake_at, recorded.key)
-        if must_suspend(self.env.remaining(), self.env.safety_margin, spec.expected_duration):
+        # A fresh invocation always makes progress, or a step that can never
+        # fit its expected duration would chain invocations forever.
+        if self.steps_executed and must_suspend(
+            self.env.remaining(), self.env.safety_margin, spec.expected_duration
+        ):
             await self._suspend(SuspendReason.DEADLINE, None, f"before {spec.name}#{occurrence}")
         return await self._execute(spec, fn, args, kwargs or {}, seq, occurrence, attempt)
 
