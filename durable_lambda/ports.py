@@ -121,6 +121,37 @@ class RunStore(Protocol):
         ...
 
 
+class DeadLetter(Protocol):
+    """A message read from the dead-letter queue."""
+
+    @property
+    def body(self) -> str:
+        """The raw body."""
+        ...
+
+    @property
+    def receive_count(self) -> int:
+        """How often SQS delivered it before dead-lettering."""
+        ...
+
+    @property
+    def receipt_handle(self) -> str:
+        """Handle to delete it with."""
+        ...
+
+
+class DeadLetters(Protocol):
+    """The worker queue's DLQ, read by the scheduler."""
+
+    def receive(self, max_messages: int = 10) -> Sequence[DeadLetter]:
+        """Up to ``max_messages`` dead letters (hidden for a while once read)."""
+        ...
+
+    def delete(self, receipt_handle: str) -> None:
+        """Remove a handled dead letter."""
+        ...
+
+
 class ResumeQueue(Protocol):
     """The queue that re-invokes the worker (SQS)."""
 

@@ -10,8 +10,10 @@ import datetime as dt
 import math
 from dataclasses import dataclass
 
-from durable_lambda.ports import Clock, ResumeQueue, RunStore
-from durable_lambda.records import ResumeMessage
+from durable_lambda.engine.journal import ErrorInfo
+from durable_lambda.messages import PoisonMessageError, decode_message
+from durable_lambda.ports import Clock, DeadLetters, ResumeQueue, RunStore
+from durable_lambda.records import EventKind, ResumeMessage, TimelineEvent
 
 #: Timers due within SQS's longest delay are handed to SQS with the exact delay.
 TIMER_HORIZON = dt.timedelta(seconds=900)
@@ -23,16 +25,25 @@ class TickReport:
 
     timers_fired: int
     leases_recovered: int
+    dead_letters_failed: int = 0
 
 
 class Scheduler:
     """Fires timers and recovers expired leases."""
 
-    def __init__(self, *, store: RunStore, queue: ResumeQueue, clock: Clock) -> None:
+    def __init__(
+        self,
+        *,
+        store: RunStore,
+        queue: ResumeQueue,
+        clock: Clock,
+        dead_letters: DeadLetters | None = None,
+    ) -> None:
         """Wire the scheduler to its ports."""
         self.store = store
         self.queue = queue
         self.clock = clock
+        self.dead_letters = dead_letters
 
     def tick(self, batch: int = 100) -> TickReport:
         """Run one tick (the scheduler function runs this every minute)."""
@@ -49,4 +60,37 @@ class Scheduler:
         for run in self.store.expired_leases(now, limit=batch):
             self.queue.send(ResumeMessage(run.run_id, run.epoch), 0)
             recovered += 1
-        return TickReport(timers_fired=fired, leases_recovered=recovered)
+        failed = self.fail_dead_lettered_runs() if self.dead_letters is not None else 0
+        return TickReport(timers_fired=fired, leases_recovered=recovered, dead_letters_failed=failed)
+
+    def fail_dead_lettered_runs(self, rounds: int = 10) -> int:
+        """Mark FAILED each run whose resume message reached the DLQ, with the reason.
+
+        Dead letters whose body cannot be decoded, or that name no run, stay in
+        the DLQ for a person to look at (its depth raises an alarm).
+        """
+        assert self.dead_letters is not None  # noqa: S101 - checked by the caller
+        failed = 0
+        for _ in range(rounds):
+            letters = self.dead_letters.receive(10)
+            if not letters:
+                break
+            for letter in letters:
+                try:
+                    message = decode_message(letter.body)
+                except PoisonMessageError:
+                    continue
+                run = self.store.get_run(message.run_id)
+                if run is None:
+                    continue
+                reason = run.last_delivery_error or "its resume message could not be processed"
+                error = ErrorInfo(
+                    type="durable_lambda.DeadLettered",
+                    message=f"resume message dead-lettered after {letter.receive_count} "
+                    f"deliveries: {reason}",
+                )
+                event = TimelineEvent(self.clock.now(), EventKind.DEAD_LETTERED, error.message[:500])
+                if self.store.fail_run(run.run_id, error, event) is not None:
+                    failed += 1
+                self.dead_letters.delete(letter.receipt_handle)
+        return failed

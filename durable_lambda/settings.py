@@ -21,6 +21,7 @@ ENV_MARGIN_FRACTION = "DL_SAFETY_MARGIN_FRACTION"
 ENV_MAX_HOPS = "DL_MAX_HOPS"
 ENV_RETENTION_DAYS = "DL_RETENTION_DAYS"
 ENV_TASK_MODULES = "DL_TASK_MODULES"
+ENV_FUNCTION_TIMEOUT = "DL_FUNCTION_TIMEOUT"
 
 #: DynamoDB refuses items above 400 KB; an inline value must leave room for the
 #: rest of its item.
@@ -40,6 +41,7 @@ _ENV_OF = {
     "max_hops": ENV_MAX_HOPS,
     "retention_days": ENV_RETENTION_DAYS,
     "task_modules": ENV_TASK_MODULES,
+    "function_timeout": ENV_FUNCTION_TIMEOUT,
 }
 
 
@@ -61,6 +63,8 @@ class Settings:
         max_hops: Invocations one run may chain through before it fails.
         retention_days: Days a finished run is kept (DynamoDB TTL).
         task_modules: Modules the worker imports so their ``@task``s register.
+        function_timeout: The worker function's configured timeout in seconds
+            (the safety margin is derived from it).
     """
 
     table_name: str = "durable-lambda"
@@ -75,6 +79,7 @@ class Settings:
     max_hops: int = 10_000
     retention_days: int = 30
     task_modules: tuple[str, ...] = ()
+    function_timeout: float = 900.0
 
     def __post_init__(self) -> None:
         """Reject settings that would break storage or chaining."""
