@@ -79,7 +79,11 @@ def replay_ms() -> float:
 
     env = Environment(now=lambda: now, remaining=lambda: 900.0, record=record)
     execution = Execution(
-        run_id="bench", attempt=1, journal=Journal.of(entries), env=env, task_retry=RetryPolicy(max_attempts=1)
+        run_id="bench",
+        attempt=1,
+        journal=Journal.of(entries),
+        env=env,
+        task_retry=RetryPolicy(max_attempts=1),
     )
     start = time.perf_counter()
     execution.run(lambda: many_steps.fn(STEPS + 1))
@@ -89,11 +93,11 @@ def replay_ms() -> float:
 
 def ddb_writes_per_step() -> tuple[float, float]:
     """Marginal DynamoDB write requests per completed step on moto, and the fixed cost per run."""
+    from durable_lambda.adapters.aws import aws_ports, ensure_resources  # noqa: PLC0415
+    from durable_lambda.testing.aws_counter import RequestCounter  # noqa: PLC0415
     from moto import mock_aws  # noqa: PLC0415
 
-    from durable_lambda.adapters.aws import aws_ports, ensure_resources  # noqa: PLC0415
     from durable_lambda.settings import Settings  # noqa: PLC0415
-    from durable_lambda.testing.aws_counter import RequestCounter  # noqa: PLC0415
 
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")

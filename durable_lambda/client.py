@@ -56,12 +56,16 @@ def _seconds(value: dt.timedelta | float | None, name: str) -> float | None:
     return seconds
 
 
-def _check_options(tags: Sequence[str], idempotency_key: str | None, concurrency_key: str | None) -> None:
+def _check_options(
+    tags: Sequence[str], idempotency_key: str | None, concurrency_key: str | None
+) -> None:
     if len(tags) > MAX_TAGS:
         raise ConfigurationError(f"tags: at most {MAX_TAGS} tags, got {len(tags)}")
     for tag in tags:
         if not tag or len(tag) > MAX_TAG_LENGTH:
-            raise ConfigurationError(f"tags: each tag must be 1-{MAX_TAG_LENGTH} characters, got {tag!r}")
+            raise ConfigurationError(
+                f"tags: each tag must be 1-{MAX_TAG_LENGTH} characters, got {tag!r}"
+            )
     for name, key in (("idempotency_key", idempotency_key), ("concurrency_key", concurrency_key)):
         if key is not None and not 0 < len(key) <= MAX_KEY_LENGTH:
             raise ConfigurationError(f"{name} must be 1-{MAX_KEY_LENGTH} characters")
@@ -92,7 +96,7 @@ class Client:
         ports = aws_ports(settings or Settings.from_env())
         return cls(store=ports.store, queue=ports.queue, clock=ports.clock)
 
-    def trigger(  # noqa: PLR0913 - Trigger.dev's trigger options
+    def trigger(
         self,
         task: Task[Any, Any] | str,
         payload: Any,
@@ -152,7 +156,9 @@ class Client:
         )
         if stored.run_id != run.run_id:
             return RunHandle(stored.run_id, stored.task_id, cached=True)
-        self.store.add_events(run.run_id, [TimelineEvent(now, EventKind.TRIGGERED, f"task {definition.id}")])
+        self.store.add_events(
+            run.run_id, [TimelineEvent(now, EventKind.TRIGGERED, f"task {definition.id}")]
+        )
         if delay_s > MAX_SQS_DELAY:
             self.store.add_timer(Timer(run.run_id, run.epoch, wake_at or now))
         else:

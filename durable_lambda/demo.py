@@ -18,6 +18,7 @@ from durable_lambda.settings import Settings
 from durable_lambda.testing import LocalRunner
 
 DEADLINE_SECONDS = 3.0
+SHOWN_ENTRIES = 8  # longer journals print their first and last three entries
 
 SAMPLES: list[tuple[str, Any]] = [
     ("process-order", {"order_id": "A-1001", "amount_cents": 4200, "email": "ada@example.com"}),
@@ -43,12 +44,14 @@ def _print_run(runner: LocalRunner, run_id: str, wall: float) -> None:
         f"  status {run.status.value}, invocations {runner.invocations[run_id]}, "
         f"attempt {run.attempt}, {len(journal)} journal entries, wall {wall:.1f} s"
     )
-    shown = journal if len(journal) <= 8 else [*journal[:3], None, *journal[-3:]]
+    shown = journal if len(journal) <= SHOWN_ENTRIES else [*journal[:3], None, *journal[-3:]]
     for entry in shown:
         if entry is None:
             print(f"    ... {len(journal) - 6} more steps ...")
             continue
-        extra = f" wake_at {entry.wake_at:%H:%M:%S}" if entry.kind == "WAIT" and entry.wake_at else ""
+        extra = (
+            f" wake_at {entry.wake_at:%H:%M:%S}" if entry.kind == "WAIT" and entry.wake_at else ""
+        )
         print(f"    {entry.key:<22} {entry.status.value:<10} attempts {entry.attempts}{extra}")
     for event in runner.timeline(run_id):
         if event.kind in {"step_retry_scheduled", "run_retry_scheduled", "suspended"}:
@@ -74,7 +77,9 @@ def main() -> int:
     print(f"durable-lambda demo: tasks from {', '.join(modules)}; moto DynamoDB + S3 in-process;")
     print(f"each invocation gets a {DEADLINE_SECONDS:.0f} s Lambda deadline; waits are skipped.")
     with mock_aws():
-        settings = ensure_resources(Settings(table_name="durable-lambda-demo", bucket_name="durable-lambda-demo"))
+        settings = ensure_resources(
+            Settings(table_name="durable-lambda-demo", bucket_name="durable-lambda-demo")
+        )
         ports = aws_ports(settings)
         runner = LocalRunner(settings=settings, store=ports.store, deadline=DEADLINE_SECONDS)
         try:

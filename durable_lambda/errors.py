@@ -130,7 +130,7 @@ class HopLimitExceeded(TerminalError):  # noqa: N818 - reads as an event, like A
     """The run re-invoked itself more often than its configured maximum."""
 
 
-class Suspend(BaseException):  # noqa: N818 - a control-flow signal, not an error
+class Suspend(BaseException):
     """Control-flow signal that stops the current invocation.
 
     It derives from ``BaseException`` so ``except Exception`` in user code

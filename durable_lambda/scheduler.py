@@ -61,7 +61,9 @@ class Scheduler:
             self.queue.send(ResumeMessage(run.run_id, run.epoch), 0)
             recovered += 1
         failed = self.fail_dead_lettered_runs() if self.dead_letters is not None else 0
-        return TickReport(timers_fired=fired, leases_recovered=recovered, dead_letters_failed=failed)
+        return TickReport(
+            timers_fired=fired, leases_recovered=recovered, dead_letters_failed=failed
+        )
 
     def fail_dead_lettered_runs(self, rounds: int = 10) -> int:
         """Mark FAILED each run whose resume message reached the DLQ, with the reason.
@@ -89,7 +91,9 @@ class Scheduler:
                     message=f"resume message dead-lettered after {letter.receive_count} "
                     f"deliveries: {reason}",
                 )
-                event = TimelineEvent(self.clock.now(), EventKind.DEAD_LETTERED, error.message[:500])
+                event = TimelineEvent(
+                    self.clock.now(), EventKind.DEAD_LETTERED, error.message[:500]
+                )
                 if self.store.fail_run(run.run_id, error, event) is not None:
                     failed += 1
                 self.dead_letters.delete(letter.receipt_handle)

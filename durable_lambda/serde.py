@@ -28,25 +28,29 @@ _TAG_PREFIX = "$"
 _ESCAPE = "$map"
 
 
-def _encode_default(value: Any) -> Any:  # noqa: PLR0911 - one branch per type, flat
+# Checked in order: datetime before date (a datetime is a date).
+_TAGGED: tuple[tuple[type | tuple[type, ...], str, Any], ...] = (
+    (dt.datetime, "$datetime", lambda v: v.isoformat()),
+    (dt.date, "$date", lambda v: v.isoformat()),
+    (dt.time, "$time", lambda v: v.isoformat()),
+    (dt.timedelta, "$timedelta", lambda v: v.total_seconds()),
+    (Decimal, "$decimal", str),
+    (
+        (bytes, bytearray, memoryview),
+        "$bytes",
+        lambda v: base64.b64encode(bytes(v)).decode("ascii"),
+    ),
+    (uuid.UUID, "$uuid", str),
+    ((set, frozenset), "$set", lambda v: sorted(v, key=repr)),
+)
+
+
+def _encode_default(value: Any) -> Any:
     if isinstance(value, BaseModel):
         return value.model_dump(mode="python")
-    if isinstance(value, dt.datetime):
-        return {"$datetime": value.isoformat()}
-    if isinstance(value, dt.date):
-        return {"$date": value.isoformat()}
-    if isinstance(value, dt.time):
-        return {"$time": value.isoformat()}
-    if isinstance(value, dt.timedelta):
-        return {"$timedelta": value.total_seconds()}
-    if isinstance(value, Decimal):
-        return {"$decimal": str(value)}
-    if isinstance(value, bytes | bytearray | memoryview):
-        return {"$bytes": base64.b64encode(bytes(value)).decode("ascii")}
-    if isinstance(value, uuid.UUID):
-        return {"$uuid": str(value)}
-    if isinstance(value, set | frozenset):
-        return {"$set": sorted(value, key=repr)}
+    for kind, tag, convert in _TAGGED:
+        if isinstance(value, kind):
+            return {tag: convert(value)}
     if isinstance(value, enum.Enum):
         return value.value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -65,7 +69,7 @@ _DECODERS: dict[str, Any] = {
     "$set": set,
     # An escaped user dict is stored as key/value pairs: a list is never
     # passed to the object hook, so it cannot be mistaken for a tag.
-    _ESCAPE: lambda pairs: {k: v for k, v in pairs},
+    _ESCAPE: dict,
 }
 
 
@@ -104,9 +108,7 @@ def encode(value: Any) -> str:
         SerializationError: The value holds a type that has no JSON form.
     """
     try:
-        text = json.dumps(
-            value, default=_encode_default, separators=(",", ":"), allow_nan=False
-        )
+        text = json.dumps(value, default=_encode_default, separators=(",", ":"), allow_nan=False)
         if _needs_escape(text):
             # Rare: a user key starts with "$". Re-encode with escaping so a
             # user dict like {"$uuid": "x"} never decodes as a UUID.

@@ -46,7 +46,7 @@ class StepFunction(Generic[P, R]):
         if execution is None:
             value = self.fn(*args, **kwargs)
             if inspect.isawaitable(value):
-                return await value  # type: ignore[no-any-return]
+                return await value
             return value
         return await execution.call_step(self.spec, self.fn, args, kwargs)  # type: ignore[no-any-return]
 
@@ -60,7 +60,9 @@ def make_spec(
     """Validate a step's options and build its spec."""
     step_name = name or getattr(fn, "__name__", None)
     if not step_name or step_name.startswith("$"):
-        raise ConfigurationError(f"step name {step_name!r} must be non-empty and not start with '$'")
+        raise ConfigurationError(
+            f"step name {step_name!r} must be non-empty and not start with '$'"
+        )
     if expected_duration < 0:
         raise ConfigurationError(f"step {step_name!r}: expected_duration must be >= 0 seconds")
     return StepSpec(

@@ -163,7 +163,7 @@ def _annotations(fn: TaskFunction) -> tuple[Any, Any, bool]:
     return payload_type, output_type, len(params) == 2  # noqa: PLR2004
 
 
-def task(  # noqa: PLR0913 - mirrors Trigger.dev's task options
+def task(
     *,
     id: str,  # noqa: A002 - the public option name
     retry: RetryPolicy | None = None,

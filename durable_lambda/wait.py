@@ -7,6 +7,7 @@ import datetime as dt
 from durable_lambda.engine.execution import current_execution
 from durable_lambda.errors import ConfigurationError
 
+
 async def for_(
     *, seconds: float = 0, minutes: float = 0, hours: float = 0, days: float = 0
 ) -> None:
@@ -23,6 +24,7 @@ async def for_(
     if execution is None:
         raise ConfigurationError("wait.for_ can only be awaited inside a running task")
     await execution.wait_until(execution.env.now() + duration)
+
 
 async def until(when: dt.datetime) -> None:
     """Pause the task until ``when`` (an aware datetime; naive means UTC)."""

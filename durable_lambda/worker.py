@@ -91,7 +91,7 @@ def suspend_delay(wake_at: dt.datetime | None, now: dt.datetime) -> float:
 class Worker:
     """Processes resume messages for the tasks in ``registry``."""
 
-    def __init__(  # noqa: PLR0913 - the ports, explicit
+    def __init__(
         self,
         *,
         store: RunStore,
@@ -119,13 +119,17 @@ class Worker:
         """
         now = self.clock.now()
         margin = safety_margin(
-            invocation.timeout, self.settings.safety_margin_seconds, self.settings.safety_margin_fraction
+            invocation.timeout,
+            self.settings.safety_margin_seconds,
+            self.settings.safety_margin_fraction,
         )
         if invocation.remaining() < margin:
             # Late in a batch: too little time to make progress. Hand the message
             # to a fresh invocation rather than take a lease we cannot use.
             self.queue.send(message, 0)
-            return Report(message.run_id, "deferred", detail="too little time left in this invocation")
+            return Report(
+                message.run_id, "deferred", detail="too little time left in this invocation"
+            )
         owner = new_owner(invocation.request_id)
         expiry = lease_expiry(now, invocation.remaining())
         taken = self.store.take_lease(message.run_id, message.epoch, owner, expiry, now)
@@ -134,7 +138,9 @@ class Worker:
         run = taken.run
         assert run is not None  # noqa: S101 - every other outcome carries the run
         if taken.outcome is LeaseOutcome.STALE:
-            return Report(run.run_id, "stale", run.status, detail=f"epoch {message.epoch} vs {run.epoch}")
+            return Report(
+                run.run_id, "stale", run.status, detail=f"epoch {message.epoch} vs {run.epoch}"
+            )
         if taken.outcome is LeaseOutcome.BUSY:
             # A duplicate while the holder lives. Keep a copy due when the lease
             # expires: if the holder dies, that copy recovers the run; if it
@@ -162,11 +168,11 @@ class Worker:
         self, run: RunRecord, task: Task[Any, Any], fence: Fence, invocation: Invocation
     ) -> tuple[Outcome, int, int]:
         if run.invocations > self.settings.max_hops:
-            error = HopLimitExceeded(
+            hops = HopLimitExceeded(
                 f"run {run.run_id} took {run.invocations} invocations, above max_hops="
                 f"{self.settings.max_hops}"
             )
-            return Failed(ErrorInfo.from_exception(error), "HopLimitExceeded"), 0, 0
+            return Failed(ErrorInfo.from_exception(hops), "HopLimitExceeded"), 0, 0
         if task.max_duration is not None and self.clock.now() - run.created_at > task.max_duration:
             error = TerminalError(f"run exceeded the task's max_duration of {task.max_duration}")
             return Failed(ErrorInfo.from_exception(error), "max_duration"), 0, 0
@@ -244,12 +250,13 @@ class Worker:
                 timer=outcome.delay > MAX_SQS_DELAY,
             )
             return self._commit(run, fence, checkpoint, report)
-        return self._suspend(run, fence, outcome, started, now, report)
+        return self._suspend(run, fence, outcome=outcome, started=started, now=now, report=report)
 
     def _suspend(  # noqa: PLR0913 - the invocation's state, explicit
         self,
         run: RunRecord,
         fence: Fence,
+        *,
         outcome: Suspended,
         started: TimelineEvent,
         now: dt.datetime,
@@ -261,7 +268,9 @@ class Worker:
             if outcome.reason is SuspendReason.STEP_RETRY
             else EventKind.SUSPENDED
         )
-        event = TimelineEvent(now, kind, _short(f"{outcome.reason.value}: {outcome.detail}"), delay=delay)
+        event = TimelineEvent(
+            now, kind, _short(f"{outcome.reason.value}: {outcome.detail}"), delay=delay
+        )
         checkpoint = Checkpoint(
             status=RunStatus.SUSPENDED,
             wake_at=outcome.wake_at,
@@ -272,7 +281,9 @@ class Worker:
         )
         return self._commit(run, fence, checkpoint, report)
 
-    def _commit(self, run: RunRecord, fence: Fence, checkpoint: Checkpoint, report: Report) -> Report:
+    def _commit(
+        self, run: RunRecord, fence: Fence, checkpoint: Checkpoint, report: Report
+    ) -> Report:
         try:
             stored = self.store.checkpoint(run.run_id, fence, checkpoint)
         except TerminalError as exc:
@@ -282,7 +293,10 @@ class Worker:
             failed = Checkpoint(
                 status=RunStatus.FAILED,
                 error=ErrorInfo.from_exception(exc),
-                events=(*checkpoint.events[:1], TimelineEvent(self.clock.now(), EventKind.FAILED, _short(str(exc)))),
+                events=(
+                    *checkpoint.events[:1],
+                    TimelineEvent(self.clock.now(), EventKind.FAILED, _short(str(exc))),
+                ),
             )
             stored = self.store.checkpoint(run.run_id, fence, failed)
         if stored.status is RunStatus.SUSPENDED and not checkpoint.timer:

@@ -14,7 +14,7 @@ import inspect
 import traceback
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from durable_lambda import serde
@@ -99,6 +99,10 @@ class Environment:
     rng: RandomSource | None = None
 
 
+def _wake_key(request: _SuspendRequest) -> dt.datetime:
+    return request.wake_at or dt.datetime.min.replace(tzinfo=dt.UTC)
+
+
 class _SuspendSignal(Suspend):
     """Internal: stop this invocation; the reason is kept on the execution."""
 
@@ -124,6 +128,20 @@ def current_step() -> StepInfo | None:
 def _error_of(exc: BaseException) -> ErrorInfo:
     text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     return ErrorInfo.from_exception(exc, text)
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """One step call: its spec, position, occurrence and attempt number."""
+
+    spec: StepSpec
+    seq: int
+    occurrence: int
+    attempt: int
+
+    @property
+    def key(self) -> str:
+        return f"{self.spec.name}#{self.occurrence}"
 
 
 @dataclass(slots=True)
@@ -187,21 +205,14 @@ class Execution:
             self.env.remaining(), self.env.safety_margin, spec.expected_duration
         ):
             await self._suspend(SuspendReason.DEADLINE, None, f"before {spec.name}#{occurrence}")
-        return await self._execute(spec, fn, args, kwargs or {}, seq, occurrence, attempt)
+        call = _Call(spec, seq, occurrence, attempt)
+        return await self._execute(call, fn, args, kwargs or {})
 
-    async def _execute(  # noqa: PLR0913 - the call's full identity
-        self,
-        spec: StepSpec,
-        fn: Callable[..., Any],
-        args: Sequence[Any],
-        kwargs: Mapping[str, Any],
-        seq: int,
-        occurrence: int,
-        attempt: int,
+    async def _execute(
+        self, call: _Call, fn: Callable[..., Any], args: Sequence[Any], kwargs: Mapping[str, Any]
     ) -> Any:
-        key = f"{spec.name}#{occurrence}"
         started = self.env.now()
-        token = _current_step.set(StepInfo(self.run_id, key, attempt))
+        token = _current_step.set(StepInfo(self.run_id, call.key, call.attempt))
         self._inflight += 1
         failure: Exception | None = None
         try:
@@ -217,55 +228,48 @@ class Execution:
             if self._inflight == 0 and self._idle is not None:
                 self._idle.set()
         if failure is not None:
-            return await self._step_failed(spec, seq, occurrence, attempt, started, failure)
+            return await self._step_failed(call, started, failure)
         entry = JournalEntry(
-            seq=seq,
-            name=spec.name,
-            occurrence=occurrence,
+            seq=call.seq,
+            name=call.spec.name,
+            occurrence=call.occurrence,
             kind=EntryKind.STEP,
             status=EntryStatus.COMPLETED,
             result=encoded,
-            attempts=attempt,
+            attempts=call.attempt,
             started_at=started,
             ended_at=self.env.now(),
         )
         self._persist(entry)
         self.steps_executed += 1
-        return serde.decode(encoded, spec.result_type)
+        return serde.decode(encoded, call.spec.result_type)
 
-    async def _step_failed(  # noqa: PLR0913 - the call's full identity
-        self,
-        spec: StepSpec,
-        seq: int,
-        occurrence: int,
-        attempt: int,
-        started: dt.datetime,
-        exc: Exception,
-    ) -> Any:
-        policy = spec.retry or self.task_retry
-        decision = policy.decide(attempt, exc, self.env.rng)
+    async def _step_failed(self, call: _Call, started: dt.datetime, exc: Exception) -> Any:
+        policy = call.spec.retry or self.task_retry
+        decision = policy.decide(call.attempt, exc, self.env.rng)
         now = self.env.now()
-        common = {
-            "seq": seq,
-            "name": spec.name,
-            "occurrence": occurrence,
-            "kind": EntryKind.STEP,
-            "error": _error_of(exc),
-            "attempts": attempt,
-            "started_at": started,
-            "ended_at": now,
-        }
+        error = _error_of(exc)
+        entry = JournalEntry(
+            seq=call.seq,
+            name=call.spec.name,
+            occurrence=call.occurrence,
+            kind=EntryKind.STEP,
+            status=EntryStatus.FAILED,
+            error=error,
+            attempts=call.attempt,
+            started_at=started,
+            ended_at=now,
+        )
         if decision.retry:
             wake = now + dt.timedelta(seconds=decision.delay)
-            entry = JournalEntry(status=EntryStatus.RETRYING, wake_at=wake, **common)  # type: ignore[arg-type]
-            self._pending.append(entry)
-            self.journal.record(entry)
-            await self._suspend(SuspendReason.STEP_RETRY, wake, f"{entry.key}: {decision.reason}")
-        entry = JournalEntry(status=EntryStatus.FAILED, **common)  # type: ignore[arg-type]
+            retrying = replace(entry, status=EntryStatus.RETRYING, wake_at=wake)
+            self._pending.append(retrying)
+            self.journal.record(retrying)
+            await self._suspend(SuspendReason.STEP_RETRY, wake, f"{call.key}: {decision.reason}")
         self._persist(entry)
         if isinstance(exc, AbortRun):
             raise exc
-        raise StepFailedError(entry.key, entry.error.type, entry.error.message) from exc  # type: ignore[union-attr]
+        raise StepFailedError(call.key, error.type, error.message) from exc
 
     @staticmethod
     def _replayed_failure(entry: JournalEntry) -> Exception:
@@ -322,7 +326,9 @@ class Execution:
             raise _AbandonSignal from exc
         self.journal.record(entry)
 
-    async def _suspend(self, reason: SuspendReason, wake_at: dt.datetime | None, detail: str) -> None:
+    async def _suspend(
+        self, reason: SuspendReason, wake_at: dt.datetime | None, detail: str
+    ) -> None:
         self._suspends.append(_SuspendRequest(reason, wake_at, detail))
         # Let steps already running in parallel branches finish and record,
         # rather than cancel them half-done.
@@ -358,7 +364,7 @@ class Execution:
     def _suspended(self) -> Suspended:
         requests = self._suspends or [_SuspendRequest(SuspendReason.DEADLINE, None, "")]
         now_first = [r for r in requests if r.wake_at is None]
-        chosen = now_first[0] if now_first else min(requests, key=lambda r: r.wake_at or dt.datetime.min)
+        chosen = now_first[0] if now_first else min(requests, key=_wake_key)
         return Suspended(
             reason=chosen.reason,
             wake_at=chosen.wake_at,

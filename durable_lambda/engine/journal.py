@@ -43,7 +43,11 @@ class ErrorInfo:
     def from_exception(cls, exc: BaseException, traceback: str = "") -> ErrorInfo:
         """Record ``exc`` with its qualified type name."""
         kind = type(exc)
-        name = kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+        name = (
+            kind.__qualname__
+            if kind.__module__ == "builtins"
+            else f"{kind.__module__}.{kind.__qualname__}"
+        )
         return cls(type=name, message=str(exc), traceback=traceback)
 
 
@@ -114,7 +118,9 @@ class Journal:
         occurrence = self._occurrences.get(name, 0)
         self._occurrences[name] = occurrence + 1
         recorded = self.entries.get(seq)
-        if recorded is not None and (recorded.name != name or recorded.occurrence != occurrence or recorded.kind != kind):
+        if recorded is not None and (
+            recorded.name != name or recorded.occurrence != occurrence or recorded.kind != kind
+        ):
             raise NonDeterminismError(seq, recorded.key, f"{name}#{occurrence}")
         return seq, occurrence, recorded
 

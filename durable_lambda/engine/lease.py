@@ -27,6 +27,8 @@ def safety_margin(timeout_seconds: float, minimum: float = 10.0, fraction: float
     return min(max(minimum, fraction * timeout_seconds), timeout_seconds / 2)
 
 
-def must_suspend(remaining_seconds: float, margin_seconds: float, expected_seconds: float = 0.0) -> bool:
+def must_suspend(
+    remaining_seconds: float, margin_seconds: float, expected_seconds: float = 0.0
+) -> bool:
     """Whether a new step of ``expected_seconds`` would cut into the safety margin."""
     return remaining_seconds - expected_seconds < margin_seconds

@@ -84,7 +84,9 @@ class RetryPolicy:
     ) -> RetryDecision:
         """Decide what follows failed attempt ``attempt`` that raised ``error``."""
         if isinstance(error, TerminalError):
-            return RetryDecision(retry=False, delay=0.0, reason=f"{type(error).__name__} is terminal")
+            return RetryDecision(
+                retry=False, delay=0.0, reason=f"{type(error).__name__} is terminal"
+            )
         if attempt >= self.max_attempts:
             return RetryDecision(
                 retry=False, delay=0.0, reason=f"attempt {attempt} of {self.max_attempts} failed"

@@ -51,7 +51,7 @@ class LocalRunner:
         rng: Randomness for retry jitter (pass ``random.Random(0)`` to fix it).
     """
 
-    def __init__(  # noqa: PLR0913 - every port is injectable
+    def __init__(
         self,
         *,
         registry: TaskRegistry | None = None,
@@ -66,7 +66,9 @@ class LocalRunner:
         self.clock = clock or SkipClock()
         self.deadline = deadline
         self.registry = registry or default_registry
-        values = ValueStore(MemoryBlobStore(), self.settings.inline_limit, self.settings.max_value_bytes)
+        values = ValueStore(
+            MemoryBlobStore(), self.settings.inline_limit, self.settings.max_value_bytes
+        )
         self.store: RunStore = store or MemoryRunStore(values)
         self.queue = MemoryResumeQueue(self.clock.now)
         self.worker = Worker(
@@ -78,7 +80,9 @@ class LocalRunner:
             rng=rng,
         )
         self.scheduler = Scheduler(store=self.store, queue=self.queue, clock=self.clock)
-        self.client = Client(store=self.store, queue=self.queue, clock=self.clock, registry=self.registry)
+        self.client = Client(
+            store=self.store, queue=self.queue, clock=self.clock, registry=self.registry
+        )
         self.invocations: Counter[str] = Counter()
         self.reports: list[Report] = []
         self._request_ids = itertools.count(1)

@@ -34,7 +34,9 @@ def charge_card(order_id: str, amount_cents: int, idempotency_key: str) -> Recei
     _gateway_calls[order_id] += 1
     if _gateway_calls[order_id] <= 2:
         raise ConnectionError(f"payment gateway timeout (call {_gateway_calls[order_id]})")
-    return Receipt(order_id=order_id, charge_id=f"ch_{idempotency_key[-12:]}", amount_cents=amount_cents)
+    return Receipt(
+        order_id=order_id, charge_id=f"ch_{idempotency_key[-12:]}", amount_cents=amount_cents
+    )
 
 
 @step

@@ -300,5 +300,7 @@ def test_expected_duration_suspends_before_a_step_that_cannot_fit(registry):
 
 
 def test_journal_entry_key_is_name_and_occurrence():
-    entry = JournalEntry(seq=0, name="x", occurrence=2, kind=EntryKind.STEP, status=EntryStatus.COMPLETED)
+    entry = JournalEntry(
+        seq=0, name="x", occurrence=2, kind=EntryKind.STEP, status=EntryStatus.COMPLETED
+    )
     assert entry.key == "x#2"

@@ -55,9 +55,7 @@ def build(shape: list[tuple[str, Any]], ledger: Counter[str], registry: TaskRegi
             key = f"{i}"
             if kind == "step":
                 out.append(await (async_body(key) if arg else sync_body(key)))
-            elif kind == "wait_short":
-                await wait.for_(seconds=arg)
-            elif kind == "wait_long":
+            elif kind == "wait_short" or kind == "wait_long":
                 await wait.for_(seconds=arg)
             elif kind == "flaky":
                 out.append(await flaky_body(key, arg))
@@ -103,7 +101,9 @@ def test_each_step_body_runs_once_across_random_suspensions(shape, cut_seed, cut
     for n in range(10_000):
         due = runner.queue.next_due()
         if due is None:
-            timers = runner.store.due_timers(runner.clock.now() + __import__("datetime").timedelta(days=1))
+            timers = runner.store.due_timers(
+                runner.clock.now() + __import__("datetime").timedelta(days=1)
+            )
             if not timers:
                 break
             runner.clock.advance_to(timers[0].wake_at)
@@ -119,7 +119,15 @@ def test_each_step_body_runs_once_across_random_suspensions(shape, cut_seed, cut
     assert result is not None
     assert result.ok, result.error
     assert ledger == expected_calls(shape)
-    produced = [k for i, (kind, arg) in enumerate(shape) for k in (
-        [f"{i}"] if kind in {"step", "flaky"} else [f"{i}.{j}" for j in range(arg)] if kind == "gather" else []
-    )]
+    produced = [
+        k
+        for i, (kind, arg) in enumerate(shape)
+        for k in (
+            [f"{i}"]
+            if kind in {"step", "flaky"}
+            else [f"{i}.{j}" for j in range(arg)]
+            if kind == "gather"
+            else []
+        )
+    ]
     assert result.output == produced

@@ -11,7 +11,9 @@ from durable_lambda.errors import NonDeterminismError
 
 
 def test_backoff_is_exponential_and_capped_without_jitter():
-    policy = RetryPolicy(max_attempts=10, factor=2.0, min_timeout=1, max_timeout=60, randomize=False)
+    policy = RetryPolicy(
+        max_attempts=10, factor=2.0, min_timeout=1, max_timeout=60, randomize=False
+    )
     assert [policy.backoff(n) for n in range(1, 9)] == [1, 2, 4, 8, 16, 32, 60, 60]
 
 
@@ -20,7 +22,9 @@ def test_factor_and_min_timeout_scale_the_delay():
     assert [policy.backoff(n) for n in (1, 2, 3)] == [0.5, 1.5, 4.5]
 
 
-@given(attempt=st.integers(min_value=1, max_value=30), seed=st.integers(min_value=0, max_value=10_000))
+@given(
+    attempt=st.integers(min_value=1, max_value=30), seed=st.integers(min_value=0, max_value=10_000)
+)
 def test_full_jitter_stays_between_min_and_the_exponential_ceiling(attempt, seed):
     policy = RetryPolicy(max_attempts=50, factor=2.0, min_timeout=1, max_timeout=60, randomize=True)
     ceiling = min(60, 2 ** (attempt - 1))

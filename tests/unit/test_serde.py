@@ -41,7 +41,11 @@ def test_values_round_trip(value):
     assert serde.decode(serde.encode(value)) == value
 
 
-@given(st.dictionaries(st.sampled_from(["$uuid", "$bytes", "$map", "$decimal", "x"]), st.text(), max_size=1))
+@given(
+    st.dictionaries(
+        st.sampled_from(["$uuid", "$bytes", "$map", "$decimal", "x"]), st.text(), max_size=1
+    )
+)
 def test_user_dicts_that_look_like_tags_round_trip(value):
     assert serde.decode(serde.encode(value)) == value
 
