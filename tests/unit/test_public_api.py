@@ -1,0 +1,63 @@
+"""The public names are a contract: adding one is a decision, removing one a break."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import durable_lambda
+
+EXPECTED = {
+    "AbortRun",
+    "Client",
+    "ConfigurationError",
+    "DurableLambdaError",
+    "NonDeterminismError",
+    "PayloadTooLarge",
+    "PayloadValidationError",
+    "Queue",
+    "RateLimit",
+    "RetryAfter",
+    "RetryPolicy",
+    "RetryableError",
+    "RunFailedError",
+    "RunHandle",
+    "RunResult",
+    "RunStatus",
+    "Settings",
+    "StepFailedError",
+    "Task",
+    "TaskContext",
+    "TerminalError",
+    "step",
+    "task",
+    "wait",
+}
+
+
+def test_exported_names_are_frozen():
+    assert set(durable_lambda.__all__) == EXPECTED
+    for name in EXPECTED:
+        assert getattr(durable_lambda, name) is not None
+
+
+def test_every_error_shares_one_root():
+    for name in EXPECTED:
+        value = getattr(durable_lambda, name)
+        if isinstance(value, type) and issubclass(value, Exception):
+            assert issubclass(value, durable_lambda.DurableLambdaError), name
+
+
+def test_wait_namespace_has_its_functions():
+    assert callable(durable_lambda.wait.for_)
+    assert callable(durable_lambda.wait.until)
+
+
+def test_the_engine_imports_no_aws_library():
+    code = (
+        "import sys, durable_lambda.engine.execution, durable_lambda.worker, "
+        "durable_lambda.testing; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in {'boto3', 'botocore'}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -1,0 +1,103 @@
+"""Waits up to SQS's 900 s delay ride a delayed message; longer ones go to the timer index."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from durable_lambda import task, wait
+from durable_lambda.testing import LocalRunner
+
+FAR = dt.timedelta(days=365)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "via_timer"),
+    [(899, False), (900, False), (901, True), (2 * 3600, True)],
+)
+def test_wait_takes_the_right_path(registry, seconds, via_timer):
+    runner = LocalRunner(registry=registry)
+
+    @task(id="w", registry_=registry)
+    async def waiter(payload: int) -> str:
+        await wait.for_(seconds=payload)
+        return "woke"
+
+    handle = runner.trigger(waiter, seconds)
+    runner.step_once()  # first invocation: runs to the wait and suspends
+    run = runner.client.get_run(handle.run_id)
+    assert run.status.value == "SUSPENDED"
+    timers = runner.store.due_timers(runner.clock.now() + FAR)
+    if via_timer:
+        assert len(runner.queue) == 0
+        assert [t.run_id for t in timers] == [handle.run_id]
+        assert timers[0].wake_at == run.wake_at
+    else:
+        assert timers == []
+        due = runner.queue.next_due()
+        assert due is not None
+        assert abs((due - run.wake_at).total_seconds()) < 1.01  # DelaySeconds rounds up
+    runner.drain()
+    result = runner.client.result(handle.run_id)
+    assert result is not None
+    assert result.output == "woke"
+    assert runner.invocations[handle.run_id] == 2
+
+
+def test_two_hour_wait_is_fired_by_the_scheduler_once_due(registry):
+    runner = LocalRunner(registry=registry)
+
+    @task(id="w", registry_=registry)
+    async def waiter(payload: None) -> str:
+        await wait.for_(hours=2)
+        return "woke"
+
+    handle = runner.trigger(waiter, None)
+    runner.step_once()
+    assert runner.scheduler.tick().timers_fired == 0  # not due within the SQS horizon yet
+    runner.clock.advance(2 * 3600 - 600)  # 10 minutes before the wake time
+    assert runner.scheduler.tick().timers_fired == 1  # handed to SQS with the exact delay
+    assert runner.scheduler.tick().timers_fired == 0  # a second tick fires nothing again
+    run = runner.client.get_run(handle.run_id)
+    due = runner.queue.next_due()
+    assert due is not None
+    assert abs((due - run.wake_at).total_seconds()) < 1.01
+    runner.drain()
+    assert runner.client.get_run(handle.run_id).status.value == "COMPLETED"
+
+
+def test_an_early_message_is_resent_for_the_wake_time(registry):
+    runner = LocalRunner(registry=registry)
+
+    @task(id="w", registry_=registry)
+    async def waiter(payload: None) -> str:
+        await wait.for_(seconds=300)
+        return "woke"
+
+    handle = runner.trigger(waiter, None)
+    runner.step_once()
+    run = runner.client.get_run(handle.run_id)
+    report = runner.invoke_once(handle.run_id, run.epoch)  # delivered 300 s early
+    assert report.action == "early"
+    assert runner.invocations[handle.run_id] == 1
+    runner.drain()
+    assert runner.client.get_run(handle.run_id).status.value == "COMPLETED"
+
+
+def test_duplicate_and_stale_messages_execute_nothing(registry):
+    runner = LocalRunner(registry=registry)
+    calls: list[int] = []
+
+    @task(id="w", registry_=registry)
+    async def waiter(payload: None) -> int:
+        calls.append(1)
+        await wait.for_(seconds=60)
+        return len(calls)
+
+    handle = runner.trigger(waiter, None)
+    runner.step_once()
+    assert runner.invoke_once(handle.run_id, 0).action == "stale"  # epoch 0 was used up
+    runner.drain()
+    assert runner.invoke_once(handle.run_id, 1).action == "stale"  # the run has finished
+    assert runner.client.get_run(handle.run_id).status.value == "COMPLETED"
