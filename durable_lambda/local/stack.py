@@ -1,0 +1,269 @@
+"""The whole deployment on this machine: moto for AWS, subprocess Lambdas, SQS pollers, a ticker.
+
+``EmulatedStack`` (not to be confused with LocalStack, which it does not need)
+wires together what ``template.yaml`` deploys: the table, bucket, resume queue
+and DLQ (with its redrive policy) on a moto server; the worker function behind
+an SQS event source mapping; the scheduler function on a schedule.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
+
+from durable_lambda import settings as dl_settings
+from durable_lambda.client import Client, RunHandle
+from durable_lambda.local.moto_server import MotoServer
+from durable_lambda.local.process_pool import Chaos, FunctionConfig, FunctionPool
+from durable_lambda.local.scheduler_ticker import SchedulerTicker
+from durable_lambda.local.sqs_poller import SqsPoller
+from durable_lambda.settings import Settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs.client import SQSClient
+
+    from durable_lambda.local.endpoint_session import EndpointSession
+    from durable_lambda.records import RunRecord
+
+WORKER_HANDLER = "functions.worker.app.handler"
+SCHEDULER_HANDLER = "functions.scheduler.app.handler"
+#: SQS's longest visibility timeout (12 hours).
+MAX_VISIBILITY_TIMEOUT = 43_200
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The ``DL_*`` environment variables from which ``Settings.from_env`` rebuilds ``settings``."""
+    s = dl_settings
+    values: dict[str, Any] = {
+        s.ENV_TABLE: settings.table_name,
+        s.ENV_BUCKET: settings.bucket_name,
+        s.ENV_RESUME_QUEUE: settings.resume_queue_url,
+        s.ENV_DLQ: settings.dlq_url,
+        s.ENV_INLINE_LIMIT: settings.inline_limit,
+        s.ENV_MAX_VALUE: settings.max_value_bytes,
+        s.ENV_SHORT_WAIT: settings.short_wait_seconds,
+        s.ENV_MARGIN_MIN: settings.safety_margin_seconds,
+        s.ENV_MARGIN_FRACTION: settings.safety_margin_fraction,
+        s.ENV_MAX_HOPS: settings.max_hops,
+        s.ENV_RETENTION_DAYS: settings.retention_days,
+        s.ENV_TASK_MODULES: ",".join(settings.task_modules),
+        s.ENV_FUNCTION_TIMEOUT: settings.function_timeout,
+    }
+    return {
+        name: repr(value) if isinstance(value, float) else str(value)
+        for name, value in values.items()
+    }
+
+
+class EmulatedStack:
+    """The durable-lambda stack on a local moto server, with emulated Lambda functions.
+
+    Args:
+        settings: Base settings; queue URLs, ``task_modules`` and
+            ``function_timeout`` are filled in by :meth:`start`.
+        task_modules: Modules defining the tasks; imported by the worker and
+            by this process (so :meth:`trigger` can validate payloads).
+        timeout: The worker's (and scheduler's) function timeout, seconds.
+        reserved_concurrency: The worker's reserved concurrency, also its
+            number of SQS pollers.
+        max_receive_count: Receives before SQS moves a message to the DLQ.
+        visibility_timeout: The resume queue's visibility timeout in seconds
+            (default: 6 x ``timeout``, as AWS recommends for event sources).
+        scheduler_interval: Seconds between scheduler ticks.
+        batch_size: Messages per worker invocation.
+        chaos: Kill worker environments at random moments.
+        log_dir: Where ``worker.log`` and ``scheduler.log`` go (default: a temp dir).
+        inherit_stderr: Send the functions' output to this process's stderr instead.
+        pythonpath: Extra import paths for the functions (e.g. where task modules live).
+        env: Extra environment variables for the functions.
+        worker_handler: The worker's ``Handler``.
+        scheduler_handler: The scheduler's ``Handler``.
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        task_modules: Sequence[str] = (),
+        timeout: float = 30.0,
+        reserved_concurrency: int = 2,
+        max_receive_count: int = 3,
+        visibility_timeout: int | None = None,
+        scheduler_interval: float = 60.0,
+        batch_size: int = 10,
+        chaos: Chaos | None = None,
+        log_dir: Path | None = None,
+        inherit_stderr: bool = False,
+        pythonpath: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
+        worker_handler: str = WORKER_HANDLER,
+        scheduler_handler: str = SCHEDULER_HANDLER,
+    ) -> None:
+        base = settings or Settings()
+        self.settings = base.with_(
+            task_modules=tuple(task_modules) or base.task_modules, function_timeout=timeout
+        )
+        self.timeout = timeout
+        self.reserved_concurrency = reserved_concurrency
+        self.max_receive_count = max_receive_count
+        self.visibility_timeout = visibility_timeout or min(
+            MAX_VISIBILITY_TIMEOUT, max(1, math.ceil(6 * timeout))
+        )
+        self.scheduler_interval = scheduler_interval
+        self.batch_size = batch_size
+        self.chaos = chaos
+        self.log_dir = log_dir or Path(tempfile.mkdtemp(prefix="durable-lambda-stack-"))
+        self.inherit_stderr = inherit_stderr
+        self.pythonpath = tuple(pythonpath)
+        self.extra_env = dict(env or {})
+        self.worker_handler = worker_handler
+        self.scheduler_handler = scheduler_handler
+        self.moto = MotoServer()
+        self._started = False
+        self._session: EndpointSession | None = None
+        self._client: Client | None = None
+        self.worker: FunctionPool | None = None
+        self.scheduler: FunctionPool | None = None
+        self.poller: SqsPoller | None = None
+        self.ticker: SchedulerTicker | None = None
+
+    @property
+    def client(self) -> Client:
+        """A client on the stack (valid once started)."""
+        if self._client is None:
+            raise RuntimeError("the stack is not running; call start() first")
+        return self._client
+
+    @property
+    def session(self) -> EndpointSession:
+        """A boto3 session on the stack's moto server (valid once started)."""
+        if self._session is None:
+            raise RuntimeError("the stack is not running; call start() first")
+        return self._session
+
+    def start(self) -> Self:
+        """Start moto, create the resources, start the functions, pollers and ticker."""
+        if self._started:
+            return self
+        self._started = True
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def env(self) -> dict[str, str]:
+        """The functions' environment: endpoints, dummy credentials, ``DL_*`` settings."""
+        return {**self.moto.env(), **settings_env(self.settings), **self.extra_env}
+
+    def trigger(self, task: Any, payload: Any, **options: Any) -> RunHandle:
+        """Trigger a run (``Client.trigger`` options apply)."""
+        return self.client.trigger(task, payload, **options)
+
+    def wait_for(self, run_id: str, timeout: float = 30.0, poll: float = 0.1) -> RunRecord:
+        """The run once it has reached a terminal status.
+
+        Raises:
+            TimeoutError: Still running after ``timeout`` seconds (names its status).
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            run = self.client.get_run(run_id)
+            if run.status.is_terminal:
+                return run
+            if time.monotonic() >= deadline:
+                raise TimeoutError(
+                    f"run {run_id} still {run.status.value} after {timeout:g} s "
+                    f"(worker log: {self.log_dir / 'worker.log'})"
+                )
+            time.sleep(poll)
+
+    def stop(self) -> None:
+        """Stop everything (idempotent); running invocations are killed."""
+        for component in (self.poller, self.ticker):
+            if component is not None:
+                component.signal_stop()
+        for pool in (self.worker, self.scheduler):
+            if pool is not None:
+                pool.close()
+        for component in (self.poller, self.ticker):
+            if component is not None:
+                component.stop(timeout=5.0)
+        self.moto.stop()
+        self.poller = self.ticker = self.worker = self.scheduler = None
+        self._client = self._session = None
+        self._started = False
+
+    def _start(self) -> None:
+        from durable_lambda.adapters.aws import aws_ports, ensure_resources  # noqa: PLC0415
+        from durable_lambda.local.endpoint_session import EndpointSession  # noqa: PLC0415
+
+        self.moto.start()
+        session = EndpointSession(self.moto.endpoint_url, self.moto.region)
+        self._session = session
+        sqs: SQSClient = session.client("sqs")
+        resume_url, dlq_url = self._create_queues(sqs)
+        self.settings = ensure_resources(
+            self.settings.with_(resume_queue_url=resume_url, dlq_url=dlq_url), session
+        )
+        for module in self.settings.task_modules:
+            importlib.import_module(module)
+        ports = aws_ports(self.settings, session)
+        self._client = Client(store=ports.store, queue=ports.queue, clock=ports.clock)
+        self.worker = FunctionPool(self._function(self.worker_handler, "worker", self.chaos))
+        self.scheduler = FunctionPool(self._function(self.scheduler_handler, "scheduler", None))
+        self.poller = SqsPoller(
+            self.worker, sqs, resume_url, batch_size=self.batch_size, wait_time_seconds=1
+        )
+        self.ticker = SchedulerTicker(self.scheduler, self.scheduler_interval)
+        self.poller.start()
+        self.ticker.start()
+
+    def _create_queues(self, sqs: SQSClient) -> tuple[str, str]:
+        name = self.settings.table_name
+        dlq_url = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        redrive = (
+            f'{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"{self.max_receive_count}"}}'
+        )
+        resume_url = sqs.create_queue(
+            QueueName=f"{name}-resume",
+            Attributes={
+                "RedrivePolicy": redrive,
+                "VisibilityTimeout": str(self.visibility_timeout),
+            },
+        )["QueueUrl"]
+        return resume_url, dlq_url
+
+    def _function(self, handler: str, role: str, chaos: Chaos | None) -> FunctionConfig:
+        return FunctionConfig(
+            handler=handler,
+            name=f"{self.settings.table_name}-{role}",
+            timeout=self.timeout,
+            reserved_concurrency=self.reserved_concurrency if role == "worker" else 1,
+            env=self.env(),
+            pythonpath=self.pythonpath,
+            log_path=None if self.inherit_stderr else self.log_dir / f"{role}.log",
+            inherit_stderr=self.inherit_stderr,
+            chaos=chaos,
+        )
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
