@@ -267,8 +267,8 @@ class FunctionPool:
                 )
             init_ms = environment.init_ms
         self._count("cold_starts" if cold else "warm_starts")
-        chaos_timer = self._arm_chaos(environment, request_id)
         started = time.monotonic()
+        chaos_timer = self._arm_chaos(environment, request_id)
         try:
             response = environment.invoke(request_id, event, self.config.timeout)
         except (InvocationTimeoutError, EnvironmentDiedError) as exc:

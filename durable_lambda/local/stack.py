@@ -64,6 +64,15 @@ def settings_env(settings: Settings) -> dict[str, str]:
 class EmulatedStack:
     """The durable-lambda stack on a local moto server, with emulated Lambda functions.
 
+    Example::
+
+        with EmulatedStack(task_modules=["functions.tasks.orders"], timeout=30) as stack:
+            handle = stack.trigger("process-order", {"order_id": "o-1"})
+            run = stack.wait_for(handle.run_id, timeout=60)
+
+    Counters: ``stack.worker.stats`` (cold/warm starts, kills), ``stack.poller.stats``
+    (messages, deleted, failed), ``stack.ticker.stats``.
+
     Args:
         settings: Base settings; queue URLs, ``task_modules`` and
             ``function_timeout`` are filled in by :meth:`start`.
