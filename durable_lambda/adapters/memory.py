@@ -13,7 +13,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from durable_lambda.engine.journal import ErrorInfo, JournalEntry
+from durable_lambda.engine.journal import EntryStatus, ErrorInfo, JournalEntry
 from durable_lambda.engine.state import RESUMABLE, RunStatus
 from durable_lambda.errors import LeaseLostError, RunNotFoundError
 from durable_lambda.records import (
@@ -28,6 +28,9 @@ from durable_lambda.records import (
     Timer,
 )
 from durable_lambda.values import StoredValue, ValueStore
+
+#: Journal statuses no later write may overwrite (RETRYING and WAITING may be).
+FINAL_ENTRY_STATUSES = frozenset({EntryStatus.COMPLETED, EntryStatus.FAILED})
 
 
 class MemoryBlobStore:
@@ -87,18 +90,29 @@ class MemoryRunStore:
     def create_run(self, run: RunRecord, idempotency_ttl: dt.timedelta | None = None) -> RunRecord:
         """Create ``run`` or return the run its idempotency key already names."""
         payload = self.values.store("payload", run.payload)
+        output = self.values.store("output", run.output) if run.output is not None else None
         with self._lock:
             self.write_requests += 1
+            claim_key: tuple[str, str] | None = None
             if run.idempotency_key is not None:
                 claim_key = (run.task_id, run.idempotency_key)
                 claim = self._idempotency.get(claim_key)
-                if claim is not None and (claim[1] is None or claim[1] > run.created_at):
+                # A claim whose run is gone (deleted after retention) is as good as expired.
+                if (
+                    claim is not None
+                    and claim[0] in self._runs
+                    and (claim[1] is None or claim[1] > run.created_at)
+                ):
                     return self._hydrate(self._runs[claim[0]])
-                expiry = run.created_at + idempotency_ttl if idempotency_ttl else None
-                self._idempotency[claim_key] = (run.run_id, expiry)
+            # Check before claiming: a failed create must not leave a claim behind.
             if run.run_id in self._runs:
                 raise ValueError(f"run {run.run_id} already exists")
-            self._runs[run.run_id] = _Stored(run=replace(run, payload=""), payload=payload)
+            if claim_key is not None:
+                expiry = run.created_at + idempotency_ttl if idempotency_ttl else None
+                self._idempotency[claim_key] = (run.run_id, expiry)
+            self._runs[run.run_id] = _Stored(
+                run=replace(run, payload="", output=None), payload=payload, output=output
+            )
             self._journals[run.run_id] = {}
             self._events[run.run_id] = []
             return run
@@ -148,15 +162,16 @@ class MemoryRunStore:
 
     # -- journal ---------------------------------------------------------------------
 
-    def _put_entry(self, run_id: str, entry: JournalEntry) -> None:
-        journal = self._journals[run_id]
-        existing = journal.get(entry.seq)
-        if existing is not None and existing[0].status.value in {"COMPLETED", "FAILED"}:
+    def _check_writable(self, run_id: str, entry: JournalEntry) -> None:
+        existing = self._journals[run_id].get(entry.seq)
+        if existing is not None and existing[0].status in FINAL_ENTRY_STATUSES:
             raise LeaseLostError(f"run {run_id}: journal position {entry.seq} is already final")
+
+    def _stored_entry(self, entry: JournalEntry) -> tuple[JournalEntry, StoredValue | None]:
         stored = None
         if entry.result is not None:
             stored = self.values.store(f"step {entry.key!r} result", entry.result)
-        journal[entry.seq] = (replace(entry, result=None), stored)
+        return replace(entry, result=None), stored
 
     def load_journal(self, run_id: str) -> list[JournalEntry]:
         """The journal in position order, large results fetched from blobs."""
@@ -172,10 +187,11 @@ class MemoryRunStore:
         with self._lock:
             self.write_requests += 1
             self._fenced(run_id, fence)
-            self._put_entry(run_id, entry)
+            self._check_writable(run_id, entry)
+            self._journals[run_id][entry.seq] = self._stored_entry(entry)
 
     def checkpoint(self, run_id: str, fence: Fence, checkpoint: Checkpoint) -> RunRecord:
-        """Apply a checkpoint if ``fence`` still holds."""
+        """Apply a checkpoint if ``fence`` still holds (all of it, or nothing)."""
         output = None
         if checkpoint.output is not None:
             output = self.values.store("output", checkpoint.output)
@@ -183,22 +199,13 @@ class MemoryRunStore:
             self.write_requests += 1
             stored = self._fenced(run_id, fence)
             for entry in checkpoint.entries:
-                self._put_entry(run_id, entry)
+                self._check_writable(run_id, entry)
+            # Values first: a value above the maximum must leave nothing half-written.
+            entries = [self._stored_entry(entry) for entry in checkpoint.entries]
+            for entry, stored_entry in zip(checkpoint.entries, entries, strict=True):
+                self._journals[run_id][entry.seq] = stored_entry
             self._events[run_id].extend(checkpoint.events)
-            run = stored.run
-            terminal = checkpoint.status.is_terminal
-            stored.run = replace(
-                run,
-                status=checkpoint.status,
-                epoch=run.epoch + 1 if checkpoint.new_epoch else run.epoch,
-                lease_owner=None if checkpoint.status is not RunStatus.RUNNING else run.lease_owner,
-                lease_expiry=None if checkpoint.status is not RunStatus.RUNNING else run.lease_expiry,
-                wake_at=checkpoint.wake_at,
-                error=checkpoint.error if checkpoint.error is not None else run.error,
-                attempt=checkpoint.attempt or run.attempt,
-                updated_at=_last_event_time(checkpoint, run.updated_at),
-                finished_at=_last_event_time(checkpoint, run.updated_at) if terminal else None,
-            )
+            stored.run = replace(apply_checkpoint(stored.run, checkpoint), output=None)
             if output is not None:
                 stored.output = output
             if checkpoint.timer and checkpoint.wake_at is not None:
@@ -290,8 +297,28 @@ class MemoryRunStore:
         return runs[: query.limit]
 
 
-def _last_event_time(checkpoint: Checkpoint, default: dt.datetime) -> dt.datetime:
-    return max((e.at for e in checkpoint.events), default=default)
+def apply_checkpoint(run: RunRecord, checkpoint: Checkpoint) -> RunRecord:
+    """``run`` as ``checkpoint`` leaves it (shared by all stores).
+
+    The lease is released unless the run stays RUNNING; ``updated_at`` (and
+    ``finished_at`` for a terminal status) is the time of the checkpoint's last
+    event; error, attempt and output change only when the checkpoint sets them.
+    """
+    running = checkpoint.status is RunStatus.RUNNING
+    at = max((e.at for e in checkpoint.events), default=run.updated_at)
+    return replace(
+        run,
+        status=checkpoint.status,
+        epoch=run.epoch + 1 if checkpoint.new_epoch else run.epoch,
+        lease_owner=run.lease_owner if running else None,
+        lease_expiry=run.lease_expiry if running else None,
+        wake_at=checkpoint.wake_at,
+        error=checkpoint.error if checkpoint.error is not None else run.error,
+        attempt=checkpoint.attempt or run.attempt,
+        output=checkpoint.output if checkpoint.output is not None else run.output,
+        updated_at=at,
+        finished_at=at if checkpoint.status.is_terminal else None,
+    )
 
 
 class MemoryResumeQueue:
