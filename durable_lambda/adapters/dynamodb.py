@@ -1,0 +1,480 @@
+"""The run store on DynamoDB: one table, conditional writes, one request per hot operation.
+
+Item layout lives in :mod:`~durable_lambda.adapters.dynamodb_items`, the
+conditional requests in :mod:`~durable_lambda.adapters.dynamodb_writes`; the
+semantics are those of :class:`~durable_lambda.adapters.memory.MemoryRunStore`
+(the same contract suite runs on both). Request budget per operation:
+
+- ``take_lease``: one ``UpdateItem`` (a refusal is classified from the old item);
+- ``record_entry``: one ``TransactWriteItems`` (fence check + journal entry);
+- ``checkpoint``: one ``TransactWriteItems`` (fenced META update + entries,
+  events, timer). The new record is computed from the one ``take_lease``
+  returned, kept per (run, owner, epoch), so nothing is read back; a store
+  that did not take the lease reads the run once first;
+- ``load_journal``: one ``Query`` per 1 MB page.
+
+Timers are spread over ``timer_shards`` partitions by run and sorted by wake
+time, so ``due_timers`` is one ``Query`` per shard whatever the scheduler's
+downtime: there is no time bucket to skip and no cursor that could lose a timer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import itertools
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any, cast
+
+from botocore.exceptions import ClientError
+
+from durable_lambda.adapters import dynamodb_items as items
+from durable_lambda.adapters import dynamodb_writes as writes
+from durable_lambda.adapters.memory import apply_checkpoint, lease_outcome
+from durable_lambda.engine.journal import ErrorInfo, JournalEntry
+from durable_lambda.engine.state import RunStatus
+from durable_lambda.errors import LeaseLostError, RunNotFoundError
+from durable_lambda.records import (
+    Checkpoint,
+    Fence,
+    LeaseOutcome,
+    LeaseResult,
+    RunQuery,
+    RunRecord,
+    TimelineEvent,
+    Timer,
+)
+from durable_lambda.values import StoredValue, ValueStore
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import QueryInputTypeDef, TransactWriteItemTypeDef
+
+    from durable_lambda.adapters.dynamodb_items import Item
+
+#: Attempts at a transaction that lost a race with another one on the same item.
+CONFLICT_ATTEMPTS = 3
+_CONDITION_FAILED = "ConditionalCheckFailedException"
+
+
+class DynamoDBRunStore:
+    """:class:`~durable_lambda.ports.RunStore` on one DynamoDB table.
+
+    Args:
+        client: A low-level boto3 DynamoDB client.
+        table_name: The table (keys and indexes as in ``template.yaml``).
+        values: Where values go: inline up to its limit, else to the blob store.
+        retention: How long a finished run is kept (the META item's ``ttl``).
+        timer_shards: Partitions the timer index is spread over.
+        held_runs: Records of runs this process holds, kept so a checkpoint
+            needs no read (bounded; a miss costs one consistent read).
+    """
+
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        table_name: str,
+        values: ValueStore,
+        *,
+        retention: dt.timedelta = dt.timedelta(days=30),
+        timer_shards: int = 4,
+        held_runs: int = 1024,
+    ) -> None:
+        """Wire the store to its table."""
+        self.client = client
+        self.table = table_name
+        self.values = values
+        # A second value in one item (an output beside the payload, an error beside
+        # a result) gets a smaller inline limit so the item stays below 400 KB.
+        secondary = min(values.inline_limit, (items.ITEM_VALUE_BUDGET - values.inline_limit) // 2)
+        self.secondary_values = dataclasses.replace(values, inline_limit=max(secondary, 0))
+        self.retention = retention
+        self.timer_shards = timer_shards
+        self._held: OrderedDict[tuple[str, str, int], RunRecord] = OrderedDict()
+        self._held_limit = held_runs
+        self._lock = threading.Lock()
+        self._event_counter = itertools.count()
+        self._process_tag = os.urandom(3).hex()
+
+    # -- runs ------------------------------------------------------------------------
+
+    def create_run(self, run: RunRecord, idempotency_ttl: dt.timedelta | None = None) -> RunRecord:
+        """Create ``run``; with an idempotency key already claimed, return that run instead."""
+        stored = items.RunValues(
+            payload=self.values.store("payload", run.payload),
+            output=self._store_secondary("output", run.output),
+            error=self._store_error("error", run.error),
+        )
+        put_meta: TransactWriteItemTypeDef = {
+            "Put": {
+                "TableName": self.table,
+                "Item": items.run_item(run, stored, self.retention),
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        }
+        if run.idempotency_key is None:
+            try:
+                self.client.put_item(**put_meta["Put"])
+            except ClientError as exc:
+                if writes.error_code(exc) == _CONDITION_FAILED:
+                    raise ValueError(f"run {run.run_id} already exists") from None
+                raise
+            return run
+        return self._create_claimed(run, run.idempotency_key, put_meta, idempotency_ttl)
+
+    def _create_claimed(
+        self,
+        run: RunRecord,
+        idempotency_key: str,
+        put_meta: TransactWriteItemTypeDef,
+        ttl: dt.timedelta | None,
+    ) -> RunRecord:
+        claim: Item = {
+            **items.claim_key(run.task_id, idempotency_key),
+            "type": items.s("claim"),
+            "run_id": items.s(run.run_id),
+        }
+        if ttl is not None:
+            expiry = run.created_at + ttl
+            claim["expires_at"] = items.s(items.iso(expiry))
+            claim["ttl"] = items.n(items.epoch_seconds(expiry))
+        gone: str | None = None
+        for _ in range(CONFLICT_ATTEMPTS + 2):
+            put_claim = writes.claim_put(self.table, claim, run.created_at, gone)
+            try:
+                self.client.transact_write_items(TransactItems=[put_claim, put_meta])
+            except ClientError as exc:
+                reasons = writes.cancellation_reasons(exc)
+                if writes.failed_condition(reasons, 1):
+                    raise ValueError(f"run {run.run_id} already exists") from None
+                if writes.failed_condition(reasons, 0):
+                    holder = items.get_s(cast("Item", reasons[0].get("Item", {})), "run_id") or ""
+                    existing = self.get_run(holder)
+                    if existing is not None:
+                        return existing
+                    gone = holder  # its run was deleted: take the claim over
+                    continue
+                if writes.conflicted(reasons):
+                    continue
+                raise
+            return run
+        raise LeaseLostError(
+            f"idempotency key {idempotency_key!r}: too much contention to claim it"
+        )
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        """The run's metadata (a consistent read), or ``None``."""
+        response = self.client.get_item(
+            TableName=self.table,
+            Key=items.key(items.run_pk(run_id), items.META),
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        return self._hydrate(item) if item is not None else None
+
+    def take_lease(
+        self, run_id: str, epoch: int, owner: str, expiry: dt.datetime, now: dt.datetime
+    ) -> LeaseResult:
+        """Take the run for ``owner`` in one conditional update (see ``lease_outcome``)."""
+        request = writes.lease_request(
+            self.table, run_id, epoch=epoch, owner=owner, expiry=expiry, now=now
+        )
+        try:
+            response = self.client.update_item(**request)
+        except ClientError as exc:
+            if writes.error_code(exc) != _CONDITION_FAILED:
+                raise
+            old = cast("Item | None", cast("dict[str, Any]", exc.response).get("Item"))
+            if old is None:
+                return LeaseResult(LeaseOutcome.NOT_FOUND)
+            run = self._hydrate(old)
+            if run.lease_owner == owner and run.epoch == epoch and run.status is RunStatus.RUNNING:
+                # Our own update, applied before a lost response and retried by botocore.
+                self._hold(run)
+                return LeaseResult(LeaseOutcome.TAKEN, run)
+            outcome = lease_outcome(run, epoch, now)
+            # The condition said no: never report TAKEN for a write that did not happen.
+            return LeaseResult(LeaseOutcome.BUSY if outcome is LeaseOutcome.TAKEN else outcome, run)
+        run = self._hydrate(response["Attributes"])
+        self._hold(run)
+        return LeaseResult(LeaseOutcome.TAKEN, run)
+
+    # -- journal ---------------------------------------------------------------------
+
+    def load_journal(self, run_id: str) -> list[JournalEntry]:
+        """The journal in position order: one Query per page, large results from blobs."""
+        journal = []
+        for item in self._query(self._prefix_query(run_id, items.STEP_PREFIX)):
+            entry, result, error = items.parse_entry(item)
+            journal.append(
+                dataclasses.replace(
+                    entry,
+                    result=self.values.load(result) if result is not None else None,
+                    error=items.parse_error(self.values.load(error)) if error is not None else None,
+                )
+            )
+        return journal
+
+    def record_entry(self, run_id: str, fence: Fence, entry: JournalEntry) -> None:
+        """Write one entry in one fenced transaction."""
+        put = self._entry_put(run_id, entry)
+        self._transact(run_id, fence, [writes.fence_check(self.table, run_id, fence), put])
+
+    def checkpoint(self, run_id: str, fence: Fence, checkpoint: Checkpoint) -> RunRecord:
+        """Apply ``checkpoint`` in one fenced transaction; return the run as it now stands."""
+        output = self._store_secondary("output", checkpoint.output)
+        error = self._store_error("error", checkpoint.error)
+        actions = [self._entry_put(run_id, entry) for entry in checkpoint.entries]
+        old = self._held_record(run_id, fence)
+        new = apply_checkpoint(old, checkpoint)
+        actions += [self._event_put(run_id, event) for event in checkpoint.events]
+        if checkpoint.timer and checkpoint.wake_at is not None:
+            timer = items.timer_item(
+                Timer(run_id, new.epoch, checkpoint.wake_at), self.timer_shards
+            )
+            actions.append({"Put": {"TableName": self.table, "Item": timer}})
+        update = writes.checkpoint_update(
+            table=self.table,
+            fence=fence,
+            old=old,
+            new=new,
+            output=output,
+            error=error,
+            retention=self.retention,
+        )
+        # Rare: more than one transaction holds. Entries go first, each batch fenced.
+        *early, last = writes.chunks([*actions, {"Update": update}])
+        try:
+            for chunk in early:
+                self._transact(
+                    run_id, fence, [writes.fence_check(self.table, run_id, fence), *chunk]
+                )
+            self._transact(run_id, fence, last)
+        finally:
+            with self._lock:
+                self._held.pop((run_id, fence.owner, fence.epoch), None)
+        self._hold(new)
+        return new
+
+    # -- timeline --------------------------------------------------------------------
+
+    def add_events(self, run_id: str, events: Sequence[TimelineEvent]) -> None:
+        """Append events (unfenced): one PutItem, or BatchWriteItem for several."""
+        puts = [self._event_put(run_id, event)["Put"]["Item"] for event in events]
+        for start in range(0, len(puts), 25):
+            batch = puts[start : start + 25]
+            if len(batch) == 1:
+                self.client.put_item(TableName=self.table, Item=batch[0])
+                continue
+            request: Any = {self.table: [{"PutRequest": {"Item": item}} for item in batch]}
+            while request:
+                response = self.client.batch_write_item(RequestItems=request)
+                request = response.get("UnprocessedItems") or None
+
+    def list_events(self, run_id: str) -> list[TimelineEvent]:
+        """The timeline, oldest first."""
+        query = self._prefix_query(run_id, items.EVENT_PREFIX)
+        return [items.parse_event(item) for item in self._query(query)]
+
+    def fail_run(self, run_id: str, error: ErrorInfo, event: TimelineEvent) -> RunRecord | None:
+        """Mark a non-terminal run FAILED (unfenced), then add ``event``."""
+        stored = self.secondary_values.store("error", items.error_text(error))
+        request = writes.fail_request(self.table, run_id, stored, event.at, self.retention)
+        try:
+            response = self.client.update_item(**request)
+        except ClientError as exc:
+            if writes.error_code(exc) == _CONDITION_FAILED:
+                return None
+            raise
+        self.add_events(run_id, [event])
+        return self._hydrate(response["Attributes"])
+
+    def note_delivery_error(self, run_id: str, reason: str) -> None:
+        """Remember the last delivery error (nothing happens for an unknown run)."""
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key=items.key(items.run_pk(run_id), items.META),
+                UpdateExpression="SET #e = :e",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeNames={"#e": "last_delivery_error"},
+                ExpressionAttributeValues={":e": items.s(reason)},
+            )
+        except ClientError as exc:
+            if writes.error_code(exc) != _CONDITION_FAILED:
+                raise
+
+    # -- timers and recovery ---------------------------------------------------------
+
+    def add_timer(self, timer: Timer) -> None:
+        """Index a wake-up."""
+        self.client.put_item(TableName=self.table, Item=items.timer_item(timer, self.timer_shards))
+
+    def due_timers(self, until: dt.datetime, limit: int = 100) -> list[Timer]:
+        """Timers due by ``until``, earliest first: one Query per shard."""
+        due: list[Timer] = []
+        for shard in range(self.timer_shards):
+            query: QueryInputTypeDef = {
+                "TableName": self.table,
+                "KeyConditionExpression": "pk = :pk AND sk < :until",
+                "ExpressionAttributeValues": {
+                    ":pk": items.s(f"TIMER#{shard}"),
+                    ":until": items.s(items.up_to(until)),
+                },
+                "ConsistentRead": True,
+                "Limit": limit,
+            }
+            due += [items.parse_timer(item) for item in itertools.islice(self._query(query), limit)]
+        return sorted(due, key=lambda t: (t.wake_at, t.run_id, t.epoch))[:limit]
+
+    def delete_timer(self, timer: Timer) -> None:
+        """Remove a fired timer (idempotent)."""
+        self.client.delete_item(TableName=self.table, Key=items.timer_key(timer, self.timer_shards))
+
+    def expired_leases(self, now: dt.datetime, limit: int = 100) -> list[RunRecord]:
+        """RUNNING runs whose lease expired: one Query of the status index, by lease expiry."""
+        query = self._index_query(items.STATUS_INDEX, "gsi2pk", _status_pk(RunStatus.RUNNING))
+        query["KeyConditionExpression"] = "gsi2pk = :pk AND gsi2sk < :until"
+        query["ExpressionAttributeValues"] = {
+            ":pk": items.s(_status_pk(RunStatus.RUNNING)),
+            ":until": items.s(items.up_to(now)),
+        }
+        query["ScanIndexForward"] = True
+        query["Limit"] = limit
+        runs = (self._hydrate(item) for item in self._query(query))
+        # The index is eventually consistent: keep only what is still expired.
+        expired = (
+            run
+            for run in runs
+            if run.status is RunStatus.RUNNING
+            and (run.lease_expiry is None or run.lease_expiry <= now)
+        )
+        return list(itertools.islice(expired, limit))
+
+    def list_runs(self, query: RunQuery) -> list[RunRecord]:
+        """Runs newest first, from the task index or the status index."""
+        if query.task_id is not None:
+            request = self._index_query(items.TASK_INDEX, "gsi1pk", f"TASK#{query.task_id}")
+            if query.status is not None:
+                request["FilterExpression"] = "#status = :status"
+                request["ExpressionAttributeNames"] = {"#status": "status"}
+                request["ExpressionAttributeValues"] = {
+                    ":pk": items.s(f"TASK#{query.task_id}"),
+                    ":status": items.s(query.status.value),
+                }
+            found = list(itertools.islice(self._query(request), query.limit))
+            return [self._hydrate(item) for item in found]
+        statuses = [query.status] if query.status is not None else list(RunStatus)
+        newest: list[Item] = []
+        for status in statuses:
+            pages = self._query(self._index_query(items.STATUS_INDEX, "gsi2pk", _status_pk(status)))
+            # RUNNING runs are sorted by lease expiry in the index, so all of them are
+            # read (they are bounded by the worker's concurrency) and sorted here.
+            newest += pages if status is RunStatus.RUNNING else itertools.islice(pages, query.limit)
+        newest.sort(key=lambda item: items.get_s(item, "gsi1sk") or "", reverse=True)
+        return [self._hydrate(item) for item in newest[: query.limit]]
+
+    # -- helpers ---------------------------------------------------------------------
+
+    def _hydrate(self, item: Item) -> RunRecord:
+        run, stored = items.parse_run(item)
+        return dataclasses.replace(
+            run,
+            payload=self.values.load(stored.payload),
+            output=self.values.load(stored.output) if stored.output is not None else None,
+            error=items.parse_error(self.values.load(stored.error))
+            if stored.error is not None
+            else None,
+        )
+
+    def _store_secondary(self, what: str, text: str | None) -> StoredValue | None:
+        return self.secondary_values.store(what, text) if text is not None else None
+
+    def _store_error(self, what: str, error: ErrorInfo | None) -> StoredValue | None:
+        return self._store_secondary(what, items.error_text(error)) if error is not None else None
+
+    def _entry_put(self, run_id: str, entry: JournalEntry) -> TransactWriteItemTypeDef:
+        result = None
+        if entry.result is not None:
+            result = self.values.store(f"step {entry.key!r} result", entry.result)
+        error = self._store_error(f"step {entry.key!r} error", entry.error)
+        return writes.entry_put(self.table, items.entry_item(run_id, entry, result, error))
+
+    def _event_put(self, run_id: str, event: TimelineEvent) -> TransactWriteItemTypeDef:
+        # Orders events of the same instant as written (within a process).
+        counter = f"{next(self._event_counter):012d}{self._process_tag}"
+        return {"Put": {"TableName": self.table, "Item": items.event_item(run_id, event, counter)}}
+
+    def _transact(self, run_id: str, fence: Fence, actions: list[TransactWriteItemTypeDef]) -> None:
+        """Write ``actions`` atomically; a cancellation raises what the memory store raises."""
+        for attempt in range(CONFLICT_ATTEMPTS):
+            try:
+                self.client.transact_write_items(TransactItems=actions)
+            except ClientError as exc:
+                reasons = writes.cancellation_reasons(exc)
+                failure = writes.fenced_failure(run_id, fence, actions, reasons)
+                if failure is not None:
+                    raise failure from None
+                if writes.conflicted(reasons) and attempt + 1 < CONFLICT_ATTEMPTS:
+                    continue
+                raise
+            return
+
+    def _hold(self, run: RunRecord) -> None:
+        """Keep the record of a run this process now holds, for its checkpoint."""
+        if run.status is not RunStatus.RUNNING or run.lease_owner is None:
+            return
+        with self._lock:
+            self._held[(run.run_id, run.lease_owner, run.epoch)] = run
+            while len(self._held) > self._held_limit:
+                self._held.popitem(last=False)
+
+    def _held_record(self, run_id: str, fence: Fence) -> RunRecord:
+        with self._lock:
+            held = self._held.get((run_id, fence.owner, fence.epoch))
+        if held is not None:
+            return held
+        run = self.get_run(run_id)  # the lease was taken through another store object
+        if run is None:
+            raise RunNotFoundError(run_id)
+        if run.lease_owner != fence.owner or run.epoch != fence.epoch:
+            raise writes.lease_lost(run_id, fence, run.lease_owner, run.epoch)
+        return run
+
+    def _prefix_query(self, run_id: str, prefix: str) -> QueryInputTypeDef:
+        return {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {
+                ":pk": items.s(items.run_pk(run_id)),
+                ":prefix": items.s(prefix),
+            },
+            "ConsistentRead": True,
+        }
+
+    def _index_query(self, index: str, pk_name: str, pk_value: str) -> QueryInputTypeDef:
+        return {
+            "TableName": self.table,
+            "IndexName": index,
+            "KeyConditionExpression": f"{pk_name} = :pk",
+            "ExpressionAttributeValues": {":pk": items.s(pk_value)},
+            "ScanIndexForward": False,
+        }
+
+    def _query(self, query: QueryInputTypeDef) -> Iterator[Item]:
+        """Every item of ``query``, page after page (lazily: stop early to read less)."""
+        request = dict(query)
+        while True:
+            response = self.client.query(**cast("QueryInputTypeDef", request))
+            yield from response["Items"]
+            last = response.get("LastEvaluatedKey")
+            if not last:
+                return
+            request["ExclusiveStartKey"] = last
+
+
+def _status_pk(status: RunStatus) -> str:
+    return f"STATUS#{status.value}"
