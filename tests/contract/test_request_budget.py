@@ -1,0 +1,134 @@
+"""The DynamoDB request budget of the hot path, counted on moto (the benchmarks rely on it)."""
+
+from __future__ import annotations
+
+import pytest
+from contract_backends import Backend, at
+
+from durable_lambda.adapters import dynamodb_items as items
+from durable_lambda.engine.journal import EntryKind, EntryStatus, JournalEntry
+from durable_lambda.engine.state import RunStatus
+from durable_lambda.errors import LeaseLostError
+from durable_lambda.records import Checkpoint, EventKind, Fence, TimelineEvent
+from durable_lambda.values import StoredValue
+
+pytestmark = pytest.mark.moto
+
+OWNER = "owner-a"
+
+
+def entry(seq: int, result: str = '"ok"') -> JournalEntry:
+    return JournalEntry(seq, "step", seq, EntryKind.STEP, EntryStatus.COMPLETED, result=result)
+
+
+def test_taking_a_lease_is_one_request_whatever_the_outcome(aws: Backend):
+    assert aws.counter is not None
+    run = aws.new_run()
+    for owner, now in (("owner-a", 10), ("owner-b", 20)):  # TAKEN, then BUSY
+        aws.counter.reset()
+        aws.store.take_lease(run.run_id, 0, owner, at(300), at(now))
+        assert aws.counter.snapshot() == {"dynamodb.UpdateItem": 1}
+    aws.counter.reset()
+    aws.store.take_lease("run_missing", 0, OWNER, at(300), at(10))
+    assert aws.counter.snapshot() == {"dynamodb.UpdateItem": 1}
+
+
+def test_recording_a_step_is_one_write_request(aws: Backend):
+    assert aws.counter is not None
+    run = aws.new_run()
+    aws.store.take_lease(run.run_id, 0, OWNER, at(300), at(10))
+    aws.counter.reset()
+    aws.store.record_entry(run.run_id, Fence(OWNER, 0), entry(0))
+    assert aws.counter.snapshot() == {"dynamodb.TransactWriteItems": 1}
+    aws.counter.reset()
+    with pytest.raises(LeaseLostError):
+        aws.store.record_entry(run.run_id, Fence("owner-b", 0), entry(1))
+    assert aws.counter.snapshot() == {"dynamodb.TransactWriteItems": 1}
+
+
+def test_a_checkpoint_is_one_write_request_and_no_read(aws: Backend):
+    assert aws.counter is not None
+    run = aws.new_run()
+    aws.store.take_lease(run.run_id, 0, OWNER, at(300), at(10))
+    aws.counter.reset()
+    aws.store.checkpoint(
+        run.run_id,
+        Fence(OWNER, 0),
+        Checkpoint(
+            status=RunStatus.SUSPENDED,
+            wake_at=at(5000),
+            new_epoch=True,
+            timer=True,
+            entries=(entry(0), entry(1)),
+            events=(
+                TimelineEvent(at(10), EventKind.INVOCATION_STARTED),
+                TimelineEvent(at(11), EventKind.SUSPENDED),
+            ),
+        ),
+    )
+    assert aws.counter.snapshot() == {"dynamodb.TransactWriteItems": 1}
+
+
+def test_a_checkpoint_without_the_taken_record_reads_it_once(aws: Backend):
+    assert aws.counter is not None
+    run = aws.new_run()
+    aws.store.take_lease(run.run_id, 0, OWNER, at(300), at(10))
+    other = aws.other_store()
+    aws.counter.attach(other.client)  # type: ignore[attr-defined]
+    aws.counter.reset()
+    other.checkpoint(
+        run.run_id, Fence(OWNER, 0), Checkpoint(status=RunStatus.COMPLETED, output="1")
+    )
+    assert aws.counter.snapshot() == {"dynamodb.GetItem": 1, "dynamodb.TransactWriteItems": 1}
+
+
+def test_a_checkpoint_too_large_for_one_transaction_is_split_and_complete(aws: Backend):
+    assert aws.counter is not None
+    run = aws.new_run()
+    aws.store.take_lease(run.run_id, 0, OWNER, at(300), at(10))
+    entries = tuple(entry(seq) for seq in range(150))
+    aws.counter.reset()
+    after = aws.store.checkpoint(
+        run.run_id,
+        Fence(OWNER, 0),
+        Checkpoint(status=RunStatus.COMPLETED, output="1", entries=entries),
+    )
+    # 100 actions per transaction, one of them the fence check of the early batch.
+    assert aws.counter.snapshot() == {"dynamodb.TransactWriteItems": 2}
+    assert after.status is RunStatus.COMPLETED
+    assert aws.store.load_journal(run.run_id) == list(entries)
+
+
+def test_loading_a_journal_of_a_thousand_entries_is_one_query_per_page(aws: Backend):
+    assert aws.counter is not None
+    run = aws.new_run()
+    client = aws.store.client  # type: ignore[attr-defined]
+    result = '"' + "r" * 1500 + '"'
+    entries = [entry(seq, result) for seq in range(1000)]
+    # Seeded with batch writes: moto copies the whole table on every transaction.
+    for start in range(0, len(entries), 25):
+        client.batch_write_item(
+            RequestItems={
+                aws.settings.table_name: [
+                    {
+                        "PutRequest": {
+                            "Item": items.entry_item(
+                                run.run_id, e, StoredValue(inline=e.result), None
+                            )
+                        }
+                    }
+                    for e in entries[start : start + 25]
+                ]
+            }
+        )
+    pages = client.get_paginator("query").paginate(
+        TableName=aws.settings.table_name,
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
+        ExpressionAttributeValues={":pk": {"S": f"RUN#{run.run_id}"}, ":p": {"S": "STEP#"}},
+    )
+    page_count = sum(1 for _ in pages)
+    assert page_count >= 2  # about 1.6 MB of entries: DynamoDB pages at 1 MB
+
+    aws.counter.reset()
+    assert aws.store.load_journal(run.run_id) == entries
+    assert aws.counter.snapshot() == {"dynamodb.Query": page_count}
