@@ -108,10 +108,11 @@ def ddb_writes_per_step() -> tuple[float, float]:
         writes: dict[int, int] = {}
         for n in (100, 200):
             runner = LocalRunner(registry=registry, settings=settings, store=ports.store)
-            with RequestCounter(ports.session) as counter:
-                result = runner.run(many_steps, n)
+            counter = RequestCounter().attach(ports.store.client)
+            result = runner.run(many_steps, n)
+            counter.detach()
             assert result.ok, result.error
-            writes[n] = counter.writes("dynamodb")
+            writes[n] = counter.dynamodb_writes()
     per_step = (writes[200] - writes[100]) / 100
     fixed = writes[100] - 100 * per_step
     return per_step, fixed

@@ -67,6 +67,11 @@ def _build(settings: Settings | None = None) -> _App:
     return _app
 
 
+def warm() -> None:
+    """Build the app at import time (Lambda's init phase, outside the first invocation's timeout)."""
+    _build()
+
+
 def reset() -> None:
     """Forget the cached app (tests that change settings between handlers)."""
     global _app  # noqa: PLW0603

@@ -1,5 +1,9 @@
 """Worker Lambda: SQS resume messages in, durable invocations out."""
 
 from durable_lambda.lambda_entry import worker_handler as handler
+from durable_lambda.lambda_entry import warm
+
+# Cold start: import task modules and build AWS clients during init, not in the first invocation.
+warm()
 
 __all__ = ["handler"]
