@@ -12,8 +12,9 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import emit, median_of, progress
 
@@ -73,7 +74,7 @@ def replay_ms() -> float:
     ]
     reached: list[float] = []
 
-    def record(entry: JournalEntry) -> None:
+    def record(_entry: JournalEntry) -> None:
         reached.append(time.perf_counter())
         raise _Reached
 
@@ -93,11 +94,11 @@ def replay_ms() -> float:
 
 def ddb_writes_per_step() -> tuple[float, float]:
     """Marginal DynamoDB write requests per completed step on moto, and the fixed cost per run."""
-    from durable_lambda.adapters.aws import aws_ports, ensure_resources  # noqa: PLC0415
-    from durable_lambda.testing.aws_counter import RequestCounter  # noqa: PLC0415
     from moto import mock_aws  # noqa: PLC0415
 
+    from durable_lambda.adapters.aws import aws_ports, ensure_resources  # noqa: PLC0415
     from durable_lambda.settings import Settings  # noqa: PLC0415
+    from durable_lambda.testing.aws_counter import RequestCounter  # noqa: PLC0415
 
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
@@ -137,11 +138,11 @@ def aws_durable_sdk_step_us() -> float | None:
         return None
 
     @durable_step
-    def aws_noop(step_ctx: object, i: int) -> int:
+    def aws_noop(_step_ctx: object, i: int) -> int:
         return i
 
     @durable_execution
-    def handler(event: object, context: DurableContext) -> int:
+    def handler(_event: object, context: DurableContext) -> int:
         total = 0
         for i in range(STEPS):
             total += context.step(aws_noop(i))
@@ -151,7 +152,8 @@ def aws_durable_sdk_step_us() -> float | None:
         start = time.perf_counter()
         result = runner.run(input=json.dumps({}), execution_timeout=600)
         elapsed = time.perf_counter() - start
-    assert result.result is not None and int(result.result) == sum(range(STEPS)), result.result
+    assert result.result is not None
+    assert int(result.result) == sum(range(STEPS)), result.result
     return elapsed / STEPS * 1e6
 
 

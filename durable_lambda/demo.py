@@ -49,10 +49,11 @@ def _print_run(runner: LocalRunner, run_id: str, wall: float) -> None:
         if entry is None:
             print(f"    ... {len(journal) - 6} more steps ...")
             continue
-        extra = (
-            f" wake_at {entry.wake_at:%H:%M:%S}" if entry.kind == "WAIT" and entry.wake_at else ""
-        )
-        print(f"    {entry.key:<22} {entry.status.value:<10} attempts {entry.attempts}{extra}")
+        status, extra = entry.status.value, ""
+        if entry.kind == "WAIT" and entry.wake_at is not None:
+            extra = f" until {entry.wake_at:%H:%M:%S}"
+            status = "WAITED" if entry.wake_at <= runner.clock.now() else status
+        print(f"    {entry.key:<22} {status:<10} attempts {entry.attempts}{extra}")
     for event in runner.timeline(run_id):
         if event.kind in {"step_retry_scheduled", "run_retry_scheduled", "suspended"}:
             print(f"    timeline: {event.kind}: {event.detail}{_fmt_delay(event.delay)}")

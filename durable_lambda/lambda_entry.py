@@ -68,7 +68,7 @@ def _build(settings: Settings | None = None) -> _App:
 
 
 def warm() -> None:
-    """Build the app at import time (Lambda's init phase, outside the first invocation's timeout)."""
+    """Build the app during Lambda's init phase, outside the first invocation's timeout."""
     _build()
 
 

@@ -252,7 +252,7 @@ class Worker:
             return self._commit(run, fence, checkpoint, report)
         return self._suspend(run, fence, outcome=outcome, started=started, now=now, report=report)
 
-    def _suspend(  # noqa: PLR0913 - the invocation's state, explicit
+    def _suspend(
         self,
         run: RunRecord,
         fence: Fence,

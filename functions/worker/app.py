@@ -1,7 +1,7 @@
 """Worker Lambda: SQS resume messages in, durable invocations out."""
 
-from durable_lambda.lambda_entry import worker_handler as handler
 from durable_lambda.lambda_entry import warm
+from durable_lambda.lambda_entry import worker_handler as handler
 
 # Cold start: import task modules and build AWS clients during init, not in the first invocation.
 warm()

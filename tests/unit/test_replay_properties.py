@@ -55,7 +55,7 @@ def build(shape: list[tuple[str, Any]], ledger: Counter[str], registry: TaskRegi
             key = f"{i}"
             if kind == "step":
                 out.append(await (async_body(key) if arg else sync_body(key)))
-            elif kind == "wait_short" or kind == "wait_long":
+            elif kind in {"wait_short", "wait_long"}:
                 await wait.for_(seconds=arg)
             elif kind == "flaky":
                 out.append(await flaky_body(key, arg))
