@@ -126,6 +126,10 @@ class LeaseLostError(RetryableError):
     """Another invocation owns the run now; this one must stop writing."""
 
 
+class SlotAvailableError(RetryableError):
+    """Parking failed because the counter has room again: acquire instead."""
+
+
 class HopLimitExceeded(TerminalError):  # noqa: N818 - reads as an event, like AbortRun
     """The run re-invoked itself more often than its configured maximum."""
 

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from durable_lambda.engine.journal import ErrorInfo, JournalEntry
+from durable_lambda.engine.slots import AcquireResult, Holder, QueueState, SlotKey
 from durable_lambda.records import (
     Checkpoint,
     Fence,
@@ -149,6 +150,83 @@ class DeadLetters(Protocol):
 
     def delete(self, receipt_handle: str) -> None:
         """Remove a handled dead letter."""
+        ...
+
+
+class SlotStore(Protocol):
+    """Concurrency counters that know their holders, and the runs parked on them.
+
+    Every operation is one conditional request (``grant_next`` a query and one
+    transaction), so a duplicate acquire or release changes nothing and the
+    count can never go negative or count a run twice.
+    """
+
+    def acquire(
+        self,
+        key: SlotKey,
+        run_id: str,
+        expiry: dt.datetime,
+        code_limit: int | None,
+        now: dt.datetime,
+    ) -> AcquireResult:
+        """Take a unit for ``run_id`` until ``expiry``.
+
+        A run that already holds a unit gets HELD (its expiry is extended).
+        A new holder needs room and nobody parked ahead (FIFO fairness).
+        """
+        ...
+
+    def release(self, key: SlotKey, run_id: str) -> QueueState | None:
+        """Give back ``run_id``'s unit; ``None`` when it held none (a duplicate release)."""
+        ...
+
+    def reap(self, key: SlotKey, holder: Holder) -> bool:
+        """Remove a holder whose expiry passed (only if unchanged since read)."""
+        ...
+
+    def grant_next(
+        self, key: SlotKey, grant_expiry: dt.datetime, now: dt.datetime
+    ) -> ResumeMessage | None:
+        """Hand a unit to the first parked run, if there is room; its resume message to send."""
+        ...
+
+    def state(self, key: SlotKey) -> QueueState:
+        """The counter as stored (empty when never used)."""
+        ...
+
+    def set_control(
+        self,
+        key: SlotKey,
+        *,
+        paused: bool | None = None,
+        limit_override: int | None = None,
+        clear_override: bool = False,
+    ) -> QueueState:
+        """Pause or resume the queue, or override its limit (``clear_override`` drops it)."""
+        ...
+
+    def keys_with_waiters(self, limit: int = 100) -> list[SlotKey]:
+        """Counters with parked runs (the scheduler's fallback for lost wake-ups)."""
+        ...
+
+
+class RateStore(Protocol):
+    """Sliding-window start logs for rate limits."""
+
+    def admit(self, key: str, limit: int, period: float, now: dt.datetime) -> float:
+        """Record a start if the window allows; else the seconds until it will (0 = admitted)."""
+        ...
+
+
+class ScheduleStore(Protocol):
+    """Where each cron task's last fired occurrence is kept."""
+
+    def last_fired(self, task_id: str) -> dt.datetime | None:
+        """The last occurrence fired, or ``None``."""
+        ...
+
+    def mark_fired(self, task_id: str, previous: dt.datetime | None, fired: dt.datetime) -> bool:
+        """Move the cursor from ``previous`` to ``fired``; False if another scheduler moved it."""
         ...
 
 

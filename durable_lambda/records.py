@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from durable_lambda.engine.journal import ErrorInfo, JournalEntry
+from durable_lambda.engine.slots import SlotKey
 from durable_lambda.engine.state import RunStatus
 
 
@@ -35,6 +36,7 @@ class RunRecord:
         output: The output (JSON text) once completed.
         error: The error once failed.
         invocations: Invocations that took the run (the hop count).
+        started_at: When the task body first ran (after rate limit and slot admission).
         finished_at: When it reached a terminal status.
         expires_at: A run not started by then ends EXPIRED (the trigger's ``ttl``).
         last_delivery_error: Why the last resume message could not be processed.
@@ -59,6 +61,7 @@ class RunRecord:
     output: str | None = None
     error: ErrorInfo | None = None
     invocations: int = 0
+    started_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
     expires_at: dt.datetime | None = None
     last_delivery_error: str | None = None
@@ -104,6 +107,27 @@ class TimelineEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class Park:
+    """Park the run for a unit of a full counter, atomically with its checkpoint.
+
+    The write succeeds only while the counter is still full (or paused), so a
+    unit released in between can never be missed: the store then raises
+    ``SlotAvailableError`` and the worker acquires again.
+
+    Attributes:
+        key: The counter.
+        priority: Higher is handed a unit first.
+        enqueued_at: FIFO order among equal priorities.
+        code_limit: The limit declared in code.
+    """
+
+    key: SlotKey
+    priority: int
+    enqueued_at: dt.datetime
+    code_limit: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class Checkpoint:
     """What an invocation writes when it stops, in one fenced write.
 
@@ -117,6 +141,8 @@ class Checkpoint:
         error: The error for FAILED (or the failed attempt for a run retry).
         attempt: The run's new attempt number, if it changes.
         timer: Also index the wake time for the scheduler (beyond SQS's delay).
+        park: Park the run for a concurrency unit (status WAITING_FOR_SLOT).
+        started_at: Record the run's first start (once admitted), if not yet set.
     """
 
     status: RunStatus
@@ -128,6 +154,8 @@ class Checkpoint:
     error: ErrorInfo | None = None
     attempt: int | None = None
     timer: bool = False
+    park: Park | None = None
+    started_at: dt.datetime | None = None
 
 
 class LeaseOutcome(StrEnum):

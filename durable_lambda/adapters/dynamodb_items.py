@@ -239,7 +239,7 @@ def run_item(run: RunRecord, values: RunValues, retention: dt.timedelta) -> Item
         item["tags"] = {"L": [s(tag) for tag in run.tags]}
     for name in ("lease_owner", "concurrency_key", "idempotency_key", "last_delivery_error"):
         put_optional(item, name, getattr(run, name))
-    for name in ("lease_expiry", "wake_at", "finished_at", "expires_at"):
+    for name in ("lease_expiry", "wake_at", "started_at", "finished_at", "expires_at"):
         put_optional(item, name, getattr(run, name))
     put_value(item, "payload", values.payload)
     put_value(item, "output", values.output)
@@ -270,6 +270,7 @@ def parse_run(item: Item) -> tuple[RunRecord, RunValues]:
         tags=tuple(tag["S"] for tag in tags["L"]) if tags is not None and "L" in tags else (),
         idempotency_key=get_s(item, "idempotency_key"),
         invocations=get_n(item, "invocations"),
+        started_at=get_time(item, "started_at"),
         finished_at=get_time(item, "finished_at"),
         expires_at=get_time(item, "expires_at"),
         last_delivery_error=get_s(item, "last_delivery_error"),

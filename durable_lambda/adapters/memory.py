@@ -27,6 +27,7 @@ from durable_lambda.records import (
     TimelineEvent,
     Timer,
 )
+from durable_lambda.adapters.memory_flow import MemoryFlowStore
 from durable_lambda.values import StoredValue, ValueStore
 
 #: Journal statuses no later write may overwrite (RETRYING and WAITING may be).
@@ -84,6 +85,7 @@ class MemoryRunStore:
         self._idempotency: dict[tuple[str, str], tuple[str, dt.datetime | None]] = {}
         self._timers: dict[tuple[str, int, dt.datetime], Timer] = {}
         self.write_requests = 0
+        self.flow = MemoryFlowStore(self, self._lock)
 
     # -- runs ------------------------------------------------------------------------
 
@@ -202,6 +204,8 @@ class MemoryRunStore:
                 self._check_writable(run_id, entry)
             # Values first: a value above the maximum must leave nothing half-written.
             entries = [self._stored_entry(entry) for entry in checkpoint.entries]
+            if checkpoint.park is not None:
+                self.flow.park_locked(checkpoint.park, run_id)  # may refuse: nothing written yet
             for entry, stored_entry in zip(checkpoint.entries, entries, strict=True):
                 self._journals[run_id][entry.seq] = stored_entry
             self._events[run_id].extend(checkpoint.events)
@@ -212,6 +216,13 @@ class MemoryRunStore:
                 timer = Timer(run_id, stored.run.epoch, checkpoint.wake_at)
                 self._timers[(run_id, timer.epoch, timer.wake_at)] = timer
             return self._hydrate(stored)
+
+    def grant_locked(self, run_id: str) -> RunRecord:
+        """A parked run was handed a unit: it may be taken again (caller holds the lock)."""
+        stored = self._runs[run_id]
+        if stored.run.status is RunStatus.WAITING_FOR_SLOT:
+            stored.run = replace(stored.run, status=RunStatus.QUEUED, wake_at=None)
+        return stored.run
 
     # -- timeline --------------------------------------------------------------------
 
@@ -317,6 +328,7 @@ def apply_checkpoint(run: RunRecord, checkpoint: Checkpoint) -> RunRecord:
         attempt=checkpoint.attempt or run.attempt,
         output=checkpoint.output if checkpoint.output is not None else run.output,
         updated_at=at,
+        started_at=run.started_at or checkpoint.started_at,
         finished_at=at if checkpoint.status.is_terminal else None,
     )
 

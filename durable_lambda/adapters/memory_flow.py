@@ -1,0 +1,207 @@
+"""In-memory flow control: concurrency counters with holders, parked runs, rate logs, cron cursors.
+
+It shares the lock of the :class:`MemoryRunStore` it belongs to, because
+parking a run and handing it a unit change the run and the counter together,
+as one DynamoDB transaction does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+from durable_lambda.engine.slots import (
+    AcquireOutcome,
+    AcquireResult,
+    Holder,
+    QueueState,
+    SlotKey,
+    rate_decision,
+    waiter_order,
+)
+
+from durable_lambda.errors import SlotAvailableError
+from durable_lambda.records import Park, ResumeMessage
+
+if TYPE_CHECKING:
+    from durable_lambda.adapters.memory import MemoryRunStore
+
+
+@dataclass(slots=True)
+class _Counter:
+    state: QueueState
+    # waiter order key -> run id
+    waiters: dict[str, str] = field(default_factory=dict)
+
+
+class MemoryFlowStore:
+    """Slots, rate windows and cron cursors, with the DynamoDB adapter's semantics."""
+
+    def __init__(self, runs: MemoryRunStore, lock: threading.Lock) -> None:
+        """Share ``lock`` with ``runs``."""
+        self._runs = runs
+        self._lock = lock
+        self._counters: dict[SlotKey, _Counter] = {}
+        self._rates: dict[str, tuple[float, ...]] = {}
+        self._cron: dict[str, dt.datetime] = {}
+        self.requests = 0
+
+    def _counter(self, key: SlotKey) -> _Counter:
+        counter = self._counters.get(key)
+        if counter is None:
+            counter = self._counters[key] = _Counter(QueueState(key))
+        return counter
+
+    # -- slots -----------------------------------------------------------------------
+
+    def acquire(
+        self,
+        key: SlotKey,
+        run_id: str,
+        expiry: dt.datetime,
+        code_limit: int | None,
+        now: dt.datetime,  # noqa: ARG002 - part of the port; expiries are compared by reapers
+    ) -> AcquireResult:
+        """Take (or keep) a unit for ``run_id``."""
+        with self._lock:
+            self.requests += 1
+            counter = self._counter(key)
+            state = replace(counter.state, code_limit=code_limit)
+            if state.holds(run_id):
+                holders = tuple(
+                    Holder(run_id, expiry) if h.run_id == run_id else h for h in state.holders
+                )
+                counter.state = replace(state, holders=holders)
+                return AcquireResult(AcquireOutcome.HELD, counter.state)
+            counter.state = state
+            if state.paused:
+                return AcquireResult(AcquireOutcome.PAUSED, state)
+            if not state.has_room or state.waiting:
+                return AcquireResult(AcquireOutcome.FULL, state)
+            counter.state = replace(state, holders=(*state.holders, Holder(run_id, expiry)))
+            return AcquireResult(AcquireOutcome.ACQUIRED, counter.state)
+
+    def release(self, key: SlotKey, run_id: str) -> QueueState | None:
+        """Give back a unit; ``None`` if ``run_id`` held none."""
+        with self._lock:
+            self.requests += 1
+            counter = self._counter(key)
+            if not counter.state.holds(run_id):
+                return None
+            holders = tuple(h for h in counter.state.holders if h.run_id != run_id)
+            counter.state = replace(counter.state, holders=holders)
+            return counter.state
+
+    def reap(self, key: SlotKey, holder: Holder) -> bool:
+        """Remove ``holder`` if it is still there with the same expiry."""
+        with self._lock:
+            self.requests += 1
+            counter = self._counter(key)
+            if holder not in counter.state.holders:
+                return False
+            holders = tuple(h for h in counter.state.holders if h != holder)
+            counter.state = replace(counter.state, holders=holders)
+            return True
+
+    def grant_next(
+        self,
+        key: SlotKey,
+        grant_expiry: dt.datetime,
+        now: dt.datetime,  # noqa: ARG002 - part of the port
+    ) -> ResumeMessage | None:
+        """Hand a unit to the first parked run if there is room."""
+        with self._lock:
+            self.requests += 2  # a query and a transaction on DynamoDB
+            counter = self._counter(key)
+            if not counter.waiters or not counter.state.has_room:
+                return None
+            order = min(counter.waiters)
+            run_id = counter.waiters.pop(order)
+            holders = (*counter.state.holders, Holder(run_id, grant_expiry))
+            counter.state = replace(
+                counter.state, holders=holders, waiting=counter.state.waiting - 1
+            )
+            run = self._runs.grant_locked(run_id)
+            return ResumeMessage(run.run_id, run.epoch)
+
+    def park_locked(self, park: Park, run_id: str) -> None:
+        """Register ``run_id`` as parked, if the counter is still full (caller holds the lock).
+
+        Raises:
+            SlotAvailableError: The counter has room again: acquire instead.
+        """
+        counter = self._counter(park.key)
+        state = replace(counter.state, code_limit=park.code_limit)
+        if not state.paused and state.has_room and not state.waiting:
+            raise SlotAvailableError(f"queue {park.key.id} has room again")
+        counter.waiters[waiter_order(park.priority, park.enqueued_at, run_id)] = run_id
+        counter.state = replace(state, waiting=state.waiting + 1)
+
+    def state(self, key: SlotKey) -> QueueState:
+        """The counter as stored."""
+        with self._lock:
+            return self._counter(key).state
+
+    def set_control(
+        self,
+        key: SlotKey,
+        *,
+        paused: bool | None = None,
+        limit_override: int | None = None,
+        clear_override: bool = False,
+    ) -> QueueState:
+        """Pause, resume or override the limit."""
+        if limit_override is not None and limit_override < 0:
+            raise ValueError(f"limit_override must be >= 0, got {limit_override}")
+        with self._lock:
+            self.requests += 1
+            counter = self._counter(key)
+            state = counter.state
+            if paused is not None:
+                state = replace(state, paused=paused)
+            if clear_override:
+                state = replace(state, limit_override=None)
+            elif limit_override is not None:
+                state = replace(state, limit_override=limit_override)
+            counter.state = state
+            return state
+
+    def keys_with_waiters(self, limit: int = 100) -> list[SlotKey]:
+        """Counters with parked runs."""
+        with self._lock:
+            self.requests += 1
+            keys = [key for key, counter in self._counters.items() if counter.waiters]
+        return sorted(keys, key=lambda k: k.id)[:limit]
+
+    def waiters(self, key: SlotKey) -> list[str]:
+        """Parked run ids in the order they will be granted (for tests)."""
+        with self._lock:
+            counter = self._counter(key)
+            return [counter.waiters[order] for order in sorted(counter.waiters)]
+
+    # -- rate limits -----------------------------------------------------------------
+
+    def admit(self, key: str, limit: int, period: float, now: dt.datetime) -> float:
+        """Record a start if the sliding window allows it."""
+        with self._lock:
+            self.requests += 2  # a read and a conditional write on DynamoDB
+            decision = rate_decision(self._rates.get(key, ()), limit, period, now.timestamp())
+            self._rates[key] = decision.starts
+            return decision.retry_in
+
+    # -- cron ------------------------------------------------------------------------
+
+    def last_fired(self, task_id: str) -> dt.datetime | None:
+        """The task's last fired occurrence."""
+        with self._lock:
+            return self._cron.get(task_id)
+
+    def mark_fired(self, task_id: str, previous: dt.datetime | None, fired: dt.datetime) -> bool:
+        """Advance the cursor if nobody else did."""
+        with self._lock:
+            if self._cron.get(task_id) != previous:
+                return False
+            self._cron[task_id] = fired
+            return True
