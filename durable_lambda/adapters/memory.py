@@ -13,6 +13,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from durable_lambda.adapters.memory_flow import MemoryFlowStore
 from durable_lambda.engine.journal import EntryStatus, ErrorInfo, JournalEntry
 from durable_lambda.engine.state import RESUMABLE, RunStatus
 from durable_lambda.errors import LeaseLostError, RunNotFoundError
@@ -27,7 +28,6 @@ from durable_lambda.records import (
     TimelineEvent,
     Timer,
 )
-from durable_lambda.adapters.memory_flow import MemoryFlowStore
 from durable_lambda.values import StoredValue, ValueStore
 
 #: Journal statuses no later write may overwrite (RETRYING and WAITING may be).

@@ -21,7 +21,6 @@ from durable_lambda.engine.slots import (
     rate_decision,
     waiter_order,
 )
-
 from durable_lambda.errors import SlotAvailableError
 from durable_lambda.records import Park, ResumeMessage
 
