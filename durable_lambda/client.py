@@ -9,10 +9,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from durable_lambda import serde
+from durable_lambda.admission import Admission
+from durable_lambda.engine.slots import QueueState, SlotKey, validate_priority
 from durable_lambda.engine.state import RunStatus
 from durable_lambda.errors import ConfigurationError, RunNotFoundError
 from durable_lambda.ids import new_run_id
-from durable_lambda.ports import Clock, ResumeQueue, RunStore
+from durable_lambda.ports import Clock, ResumeQueue, RunStore, SlotStore
 from durable_lambda.records import (
     EventKind,
     ResumeMessage,
@@ -81,12 +83,16 @@ class Client:
         queue: ResumeQueue,
         clock: Clock,
         registry: TaskRegistry | None = None,
+        slots: SlotStore | None = None,
+        admission: Admission | None = None,
     ) -> None:
-        """Wire the client to its ports."""
+        """Wire the client to its ports (``slots``/``admission`` for queue control)."""
         self.store = store
         self.queue = queue
         self.clock = clock
         self.registry = registry or default_registry
+        self.slots = slots
+        self.admission = admission
 
     @classmethod
     def default(cls, settings: Settings | None = None) -> Client:
@@ -94,7 +100,20 @@ class Client:
         from durable_lambda.adapters.aws import aws_ports  # noqa: PLC0415 - boto3 only when used
 
         ports = aws_ports(settings or Settings.from_env())
-        return cls(store=ports.store, queue=ports.queue, clock=ports.clock)
+        admission = Admission(
+            slots=ports.flow,
+            rates=ports.flow,
+            store=ports.store,
+            queue=ports.queue,
+            clock=ports.clock,
+        )
+        return cls(
+            store=ports.store,
+            queue=ports.queue,
+            clock=ports.clock,
+            slots=ports.flow,
+            admission=admission,
+        )
 
     def trigger(
         self,
@@ -130,6 +149,10 @@ class Client:
         definition = task if isinstance(task, Task) else self.registry.get(task)
         tags = tuple(tags)
         _check_options(tags, idempotency_key, concurrency_key)
+        try:
+            validate_priority(int(priority))
+        except ValueError as exc:
+            raise ConfigurationError(str(exc)) from None
         delay_s = _seconds(delay, "delay") or 0.0
         ttl_s = _seconds(ttl, "ttl")
         key_ttl_s = _seconds(idempotency_key_ttl, "idempotency_key_ttl")
@@ -190,3 +213,53 @@ class Client:
     def list_runs(self, query: RunQuery | None = None) -> list[RunRecord]:
         """Runs newest first."""
         return self.store.list_runs(query or RunQuery())
+
+    # -- queue control -------------------------------------------------------------------
+
+    def pause_queue(self, name: str, concurrency_key: str | None = None) -> QueueState:
+        """Pause a queue (or one concurrency key of it): it starts nothing until resumed.
+
+        Runs already executing finish their invocation; runs that would start
+        are parked and cost no invocation while the queue is paused.
+        """
+        return self._control(SlotKey(name, concurrency_key), paused=True)
+
+    def resume_queue(self, name: str, concurrency_key: str | None = None) -> QueueState:
+        """Resume a paused queue; parked runs are handed units at once."""
+        return self._control(SlotKey(name, concurrency_key), paused=False)
+
+    def set_queue_limit(
+        self, name: str, limit: int | None, concurrency_key: str | None = None
+    ) -> QueueState:
+        """Override a queue's concurrency limit at runtime (``None`` returns to the code's)."""
+        if limit is not None and limit < 1:
+            raise ConfigurationError(f"limit must be >= 1 or None, got {limit}")
+        key = SlotKey(name, concurrency_key)
+        if limit is None:
+            return self._control(key, clear_override=True)
+        return self._control(key, limit_override=limit)
+
+    def queue_state(self, name: str, concurrency_key: str | None = None) -> QueueState:
+        """The queue's counter: holders, parked runs, pause and limit."""
+        return self._require_slots().state(SlotKey(name, concurrency_key))
+
+    def _control(
+        self,
+        key: SlotKey,
+        *,
+        paused: bool | None = None,
+        limit_override: int | None = None,
+        clear_override: bool = False,
+    ) -> QueueState:
+        state = self._require_slots().set_control(
+            key, paused=paused, limit_override=limit_override, clear_override=clear_override
+        )
+        if self.admission is not None and state.waiting:
+            self.admission.hand_off(key)  # takes effect now; the scheduler is the fallback
+            state = self._require_slots().state(key)
+        return state
+
+    def _require_slots(self) -> SlotStore:
+        if self.slots is None:
+            raise ConfigurationError("this client was built without a slot store (slots=)")
+        return self.slots

@@ -230,6 +230,10 @@ class ScheduleStore(Protocol):
         ...
 
 
+class FlowStore(SlotStore, RateStore, ScheduleStore, Protocol):
+    """All flow-control state (one DynamoDB table, or memory)."""
+
+
 class ResumeQueue(Protocol):
     """The queue that re-invokes the worker (SQS)."""
 

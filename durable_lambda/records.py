@@ -87,6 +87,8 @@ class EventKind(StrEnum):
     FAILED = "failed"
     RECOVERED = "recovered"
     DEAD_LETTERED = "dead_lettered"
+    PARKED = "parked"
+    RATE_LIMITED = "rate_limited"
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,8 @@ import datetime as dt
 import math
 from dataclasses import dataclass
 
+from durable_lambda.admission import Admission
+from durable_lambda.cron import CronFirer
 from durable_lambda.engine.journal import ErrorInfo
 from durable_lambda.messages import PoisonMessageError, decode_message
 from durable_lambda.ports import Clock, DeadLetters, ResumeQueue, RunStore
@@ -26,6 +28,8 @@ class TickReport:
     timers_fired: int
     leases_recovered: int
     dead_letters_failed: int = 0
+    slots_handed_off: int = 0
+    cron_runs: int = 0
 
 
 class Scheduler:
@@ -38,12 +42,16 @@ class Scheduler:
         queue: ResumeQueue,
         clock: Clock,
         dead_letters: DeadLetters | None = None,
+        admission: Admission | None = None,
+        cron: CronFirer | None = None,
     ) -> None:
-        """Wire the scheduler to its ports."""
+        """Wire the scheduler to its ports (each optional part adds a duty)."""
         self.store = store
         self.queue = queue
         self.clock = clock
         self.dead_letters = dead_letters
+        self.admission = admission
+        self.cron = cron
 
     def tick(self, batch: int = 100) -> TickReport:
         """Run one tick (the scheduler function runs this every minute)."""
@@ -61,8 +69,25 @@ class Scheduler:
             self.queue.send(ResumeMessage(run.run_id, run.epoch), 0)
             recovered += 1
         failed = self.fail_dead_lettered_runs() if self.dead_letters is not None else 0
+        handed = self.hand_off_slots(batch) if self.admission is not None else 0
+        cron_runs = self.cron.fire() if self.cron is not None else 0
         return TickReport(
-            timers_fired=fired, leases_recovered=recovered, dead_letters_failed=failed
+            timers_fired=fired,
+            leases_recovered=recovered,
+            dead_letters_failed=failed,
+            slots_handed_off=handed,
+            cron_runs=cron_runs,
+        )
+
+    def hand_off_slots(self, batch: int = 100) -> int:
+        """The fallback for lost wake-ups: reclaim dead holders' units, hand units to parked runs.
+
+        Also how a raised limit or a resumed queue takes effect without a release.
+        """
+        assert self.admission is not None  # noqa: S101 - checked by the caller
+        return sum(
+            self.admission.reap_and_hand_off(key)
+            for key in self.admission.slots.keys_with_waiters(batch)
         )
 
     def fail_dead_lettered_runs(self, rounds: int = 10) -> int:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from pydantic import ValidationError
 
 from durable_lambda import serde
+from durable_lambda.cron import validate_cron
 from durable_lambda.engine.retry import RetryPolicy
 from durable_lambda.errors import ConfigurationError, PayloadValidationError, UnknownTaskError
 from durable_lambda.queue import Queue
@@ -53,6 +54,8 @@ class Task(Generic[P, R]):
     payload_type: Any
     output_type: Any
     takes_context: bool
+    cron: str | None = None
+    timezone: str = "UTC"
 
     def validate_payload(self, payload: Any) -> Any:
         """Validate ``payload`` against the task's annotation and return it typed.
@@ -138,6 +141,24 @@ class TaskRegistry:
         """The registered ids, sorted."""
         return sorted(self._tasks)
 
+    def tasks(self) -> list[Task[Any, Any]]:
+        """The registered tasks, by id."""
+        return [self._tasks[task_id] for task_id in sorted(self._tasks)]
+
+    def queue(self, name: str, task_: Task[Any, Any] | None = None) -> Queue:
+        """The configuration of queue ``name``.
+
+        The task's own queue when the names match; else the first task declaring
+        a queue of that name (a run triggered with ``queue=``); else an
+        unlimited queue of that name.
+        """
+        if task_ is not None and task_.queue.name == name:
+            return task_.queue
+        for candidate in self._tasks.values():
+            if candidate.queue.name == name:
+                return candidate.queue
+        return Queue(name=name)
+
 
 def _origin(fn: Callable[..., Any]) -> str:
     return f"{fn.__module__}.{fn.__qualname__}"
@@ -169,6 +190,8 @@ def task(
     retry: RetryPolicy | None = None,
     queue: Queue | None = None,
     max_duration: dt.timedelta | float | None = None,
+    cron: str | None = None,
+    timezone: str = "UTC",
     registry_: TaskRegistry | None = None,
 ) -> Callable[[TaskFunction], Task[Any, Any]]:
     """Declare a durable task.
@@ -178,6 +201,9 @@ def task(
         retry: Retry policy for the task body and default for its steps.
         queue: Queue configuration; defaults to a queue named after the task.
         max_duration: Upper bound on the run's wall time (seconds or timedelta).
+        cron: A cron expression (``"*/5 * * * *"``); the scheduler function starts
+            one run per occurrence, exactly once, with a ``ScheduledPayload``.
+        timezone: The IANA timezone the cron expression is read in.
         registry_: Registry to add to; defaults to the process-wide one.
 
     The function must be ``async def f(payload, ctx)`` (``ctx`` optional). Its
@@ -188,6 +214,8 @@ def task(
         raise ConfigurationError(f"task id must be 1-128 characters, got {id!r}")
     if isinstance(max_duration, int | float):
         max_duration = dt.timedelta(seconds=max_duration)
+    if cron is not None:
+        validate_cron(cron, timezone)
 
     def decorate(fn: TaskFunction) -> Task[Any, Any]:
         if not inspect.iscoroutinefunction(fn):
@@ -202,6 +230,8 @@ def task(
             payload_type=payload_type,
             output_type=output_type,
             takes_context=takes_context,
+            cron=cron,
+            timezone=timezone,
         )
         (registry_ or registry).add(definition)
         return definition

@@ -10,9 +10,10 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from durable_lambda.admission import Admission, Admitted, Deferred
 from durable_lambda.context import TaskContext
 from durable_lambda.engine.execution import Environment, Execution
 from durable_lambda.engine.journal import ErrorInfo, Journal
@@ -73,11 +74,12 @@ class Report:
     """What one message did, for logs, metrics and tests."""
 
     run_id: str
-    action: str  # executed | stale | early | busy | deferred | abandoned
+    action: str  # executed | stale | early | busy | deferred | abandoned | parked | rate_limited
     status: RunStatus | None = None
     steps_executed: int = 0
     steps_replayed: int = 0
     detail: str = ""
+    first_start: dt.datetime | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -100,14 +102,16 @@ class Worker:
         settings: Settings,
         clock: Clock,
         rng: RandomSource | None = None,
+        admission: Admission | None = None,
     ) -> None:
-        """Wire the worker to its ports."""
+        """Wire the worker to its ports (``admission``: queue limits; ``None`` admits all)."""
         self.store = store
         self.queue = queue
         self.registry = registry
         self.settings = settings
         self.clock = clock
         self.rng = rng
+        self.admission = admission
 
     def handle(self, message: ResumeMessage, invocation: Invocation) -> Report:
         """Process one resume message.
@@ -160,9 +164,25 @@ class Worker:
             self.store.checkpoint(run.run_id, fence, Checkpoint(status=RunStatus.QUEUED))
             self.store.note_delivery_error(run.run_id, str(exc))
             raise
+        admitted = (
+            self.admission.enter(run, self.registry.queue(run.queue, task), fence, expiry)
+            if self.admission is not None
+            else Admitted(slot=None, first_start=run.started_at is None)
+        )
+        if isinstance(admitted, Deferred):
+            return Report(run.run_id, admitted.action, detail=admitted.detail)
         outcome, executed, replayed = self._execute(run, task, fence, invocation)
-        report = Report(run.run_id, "executed", steps_executed=executed, steps_replayed=replayed)
-        return self._apply(run, fence, outcome, started, report)
+        report = Report(
+            run.run_id,
+            "executed",
+            steps_executed=executed,
+            steps_replayed=replayed,
+            first_start=now if admitted.first_start else None,
+        )
+        final = self._apply(run, fence, outcome, started, report)
+        if admitted.slot is not None and self.admission is not None and _releases(outcome):
+            self.admission.leave(admitted.slot, run.run_id)
+        return final
 
     def _execute(
         self, run: RunRecord, task: Task[Any, Any], fence: Fence, invocation: Invocation
@@ -284,6 +304,8 @@ class Worker:
     def _commit(
         self, run: RunRecord, fence: Fence, checkpoint: Checkpoint, report: Report
     ) -> Report:
+        if report.first_start is not None:
+            checkpoint = replace(checkpoint, started_at=report.first_start)
         try:
             stored = self.store.checkpoint(run.run_id, fence, checkpoint)
         except TerminalError as exc:
@@ -316,6 +338,17 @@ class Worker:
         if delay <= MAX_SQS_DELAY:
             self.queue.send(ResumeMessage(run.run_id, run.epoch), math.ceil(delay))
         # Further out, the run's timer fires it; this message is simply dropped.
+
+
+def _releases(outcome: Outcome) -> bool:
+    """Whether the run gives back its concurrency unit after this outcome.
+
+    It keeps the unit across a deadline hop (it continues at once) and when
+    another invocation took the run over (the unit is that invocation's now).
+    """
+    if isinstance(outcome, Abandoned):
+        return False
+    return not (isinstance(outcome, Suspended) and outcome.reason is SuspendReason.DEADLINE)
 
 
 def _short(text: str, limit: int = 500) -> str:

@@ -7,11 +7,13 @@ from collections import Counter
 from typing import Any
 
 from durable_lambda.adapters.memory import MemoryBlobStore, MemoryResumeQueue, MemoryRunStore
+from durable_lambda.admission import Admission
 from durable_lambda.client import Client, RunHandle
+from durable_lambda.cron import CronFirer
 from durable_lambda.engine.journal import JournalEntry
 from durable_lambda.engine.retry import RandomSource
 from durable_lambda.errors import DurableLambdaError
-from durable_lambda.ports import RunStore
+from durable_lambda.ports import FlowStore, RunStore
 from durable_lambda.records import TimelineEvent
 from durable_lambda.result import RunResult
 from durable_lambda.scheduler import Scheduler
@@ -47,6 +49,8 @@ class LocalRunner:
         settings: Settings (default: defaults, not the environment, for repeatable tests).
         deadline: Seconds each simulated invocation may run (Lambda's timeout).
         store: Run store to use (default: in memory; pass a DynamoDB one to test on moto).
+        flow: Flow-control store (queues, rate limits, cron) to use with ``store``
+            (default: the memory store's own).
         clock: The clock (default: a :class:`SkipClock`).
         rng: Randomness for retry jitter (pass ``random.Random(0)`` to fix it).
     """
@@ -58,6 +62,7 @@ class LocalRunner:
         settings: Settings | None = None,
         deadline: float = 900.0,
         store: RunStore | None = None,
+        flow: FlowStore | None = None,
         clock: SkipClock | None = None,
         rng: RandomSource | None = None,
     ) -> None:
@@ -69,8 +74,13 @@ class LocalRunner:
         values = ValueStore(
             MemoryBlobStore(), self.settings.inline_limit, self.settings.max_value_bytes
         )
-        self.store: RunStore = store or MemoryRunStore(values)
+        memory = MemoryRunStore(values)
+        self.store: RunStore = store or memory
+        self.flow: FlowStore = flow or (memory.flow if store is None else _require_flow(store))
         self.queue = MemoryResumeQueue(self.clock.now)
+        self.admission = Admission(
+            slots=self.flow, rates=self.flow, store=self.store, queue=self.queue, clock=self.clock
+        )
         self.worker = Worker(
             store=self.store,
             queue=self.queue,
@@ -78,10 +88,22 @@ class LocalRunner:
             settings=self.settings,
             clock=self.clock,
             rng=rng,
+            admission=self.admission,
         )
-        self.scheduler = Scheduler(store=self.store, queue=self.queue, clock=self.clock)
         self.client = Client(
-            store=self.store, queue=self.queue, clock=self.clock, registry=self.registry
+            store=self.store,
+            queue=self.queue,
+            clock=self.clock,
+            registry=self.registry,
+            slots=self.flow,
+            admission=self.admission,
+        )
+        self.scheduler = Scheduler(
+            store=self.store,
+            queue=self.queue,
+            clock=self.clock,
+            admission=self.admission,
+            cron=CronFirer(self.registry, self.flow, self.client, self.clock),
         )
         self.invocations: Counter[str] = Counter()
         self.reports: list[Report] = []
@@ -152,3 +174,10 @@ class LocalRunner:
 
 
 _FAR = __import__("datetime").timedelta(days=3650)
+
+
+def _require_flow(store: RunStore) -> FlowStore:
+    flow = getattr(store, "flow", None)
+    if flow is None:
+        raise TypeError("pass flow= with a store that has no flow-control store of its own")
+    return flow  # type: ignore[no-any-return]

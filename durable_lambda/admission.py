@@ -1,0 +1,209 @@
+"""Admission: may a taken run execute now? Rate limit first, then a concurrency unit.
+
+A run that may not is parked (no slot) or delayed (rate limit) in one fenced
+checkpoint, and costs no invocation while it waits: the release of a unit
+hands it on and sends the parked run's resume message.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import time
+from dataclasses import dataclass
+
+from durable_lambda.engine.slots import AcquireOutcome, AcquireResult, QueueState, SlotKey
+from durable_lambda.engine.state import RunStatus
+from durable_lambda.errors import SlotAvailableError
+from durable_lambda.ports import Clock, RateStore, ResumeQueue, RunStore, SlotStore
+from durable_lambda.queue import Queue
+from durable_lambda.records import (
+    Checkpoint,
+    EventKind,
+    Fence,
+    Park,
+    ResumeMessage,
+    RunRecord,
+    TimelineEvent,
+)
+
+MAX_SQS_DELAY = 900
+#: Attempts to park before giving up on a counter that keeps changing under us.
+PARK_ATTEMPTS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Admitted:
+    """The run may execute.
+
+    Attributes:
+        slot: The counter it holds a unit of (``None``: no limit applies).
+        first_start: This is the run's first start (record ``started_at``).
+    """
+
+    slot: SlotKey | None
+    first_start: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Deferred:
+    """The run was parked or delayed; the invocation ends here."""
+
+    action: str  # parked | rate_limited
+    detail: str
+
+
+class Admission:
+    """Applies a queue's rate limit and concurrency limit to runs as they are taken."""
+
+    def __init__(
+        self,
+        *,
+        slots: SlotStore,
+        rates: RateStore,
+        store: RunStore,
+        queue: ResumeQueue,
+        clock: Clock,
+        grant_seconds: float = 900.0,
+        control_ttl: float = 10.0,
+    ) -> None:
+        """Wire admission to its ports.
+
+        Args:
+            slots: The concurrency counters.
+            rates: The rate windows.
+            store: The run store (parking is part of the run's checkpoint).
+            queue: Where handed-off runs' resume messages go.
+            clock: Time.
+            grant_seconds: How long a unit handed to a parked run stays reserved
+                for it before the scheduler may reclaim it (its message was lost).
+            control_ttl: Seconds a warm worker caches an unlimited queue's
+                pause/override state.
+        """
+        self.slots = slots
+        self.rates = rates
+        self.store = store
+        self.queue = queue
+        self.clock = clock
+        self.grant_seconds = grant_seconds
+        self.control_ttl = control_ttl
+        self._controls: dict[SlotKey, tuple[float, QueueState]] = {}
+
+    def enter(
+        self, run: RunRecord, queue: Queue, fence: Fence, expiry: dt.datetime
+    ) -> Admitted | Deferred:
+        """Admit ``run`` (held under ``fence`` until ``expiry``), or park or delay it."""
+        key = SlotKey(run.queue, run.concurrency_key)
+        first = run.started_at is None
+        if first and queue.rate_limit is not None:
+            now = self.clock.now()
+            retry_in = self.rates.admit(
+                key.id, queue.rate_limit.limit, queue.rate_limit.period, now
+            )
+            if retry_in > 0:
+                return self._delay(run, fence, retry_in, now)
+        if not self._limited(key, queue):
+            return Admitted(slot=None, first_start=first)
+        for _ in range(PARK_ATTEMPTS):
+            result = self._acquire(key, run, queue, expiry)
+            if result.holds:
+                return Admitted(slot=key, first_start=first)
+            try:
+                return self._park(run, queue, key, fence, result)
+            except SlotAvailableError:
+                continue  # a unit was released between our acquire and park
+        return self._delay(run, fence, 1.0, self.clock.now())
+
+    def leave(self, key: SlotKey, run_id: str) -> None:
+        """Give back ``run_id``'s unit and hand units to parked runs while there is room."""
+        state = self.slots.release(key, run_id)
+        if state is not None and state.waiting:
+            self.hand_off(key)
+
+    def hand_off(self, key: SlotKey) -> int:
+        """Grant units to parked runs of ``key`` while there is room; returns how many."""
+        granted = 0
+        now = self.clock.now()
+        expiry = now + dt.timedelta(seconds=self.grant_seconds)
+        while True:
+            message = self.slots.grant_next(key, expiry, now)
+            if message is None:
+                return granted
+            self.queue.send(message, 0)
+            granted += 1
+
+    def reap_and_hand_off(self, key: SlotKey) -> int:
+        """Reclaim units of holders whose expiry passed, then hand units on (the scheduler)."""
+        now = self.clock.now()
+        for holder in self.slots.state(key).expired(now):
+            self.slots.reap(key, holder)
+        return self.hand_off(key)
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _limited(self, key: SlotKey, queue: Queue) -> bool:
+        if queue.concurrency_limit is not None:
+            return True
+        # An unlimited queue may still be paused or given a limit at runtime:
+        # read its control state at most every ``control_ttl`` seconds.
+        cached = self._controls.get(key)
+        if cached is None or cached[0] < time.monotonic():
+            cached = (time.monotonic() + self.control_ttl, self.slots.state(key))
+            self._controls[key] = cached
+        state = cached[1]
+        return state.paused or state.limit_override is not None
+
+    def _acquire(
+        self, key: SlotKey, run: RunRecord, queue: Queue, expiry: dt.datetime
+    ) -> AcquireResult:
+        now = self.clock.now()
+        result = self.slots.acquire(key, run.run_id, expiry, queue.concurrency_limit, now)
+        if result.outcome is AcquireOutcome.FULL and result.state.expired(now):
+            # A killed holder's unit: reclaim it, then try once more.
+            for holder in result.state.expired(now):
+                self.slots.reap(key, holder)
+            result = self.slots.acquire(key, run.run_id, expiry, queue.concurrency_limit, now)
+        return result
+
+    def _park(
+        self, run: RunRecord, queue: Queue, key: SlotKey, fence: Fence, result: AcquireResult
+    ) -> Deferred:
+        now = self.clock.now()
+        why = "paused" if result.outcome is AcquireOutcome.PAUSED else "full"
+        park = Park(
+            key=key,
+            priority=run.priority,
+            enqueued_at=run.created_at,
+            code_limit=queue.concurrency_limit,
+        )
+        event = TimelineEvent(now, EventKind.PARKED, f"queue {key.id} {why}")
+        self.store.checkpoint(
+            run.run_id,
+            fence,
+            Checkpoint(
+                status=RunStatus.WAITING_FOR_SLOT, new_epoch=True, park=park, events=(event,)
+            ),
+        )
+        # Parked behind others while there is room (e.g. just after a limit was
+        # raised): make sure somebody hands units on now.
+        if result.state.has_room and not result.state.paused:
+            self.hand_off(key)
+        return Deferred("parked", f"queue {key.id} {why}")
+
+    def _delay(self, run: RunRecord, fence: Fence, retry_in: float, now: dt.datetime) -> Deferred:
+        wake = now + dt.timedelta(seconds=retry_in)
+        event = TimelineEvent(now, EventKind.RATE_LIMITED, f"queue {run.queue}", delay=retry_in)
+        stored = self.store.checkpoint(
+            run.run_id,
+            fence,
+            Checkpoint(
+                status=RunStatus.QUEUED,
+                wake_at=wake,
+                new_epoch=True,
+                events=(event,),
+                timer=retry_in > MAX_SQS_DELAY,
+            ),
+        )
+        if retry_in <= MAX_SQS_DELAY:
+            self.queue.send(ResumeMessage(run.run_id, stored.epoch), math.ceil(retry_in))
+        return Deferred("rate_limited", f"retry in {retry_in:.1f} s")
