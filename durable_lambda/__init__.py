@@ -6,6 +6,7 @@ The public API. Everything else is an implementation detail.
 from durable_lambda import wait
 from durable_lambda.client import Client, RunHandle
 from durable_lambda.context import TaskContext
+from durable_lambda.cron import ScheduledPayload
 from durable_lambda.engine.retry import RetryPolicy
 from durable_lambda.engine.state import RunStatus
 from durable_lambda.errors import (
@@ -43,6 +44,7 @@ __all__ = [
     "RunHandle",
     "RunResult",
     "RunStatus",
+    "ScheduledPayload",
     "Settings",
     "StepFailedError",
     "Task",

@@ -24,6 +24,7 @@ EXPECTED = {
     "RunHandle",
     "RunResult",
     "RunStatus",
+    "ScheduledPayload",
     "Settings",
     "StepFailedError",
     "Task",
