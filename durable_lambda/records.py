@@ -88,6 +88,7 @@ class EventKind(StrEnum):
     RECOVERED = "recovered"
     DEAD_LETTERED = "dead_lettered"
     PARKED = "parked"
+    EXPIRED = "expired"
     RATE_LIMITED = "rate_limited"
 
 

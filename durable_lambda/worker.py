@@ -83,6 +83,16 @@ class Report:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class _Taken:
+    """A run this invocation now holds."""
+
+    run: RunRecord
+    fence: Fence
+    expiry: dt.datetime
+    now: dt.datetime
+
+
 def suspend_delay(wake_at: dt.datetime | None, now: dt.datetime) -> float:
     """Seconds from ``now`` until ``wake_at`` (0 when due or ``None``)."""
     if wake_at is None:
@@ -121,6 +131,46 @@ class Worker:
                 until it reaches the DLQ).
             UnknownTaskError: The run's task is not registered in this process.
         """
+        taken = self._take(message, invocation)
+        if isinstance(taken, Report):
+            return taken
+        run, fence, now = taken.run, taken.fence, taken.now
+        started = TimelineEvent(now, EventKind.INVOCATION_STARTED, f"invocation {run.invocations}")
+        try:
+            task = self.registry.get(run.task_id)
+        except UnknownTaskError as exc:
+            # Give the run back untouched so a worker that knows the task can take it.
+            self.store.checkpoint(run.run_id, fence, Checkpoint(status=RunStatus.QUEUED))
+            self.store.note_delivery_error(run.run_id, str(exc))
+            raise
+        if run.started_at is None and run.expires_at is not None and now > run.expires_at:
+            expired = TimelineEvent(now, EventKind.EXPIRED, f"not started by {run.expires_at}")
+            self.store.checkpoint(
+                run.run_id, fence, Checkpoint(status=RunStatus.EXPIRED, events=(started, expired))
+            )
+            return Report(run.run_id, "expired", RunStatus.EXPIRED)
+        admitted = (
+            self.admission.enter(run, self.registry.queue(run.queue, task), fence, taken.expiry)
+            if self.admission is not None
+            else Admitted(slot=None, first_start=run.started_at is None)
+        )
+        if isinstance(admitted, Deferred):
+            return Report(run.run_id, admitted.action, detail=admitted.detail)
+        outcome, executed, replayed = self._execute(run, task, fence, invocation)
+        report = Report(
+            run.run_id,
+            "executed",
+            steps_executed=executed,
+            steps_replayed=replayed,
+            first_start=now if admitted.first_start else None,
+        )
+        final = self._apply(run, fence, outcome, started, report)
+        if admitted.slot is not None and self.admission is not None and _releases(outcome):
+            self.admission.leave(admitted.slot, run.run_id)
+        return final
+
+    def _take(self, message: ResumeMessage, invocation: Invocation) -> _Taken | Report:
+        """Take the run's lease, or say why this message executes nothing."""
         now = self.clock.now()
         margin = safety_margin(
             invocation.timeout,
@@ -155,34 +205,7 @@ class Worker:
         if taken.outcome is LeaseOutcome.EARLY:
             self._resend_early(run, now)
             return Report(run.run_id, "early", run.status, detail=f"wakes at {run.wake_at}")
-        fence = Fence(owner=owner, epoch=run.epoch)
-        started = TimelineEvent(now, EventKind.INVOCATION_STARTED, f"invocation {run.invocations}")
-        try:
-            task = self.registry.get(run.task_id)
-        except UnknownTaskError as exc:
-            # Give the run back untouched so a worker that knows the task can take it.
-            self.store.checkpoint(run.run_id, fence, Checkpoint(status=RunStatus.QUEUED))
-            self.store.note_delivery_error(run.run_id, str(exc))
-            raise
-        admitted = (
-            self.admission.enter(run, self.registry.queue(run.queue, task), fence, expiry)
-            if self.admission is not None
-            else Admitted(slot=None, first_start=run.started_at is None)
-        )
-        if isinstance(admitted, Deferred):
-            return Report(run.run_id, admitted.action, detail=admitted.detail)
-        outcome, executed, replayed = self._execute(run, task, fence, invocation)
-        report = Report(
-            run.run_id,
-            "executed",
-            steps_executed=executed,
-            steps_replayed=replayed,
-            first_start=now if admitted.first_start else None,
-        )
-        final = self._apply(run, fence, outcome, started, report)
-        if admitted.slot is not None and self.admission is not None and _releases(outcome):
-            self.admission.leave(admitted.slot, run.run_id)
-        return final
+        return _Taken(run, Fence(owner=owner, epoch=run.epoch), expiry, now)
 
     def _execute(
         self, run: RunRecord, task: Task[Any, Any], fence: Fence, invocation: Invocation

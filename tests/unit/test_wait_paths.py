@@ -101,3 +101,21 @@ def test_duplicate_and_stale_messages_execute_nothing(registry):
     runner.drain()
     assert runner.invoke_once(handle.run_id, 1).action == "stale"  # the run has finished
     assert runner.client.get_run(handle.run_id).status.value == "COMPLETED"
+
+
+def test_a_run_not_started_within_its_ttl_expires(registry):
+    runner = LocalRunner(registry=registry)
+    calls: list[int] = []
+
+    @task(id="w", registry_=registry)
+    async def late(payload: None) -> None:
+        calls.append(1)
+
+    handle = runner.trigger(late, None, delay=60, ttl=30)
+    runner.drain()
+    run = runner.client.get_run(handle.run_id)
+    assert run.status.value == "EXPIRED"
+    assert calls == []
+    on_time = runner.trigger(late, None, delay=10, ttl=30)
+    runner.drain()
+    assert runner.client.get_run(on_time.run_id).status.value == "COMPLETED"
