@@ -217,11 +217,16 @@ class MemoryRunStore:
                 self._timers[(run_id, timer.epoch, timer.wake_at)] = timer
             return self._hydrate(stored)
 
-    def grant_locked(self, run_id: str) -> RunRecord:
-        """A parked run was handed a unit: it may be taken again (caller holds the lock)."""
-        stored = self._runs[run_id]
-        if stored.run.status is RunStatus.WAITING_FOR_SLOT:
-            stored.run = replace(stored.run, status=RunStatus.QUEUED, wake_at=None)
+    def grant_locked(self, run_id: str) -> RunRecord | None:
+        """A parked run was handed a unit: it may be taken again (caller holds the lock).
+
+        ``None`` when the run is no longer parked (canceled, failed, expired, deleted):
+        its waiter is stale and must not take the unit.
+        """
+        stored = self._runs.get(run_id)
+        if stored is None or stored.run.status is not RunStatus.WAITING_FOR_SLOT:
+            return None
+        stored.run = replace(stored.run, status=RunStatus.QUEUED, wake_at=None)
         return stored.run
 
     # -- timeline --------------------------------------------------------------------

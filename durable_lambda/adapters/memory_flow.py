@@ -114,16 +114,18 @@ class MemoryFlowStore:
         with self._lock:
             self.requests += 2  # a query and a transaction on DynamoDB
             counter = self._counter(key)
-            if not counter.waiters or not counter.state.has_room:
+            if not counter.state.has_room:
                 return None
-            order = min(counter.waiters)
-            run_id = counter.waiters.pop(order)
-            holders = (*counter.state.holders, Holder(run_id, grant_expiry))
-            counter.state = replace(
-                counter.state, holders=holders, waiting=counter.state.waiting - 1
-            )
-            run = self._runs.grant_locked(run_id)
-            return ResumeMessage(run.run_id, run.epoch)
+            while counter.waiters:
+                run_id = counter.waiters.pop(min(counter.waiters))
+                counter.state = replace(counter.state, waiting=counter.state.waiting - 1)
+                run = self._runs.grant_locked(run_id)
+                if run is None:  # no longer parked (canceled, failed): drop it, try the next
+                    continue
+                holders = (*counter.state.holders, Holder(run_id, grant_expiry))
+                counter.state = replace(counter.state, holders=holders)
+                return ResumeMessage(run.run_id, run.epoch)
+            return None
 
     def park_locked(self, park: Park, run_id: str) -> None:
         """Register ``run_id`` as parked, if the counter is still full (caller holds the lock).
