@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 
 from durable_lambda.adapters import dynamodb_items as items
 from durable_lambda.adapters.dynamodb import DynamoDBRunStore
+from durable_lambda.adapters.dynamodb_flow import DynamoDBFlowStore
 from durable_lambda.adapters.s3 import S3BlobStore
 from durable_lambda.adapters.sqs import SQSDeadLetters, SQSResumeQueue
 from durable_lambda.clock import SystemClock
@@ -49,6 +50,7 @@ class AwsPorts:
         blobs: Large values (S3).
         queue: The resume queue (SQS).
         clock: The system clock.
+        flow: Concurrency counters, parked runs, rate windows and cron cursors (DynamoDB).
         dead_letters: The resume queue's DLQ, when configured.
     """
 
@@ -56,6 +58,7 @@ class AwsPorts:
     blobs: S3BlobStore
     queue: SQSResumeQueue
     clock: SystemClock
+    flow: DynamoDBFlowStore
     dead_letters: SQSDeadLetters | None = None
 
 
@@ -78,6 +81,7 @@ def aws_ports(settings: Settings, session: boto3.session.Session | None = None) 
         blobs=blobs,
         queue=SQSResumeQueue(sqs, settings.resume_queue_url),
         clock=SystemClock(),
+        flow=DynamoDBFlowStore(dynamodb, settings.table_name),
         dead_letters=SQSDeadLetters(sqs, settings.dlq_url) if settings.dlq_url else None,
     )
 

@@ -8,9 +8,10 @@ semantics are those of :class:`~durable_lambda.adapters.memory.MemoryRunStore`
 - ``take_lease``: one ``UpdateItem`` (a refusal is classified from the old item);
 - ``record_entry``: one ``TransactWriteItems`` (fence check + journal entry);
 - ``checkpoint``: one ``TransactWriteItems`` (fenced META update + entries,
-  events, timer). The new record is computed from the one ``take_lease``
-  returned, kept per (run, owner, epoch), so nothing is read back; a store
-  that did not take the lease reads the run once first;
+  events, timer; a parking run adds its queue counter's update, conditioned on
+  "no room", and its WAIT item). The new record is computed from the one
+  ``take_lease`` returned, kept per (run, owner, epoch), so nothing is read
+  back; a store that did not take the lease reads the run once first;
 - ``load_journal``: one ``Query`` per 1 MB page.
 
 Timers are spread over ``timer_shards`` partitions by run and sorted by wake
@@ -32,11 +33,12 @@ from typing import TYPE_CHECKING, Any, cast
 from botocore.exceptions import ClientError
 
 from durable_lambda.adapters import dynamodb_items as items
+from durable_lambda.adapters import dynamodb_slots as slots
 from durable_lambda.adapters import dynamodb_writes as writes
 from durable_lambda.adapters.memory import apply_checkpoint, lease_outcome
 from durable_lambda.engine.journal import ErrorInfo, JournalEntry
 from durable_lambda.engine.state import RunStatus
-from durable_lambda.errors import LeaseLostError, RunNotFoundError
+from durable_lambda.errors import LeaseLostError, RunNotFoundError, SlotAvailableError
 from durable_lambda.records import (
     Checkpoint,
     Fence,
@@ -245,17 +247,23 @@ class DynamoDBRunStore:
             error=error,
             retention=self.retention,
         )
+        tail: list[TransactWriteItemTypeDef] = [{"Update": update}]
+        if checkpoint.park is not None:  # parked only while the counter is still full
+            tail += slots.park_actions(self.table, checkpoint.park, run_id, new.epoch)
         # Rare: more than one transaction holds. Entries go first, each batch fenced.
-        *early, last = writes.chunks([*actions, {"Update": update}])
+        *early, last = writes.chunks_with_tail(actions, tail)
         try:
             for chunk in early:
                 self._transact(
                     run_id, fence, [writes.fence_check(self.table, run_id, fence), *chunk]
                 )
             self._transact(run_id, fence, last)
-        finally:
-            with self._lock:
-                self._held.pop((run_id, fence.owner, fence.epoch), None)
+        except SlotAvailableError:
+            raise  # the run is unchanged and still held: keep its record for the next checkpoint
+        except BaseException:
+            self._forget(run_id, fence)
+            raise
+        self._forget(run_id, fence)
         self._hold(new)
         return new
 
@@ -418,6 +426,8 @@ class DynamoDBRunStore:
                 failure = writes.fenced_failure(run_id, fence, actions, reasons)
                 if failure is not None:
                     raise failure from None
+                if slots.park_refused(actions, reasons):
+                    raise SlotAvailableError(f"run {run_id}: its queue has room again") from None
                 if writes.conflicted(reasons) and attempt + 1 < CONFLICT_ATTEMPTS:
                     continue
                 raise
@@ -431,6 +441,10 @@ class DynamoDBRunStore:
             self._held[(run.run_id, run.lease_owner, run.epoch)] = run
             while len(self._held) > self._held_limit:
                 self._held.popitem(last=False)
+
+    def _forget(self, run_id: str, fence: Fence) -> None:
+        with self._lock:
+            self._held.pop((run_id, fence.owner, fence.epoch), None)
 
     def _held_record(self, run_id: str, fence: Fence) -> RunRecord:
         with self._lock:

@@ -260,6 +260,20 @@ def chunks(actions: list[TransactWriteItemTypeDef]) -> list[list[TransactWriteIt
     return out
 
 
+def chunks_with_tail(
+    actions: list[TransactWriteItemTypeDef], tail: list[TransactWriteItemTypeDef]
+) -> list[list[TransactWriteItemTypeDef]]:
+    """:func:`chunks` of ``actions + tail``, with all of ``tail`` in the last transaction."""
+    out = chunks([*actions, *tail])
+    if len(out) > 1 and len(out[-1]) < len(tail):  # the tail straddles a boundary
+        move = len(tail) - len(out[-1])
+        out[-1][:0] = out[-2][-move:]
+        del out[-2][-move:]
+        if not out[-2]:
+            del out[-2]
+    return out
+
+
 # -- failures ------------------------------------------------------------------------------
 
 
@@ -293,7 +307,7 @@ def fenced_failure(
 ) -> Exception | None:
     """The error a cancelled fenced transaction stands for, as the memory store raises it."""
     for index, action in enumerate(actions):
-        if not failed_condition(reasons, index):
+        if not failed_condition(reasons, index) or not _fenced_action(action):
             continue
         if "Put" in action:  # only journal entries are conditional puts
             seq = items.get_n(cast("Item", action["Put"]["Item"]), "seq")
@@ -303,6 +317,18 @@ def fenced_failure(
             return RunNotFoundError(run_id)
         return lease_lost(run_id, fence, items.get_s(old, "lease_owner"), items.get_n(old, "epoch"))
     return None
+
+
+def _fenced_action(action: TransactWriteItemTypeDef) -> bool:
+    """Whether ``action`` is a journal put or a check or update of the run's META item.
+
+    A checkpoint that parks the run also updates its queue's counter, whose
+    failed condition means "room again", not a lost lease.
+    """
+    if "Put" in action:
+        return True
+    body: Any = action.get("Update") or action.get("ConditionCheck") or {}
+    return items.get_s(body.get("Key", {}), "sk") == items.META
 
 
 def lease_lost(run_id: str, fence: Fence, owner: str | None, epoch: int) -> LeaseLostError:

@@ -6,13 +6,13 @@ import datetime as dt
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 
 from durable_lambda.adapters.memory import MemoryBlobStore, MemoryRunStore
 from durable_lambda.engine.state import RunStatus
-from durable_lambda.ports import RunStore
+from durable_lambda.ports import RateStore, RunStore, ScheduleStore, SlotStore
 from durable_lambda.records import RunRecord
 from durable_lambda.settings import Settings
 from durable_lambda.testing.aws_counter import RequestCounter
@@ -45,6 +45,10 @@ def selected_backends() -> list[str]:
     return wanted
 
 
+class FlowStore(SlotStore, RateStore, ScheduleStore, Protocol):
+    """Slots, rate windows and cron cursors: one object on each backend."""
+
+
 @dataclass
 class Backend:
     """A run store under test, with the probes the contract needs."""
@@ -56,6 +60,8 @@ class Backend:
     #: A second store on the same data, as another process would have.
     other_store: Callable[[], RunStore]
     counter: RequestCounter | None = None
+    #: The flow store (slots, rate windows, cron cursors) on the same data.
+    flow: FlowStore | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     _ids: int = 0
@@ -86,6 +92,7 @@ def memory_backend() -> Iterator[Backend]:
         settings=SETTINGS,
         blob_count=lambda: len(blobs.blobs),
         other_store=lambda: store,
+        flow=store.flow,
     )
 
 
@@ -116,5 +123,6 @@ def moto_backend(monkeypatch: pytest.MonkeyPatch) -> Iterator[Backend]:
             blob_count=blob_count,
             other_store=lambda: aws_ports(settings, session).store,
             counter=RequestCounter().attach(ports.store.client),
+            flow=ports.flow,
             extra={"session": session, "ports": ports},
         )
