@@ -6,6 +6,7 @@ the local emulator and the tests run exactly the handlers Lambda runs.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +19,9 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from durable_lambda.admission import Admission
+from durable_lambda.client import Client
+from durable_lambda.cron import CronFirer
 from durable_lambda.messages import decode_message
 from durable_lambda.observability import logger
 from durable_lambda.scheduler import Scheduler
@@ -53,15 +57,31 @@ def _build(settings: Settings | None = None) -> _App:
     for module in settings.task_modules:
         importlib.import_module(module)
     ports = aws_ports(settings)
+    admission = Admission(
+        slots=ports.flow, rates=ports.flow, store=ports.store, queue=ports.queue, clock=ports.clock
+    )
     worker = Worker(
         store=ports.store,
         queue=ports.queue,
         registry=default_registry,
         settings=settings,
         clock=ports.clock,
+        admission=admission,
+    )
+    client = Client(
+        store=ports.store,
+        queue=ports.queue,
+        clock=ports.clock,
+        slots=ports.flow,
+        admission=admission,
     )
     scheduler = Scheduler(
-        store=ports.store, queue=ports.queue, clock=ports.clock, dead_letters=ports.dead_letters
+        store=ports.store,
+        queue=ports.queue,
+        clock=ports.clock,
+        dead_letters=ports.dead_letters,
+        admission=admission,
+        cron=CronFirer(default_registry, ports.flow, client, ports.clock),
     )
     _app = _App(settings, ports, worker, scheduler)
     return _app
@@ -121,16 +141,5 @@ def worker_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def scheduler_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:  # noqa: ARG001
     """EventBridge-triggered scheduler tick."""
     report = _build().scheduler.tick()
-    logger.info(
-        "scheduler tick",
-        extra={
-            "timers_fired": report.timers_fired,
-            "leases_recovered": report.leases_recovered,
-            "dead_letters_failed": report.dead_letters_failed,
-        },
-    )
-    return {
-        "timers_fired": report.timers_fired,
-        "leases_recovered": report.leases_recovered,
-        "dead_letters_failed": report.dead_letters_failed,
-    }
+    logger.info("scheduler tick", extra=dataclasses.asdict(report))
+    return dataclasses.asdict(report)
