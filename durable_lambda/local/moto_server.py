@@ -7,6 +7,7 @@ HTTP, so the worker subprocesses reach the same state as the parent.
 from __future__ import annotations
 
 import logging
+import threading
 import urllib.request
 from types import TracebackType
 from typing import Any, Self
@@ -20,6 +21,32 @@ DUMMY_CREDENTIALS = {
 DEFAULT_REGION = "us-east-1"
 #: The account id moto uses in ARNs.
 MOTO_ACCOUNT_ID = "123456789012"
+
+
+_DYNAMODB_LOCK = threading.Lock()
+
+
+def serialise_dynamodb() -> None:
+    """Make moto's DynamoDB requests atomic, as DynamoDB's are (idempotent, process-wide).
+
+    moto evaluates a condition and applies the write without a lock, so two
+    concurrent conditional writes of one item can both succeed (measured by
+    our reliability tests: about 1 in 200 races of two ``UpdateItem`` on one
+    key). Leases and concurrency counters rely on DynamoDB never doing that,
+    so the local stack serialises every DynamoDB request through one lock.
+    """
+    from moto.dynamodb.responses import DynamoHandler  # noqa: PLC0415 - moto only locally
+
+    if getattr(DynamoHandler.call_action, "_dl_serialised", False):
+        return
+    original = DynamoHandler.call_action
+
+    def call_action(self: Any) -> Any:
+        with _DYNAMODB_LOCK:
+            return original(self)
+
+    call_action._dl_serialised = True  # type: ignore[attr-defined]  # noqa: SLF001 - our own marker
+    DynamoHandler.call_action = call_action  # type: ignore[method-assign]
 
 
 class MotoServer:
@@ -58,6 +85,7 @@ class MotoServer:
 
         if self._quiet:
             logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        serialise_dynamodb()
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=self._port, verbose=False)
         server.start()
         host, port = server.get_host_and_port()
