@@ -19,18 +19,17 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from durable_lambda.admission import Admission
-from durable_lambda.client import Client
-from durable_lambda.cron import CronFirer
 from durable_lambda.messages import decode_message
 from durable_lambda.observability import logger
-from durable_lambda.scheduler import Scheduler
+from durable_lambda.services import Services
 from durable_lambda.settings import Settings
 from durable_lambda.task import registry as default_registry
-from durable_lambda.worker import Invocation, Worker
+from durable_lambda.worker import Invocation
 
 if TYPE_CHECKING:
     from durable_lambda.adapters.aws import AwsPorts
+    from durable_lambda.scheduler import Scheduler
+    from durable_lambda.worker import Worker
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
@@ -57,32 +56,16 @@ def _build(settings: Settings | None = None) -> _App:
     for module in settings.task_modules:
         importlib.import_module(module)
     ports = aws_ports(settings)
-    admission = Admission(
-        slots=ports.flow, rates=ports.flow, store=ports.store, queue=ports.queue, clock=ports.clock
-    )
-    worker = Worker(
+    services = Services.build(
         store=ports.store,
+        flow=ports.flow,
         queue=ports.queue,
+        clock=ports.clock,
         registry=default_registry,
         settings=settings,
-        clock=ports.clock,
-        admission=admission,
-    )
-    client = Client(
-        store=ports.store,
-        queue=ports.queue,
-        clock=ports.clock,
-        slots=ports.flow,
-        admission=admission,
-    )
-    scheduler = Scheduler(
-        store=ports.store,
-        queue=ports.queue,
-        clock=ports.clock,
         dead_letters=ports.dead_letters,
-        admission=admission,
-        cron=CronFirer(default_registry, ports.flow, client, ports.clock),
     )
+    worker, scheduler = services.worker, services.scheduler
     _app = _App(settings, ports, worker, scheduler)
     return _app
 

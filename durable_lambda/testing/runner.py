@@ -7,22 +7,20 @@ from collections import Counter
 from typing import Any
 
 from durable_lambda.adapters.memory import MemoryBlobStore, MemoryResumeQueue, MemoryRunStore
-from durable_lambda.admission import Admission
-from durable_lambda.client import Client, RunHandle
-from durable_lambda.cron import CronFirer
+from durable_lambda.client import RunHandle
 from durable_lambda.engine.journal import JournalEntry
 from durable_lambda.engine.retry import RandomSource
 from durable_lambda.errors import DurableLambdaError
 from durable_lambda.ports import FlowStore, RunStore
 from durable_lambda.records import TimelineEvent
 from durable_lambda.result import RunResult
-from durable_lambda.scheduler import Scheduler
+from durable_lambda.services import Services
 from durable_lambda.settings import Settings
 from durable_lambda.task import Task, TaskRegistry
 from durable_lambda.task import registry as default_registry
 from durable_lambda.testing.clock import SkipClock
 from durable_lambda.values import ValueStore
-from durable_lambda.worker import Invocation, Report, Worker
+from durable_lambda.worker import Invocation, Report
 
 
 class RunnerStalledError(DurableLambdaError):
@@ -78,33 +76,19 @@ class LocalRunner:
         self.store: RunStore = store or memory
         self.flow: FlowStore = flow or (memory.flow if store is None else _require_flow(store))
         self.queue = MemoryResumeQueue(self.clock.now)
-        self.admission = Admission(
-            slots=self.flow, rates=self.flow, store=self.store, queue=self.queue, clock=self.clock
-        )
-        self.worker = Worker(
+        services = Services.build(
             store=self.store,
+            flow=self.flow,
             queue=self.queue,
+            clock=self.clock,
             registry=self.registry,
             settings=self.settings,
-            clock=self.clock,
             rng=rng,
-            admission=self.admission,
         )
-        self.client = Client(
-            store=self.store,
-            queue=self.queue,
-            clock=self.clock,
-            registry=self.registry,
-            slots=self.flow,
-            admission=self.admission,
-        )
-        self.scheduler = Scheduler(
-            store=self.store,
-            queue=self.queue,
-            clock=self.clock,
-            admission=self.admission,
-            cron=CronFirer(self.registry, self.flow, self.client, self.clock),
-        )
+        self.admission = services.admission
+        self.worker = services.worker
+        self.client = services.client
+        self.scheduler = services.scheduler
         self.invocations: Counter[str] = Counter()
         self.reports: list[Report] = []
         self._request_ids = itertools.count(1)
