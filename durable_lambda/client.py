@@ -98,22 +98,18 @@ class Client:
     def default(cls, settings: Settings | None = None) -> Client:
         """A client on AWS, configured from ``settings`` (default: the environment)."""
         from durable_lambda.adapters.aws import aws_ports  # noqa: PLC0415 - boto3 only when used
+        from durable_lambda.services import Services  # noqa: PLC0415 - services import this module
 
-        ports = aws_ports(settings or Settings.from_env())
-        admission = Admission(
-            slots=ports.flow,
-            rates=ports.flow,
+        settings = settings or Settings.from_env()
+        ports = aws_ports(settings)
+        return Services.build(
             store=ports.store,
+            flow=ports.flow,
             queue=ports.queue,
             clock=ports.clock,
-        )
-        return cls(
-            store=ports.store,
-            queue=ports.queue,
-            clock=ports.clock,
-            slots=ports.flow,
-            admission=admission,
-        )
+            registry=default_registry,
+            settings=settings,
+        ).client
 
     def trigger(
         self,
