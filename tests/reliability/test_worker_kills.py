@@ -1,0 +1,108 @@
+"""Runs survive workers SIGKILLed at random moments; a step body re-runs only after a kill."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import wait_all
+from ledger_checks import (
+    executions,
+    journal_problems,
+    read_ledger,
+    step_entries,
+    unexplained_reexecutions,
+)
+from ledger_tasks import value_of
+
+from durable_lambda.engine.state import RunStatus
+from durable_lambda.local import Chaos
+from durable_lambda.settings import Settings
+
+pytestmark = [pytest.mark.emulator, pytest.mark.slow]
+
+RUNS = 20
+STEPS = 8
+
+
+def test_twenty_runs_complete_while_workers_are_killed_at_random(make_stack, ledger):
+    stack = make_stack(
+        Settings(short_wait_seconds=0),
+        timeout=3.0,
+        reserved_concurrency=3,
+        visibility_timeout=6,  # a killed batch comes back soon
+        max_receive_count=10,  # a message dead-letters after crashing 10 invocations, not 3
+        scheduler_interval=1.0,  # recovers runs whose holder died once their lease expires
+        batch_size=2,
+        chaos=Chaos(probability=0.3, seed=20261),
+    )
+    payload = {"steps": STEPS, "seconds": 0.2, "wait_after": STEPS // 2, "wait_seconds": 1}
+    handles = [stack.trigger("ledger-steps", {**payload, "seed": f"run-{i}"}) for i in range(RUNS)]
+    runs = wait_all(stack, [h.run_id for h in handles], timeout=120, stranded_after=45)
+    worker = stack.worker.stats
+    lines = read_ledger(ledger)
+    found = executions(lines)
+
+    assert [run.status for run in runs] == [RunStatus.COMPLETED] * RUNS
+    for index, handle in enumerate(handles):
+        result = stack.client.result(handle.run_id)
+        assert result is not None
+        assert result.output == [value_of(f"run-{index}", i) for i in range(STEPS)]
+        journal = stack.client.store.load_journal(handle.run_id)
+        assert journal_problems(journal) == [], handle.run_id
+        steps = step_entries(journal)
+        assert [entry.key for entry in steps] == [f"work#{i}" for i in range(STEPS)]
+        for entry in steps:
+            # The recorded result is the one of the body's last execution.
+            final = found[handle.run_id, entry.key][-1]
+            assert entry.result is not None
+            assert f'"pid":{final.pid}' in entry.result.replace(" ", "")
+    assert worker.kills >= 3, "the chaos seed should have killed a few workers"
+    assert unexplained_reexecutions(lines) == []
+    reran = {e.pid for runs in found.values() for e in runs[:-1]}
+    assert len(reran) <= worker.kills  # every process whose step re-ran was one of the kills
+
+
+class _ProcessKilled(BaseException):
+    """Stands for a SIGKILL: nothing after it runs, no handler sees it."""
+
+
+class _KilledOnFirstSend:
+    """The resume queue of a worker process that is killed as it sends its first message."""
+
+    def __init__(self, queue) -> None:
+        self.queue = queue
+        self.killed = False
+
+    def send(self, message, delay_seconds: int = 0) -> None:
+        if not self.killed:
+            self.killed = True
+            raise _ProcessKilled
+        self.queue.send(message, delay_seconds)
+
+
+@pytest.mark.moto
+@pytest.mark.xfail(
+    strict=True,
+    reason="Lost wake-up: Worker._commit (durable_lambda/worker.py) writes the SUSPENDED "
+    "checkpoint (new epoch) and only then sends the resume message; a crash in between "
+    "leaves a SUSPENDED run with no message and no timer, which Scheduler.tick never "
+    "recovers (expired_leases only looks at RUNNING runs).",
+)
+def test_a_worker_killed_between_checkpoint_and_resume_message_strands_no_run(in_process):
+    in_process.worker.queue = _KilledOnFirstSend(in_process.ports.queue)
+    handle = in_process.client.trigger("ledger-wait", {"seconds": 5})
+    with pytest.raises(_ProcessKilled):
+        in_process.deliver()  # step, wait: checkpoint written, then the process dies
+    suspended = in_process.client.get_run(handle.run_id)
+    assert suspended.status is RunStatus.SUSPENDED
+    assert suspended.epoch == 1
+
+    # Everything the system does from then on, an hour later: SQS redelivers the
+    # trigger message (its epoch has passed), and the scheduler ticks.
+    in_process.clock.advance(3600)
+    in_process.sqs.purge_queue(QueueUrl=in_process.settings.resume_queue_url)
+    assert in_process.invoke(f'{{"run_id":"{handle.run_id}","epoch":0}}').action == "stale"
+    for _ in range(3):
+        in_process.scheduler.tick()
+        in_process.deliver(wait_seconds=1)
+
+    assert in_process.client.get_run(handle.run_id).status is RunStatus.COMPLETED
