@@ -117,6 +117,15 @@ class RunStore(Protocol):
         """RUNNING runs whose lease has expired: their holder died."""
         ...
 
+    def stranded_runs(self, before: dt.datetime, limit: int = 100) -> list[RunRecord]:
+        """QUEUED or SUSPENDED runs that were due (wake time, else last update) before ``before``.
+
+        Normally a resume message takes such a run within a second of its due
+        time; one still waiting long after lost its message (a crash between
+        the checkpoint and the send) and the scheduler sends it again.
+        """
+        ...
+
     def list_runs(self, query: RunQuery) -> list[RunRecord]:
         """Runs matching ``query``, newest first."""
         ...

@@ -19,6 +19,8 @@ from durable_lambda.records import EventKind, ResumeMessage, TimelineEvent
 
 #: Timers due within SQS's longest delay are handed to SQS with the exact delay.
 TIMER_HORIZON = dt.timedelta(seconds=900)
+#: Past its due time by this much, a run's resume message is presumed lost.
+STRANDED_AFTER = dt.timedelta(minutes=2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,14 +46,20 @@ class Scheduler:
         dead_letters: DeadLetters | None = None,
         admission: Admission | None = None,
         cron: CronFirer | None = None,
+        stranded_after: dt.timedelta = STRANDED_AFTER,
     ) -> None:
-        """Wire the scheduler to its ports (each optional part adds a duty)."""
+        """Wire the scheduler to its ports (each optional part adds a duty).
+
+        ``stranded_after``: how long past its due time a QUEUED or SUSPENDED run
+        must be before its resume message is presumed lost and sent again.
+        """
         self.store = store
         self.queue = queue
         self.clock = clock
         self.dead_letters = dead_letters
         self.admission = admission
         self.cron = cron
+        self.stranded_after = stranded_after
 
     def tick(self, batch: int = 100) -> TickReport:
         """Run one tick (the scheduler function runs this every minute)."""
@@ -66,6 +74,11 @@ class Scheduler:
             fired += 1
         recovered = 0
         for run in self.store.expired_leases(now, limit=batch):
+            self.queue.send(ResumeMessage(run.run_id, run.epoch), 0)
+            recovered += 1
+        # Runs long overdue lost their message: send it again. A duplicate of
+        # a message still on its way is harmless (it loses the lease condition).
+        for run in self.store.stranded_runs(now - self.stranded_after, limit=batch):
             self.queue.send(ResumeMessage(run.run_id, run.epoch), 0)
             recovered += 1
         failed = self.fail_dead_lettered_runs() if self.dead_letters is not None else 0

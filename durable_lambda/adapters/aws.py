@@ -130,7 +130,9 @@ def _ensure_table(client: DynamoDBClient, name: str) -> None:
                 {"AttributeName": hash_key, "KeyType": "HASH"},
                 {"AttributeName": range_key, "KeyType": "RANGE"},
             ],
-            "Projection": {"ProjectionType": "ALL"},
+            "Projection": {
+                "ProjectionType": "KEYS_ONLY" if index in items.KEYS_ONLY_INDEXES else "ALL"
+            },
         }
         for index, (hash_key, range_key) in items.INDEX_KEYS.items()
     ]

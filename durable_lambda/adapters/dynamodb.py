@@ -362,6 +362,28 @@ class DynamoDBRunStore:
         )
         return list(itertools.islice(expired, limit))
 
+    def stranded_runs(self, before: dt.datetime, limit: int = 100) -> list[RunRecord]:
+        """QUEUED or SUSPENDED runs due before ``before``: one Query per due-index shard."""
+        found: list[RunRecord] = []
+        for shard in range(items.DUE_SHARDS):
+            pk = items.due_shard_pk(shard)
+            query = self._index_query(items.DUE_INDEX, "gsi3pk", pk)
+            query["KeyConditionExpression"] = "gsi3pk = :pk AND gsi3sk < :before"
+            query["ExpressionAttributeValues"] = {
+                ":pk": items.s(pk),
+                ":before": items.s(items.up_to(before)),
+            }
+            query["ScanIndexForward"] = True
+            query["Limit"] = limit
+            for item in itertools.islice(self._query(query), limit):
+                # The index holds keys only: read the run itself (rare: a lost message).
+                run = self.get_run(items.req_s(item, "pk").removeprefix("RUN#"))
+                if run is not None:
+                    found.append(run)
+        # The index is eventually consistent: keep only what is still overdue.
+        overdue = [r for r in found if (due := items.due_of(r)) is not None and due < before]
+        return sorted(overdue, key=lambda r: items.due_of(r) or before)[:limit]
+
     def list_runs(self, query: RunQuery) -> list[RunRecord]:
         """Runs newest first, from the task index or the status index."""
         if query.task_id is not None:

@@ -170,7 +170,7 @@ class DynamoDBFlowStore:
         self,
         key: SlotKey,
         grant_expiry: dt.datetime,
-        now: dt.datetime,  # noqa: ARG002 - part of the port
+        now: dt.datetime,
     ) -> ResumeMessage | None:
         """Hand a unit to the first parked run if there is room: one query, one transaction."""
         conflicts = stale = 0
@@ -180,7 +180,7 @@ class DynamoDBFlowStore:
             if waiter is None or not state.has_room:
                 return None
             actions = slots.grant_actions(
-                self.table, key, waiter, state.waiting, items.iso(grant_expiry)
+                self.table, key, waiter, state.waiting, expiry=items.iso(grant_expiry), now=now
             )
             try:
                 self.client.transact_write_items(TransactItems=actions)

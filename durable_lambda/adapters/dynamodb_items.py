@@ -44,6 +44,11 @@ STEP_PREFIX = "STEP#"
 EVENT_PREFIX = "EVT#"
 TASK_INDEX = "by_task_status"
 STATUS_INDEX = "by_status"
+#: Sparse index of runs due to be taken (QUEUED, SUSPENDED) by due time: the
+#: scheduler finds runs whose resume message was lost (a crash between the
+#: checkpoint and the send) as those long overdue.
+DUE_INDEX = "by_due"
+DUE_SHARDS = 4
 
 #: Bytes an item may hold in values before DynamoDB's 400 KB limit, leaving room
 #: for keys and the other attributes.
@@ -205,6 +210,23 @@ def status_index_keys(run: RunRecord) -> tuple[str, str]:
     return f"STATUS#{run.status.value}", f"{iso(at)}#{run.run_id}"
 
 
+def due_shard_pk(shard: int) -> str:
+    """The ``gsi3pk`` of one shard of the due index."""
+    return f"DUE#{shard}"
+
+
+def due_index_keys(run_id: str, due: dt.datetime) -> tuple[str, str]:
+    """``(gsi3pk, gsi3sk)`` for a run due at ``due`` (sharded by run so no partition runs hot)."""
+    return due_shard_pk(_stable_hash(run_id) % DUE_SHARDS), f"{iso(due)}#{run_id}"
+
+
+def due_of(run: RunRecord) -> dt.datetime | None:
+    """When ``run`` is due to be taken, or ``None`` when no message should be on its way."""
+    if run.status in {RunStatus.QUEUED, RunStatus.SUSPENDED}:
+        return run.wake_at or run.updated_at
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class RunValues:
     """The stored forms of a run's large fields."""
@@ -235,6 +257,9 @@ def run_item(run: RunRecord, values: RunValues, retention: dt.timedelta) -> Item
     gsi2pk, gsi2sk = status_index_keys(run)
     item["gsi2pk"] = s(gsi2pk)
     item["gsi2sk"] = s(gsi2sk)
+    due = due_of(run)
+    if due is not None:
+        item["gsi3pk"], item["gsi3sk"] = (s(k) for k in due_index_keys(run.run_id, due))
     if run.tags:
         item["tags"] = {"L": [s(tag) for tag in run.tags]}
     for name in ("lease_owner", "concurrency_key", "idempotency_key", "last_delivery_error"):
@@ -377,7 +402,13 @@ def item_size(item: Item) -> int:
 # -- the table -----------------------------------------------------------------------------
 
 #: Key attributes and indexes, exactly as ``template.yaml`` declares them.
-KEY_ATTRIBUTES = ("pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk")
+KEY_ATTRIBUTES = ("pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk")
 TABLE_KEYS = ("pk", "sk")
-INDEX_KEYS = {TASK_INDEX: ("gsi1pk", "gsi1sk"), STATUS_INDEX: ("gsi2pk", "gsi2sk")}
+#: Indexes that project only keys (the rest project everything).
+KEYS_ONLY_INDEXES = frozenset({DUE_INDEX})
+INDEX_KEYS = {
+    TASK_INDEX: ("gsi1pk", "gsi1sk"),
+    STATUS_INDEX: ("gsi2pk", "gsi2sk"),
+    DUE_INDEX: ("gsi3pk", "gsi3sk"),
+}
 TTL_ATTRIBUTE = "ttl"

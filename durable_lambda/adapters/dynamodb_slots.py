@@ -33,6 +33,8 @@ from durable_lambda.engine.state import RunStatus
 from durable_lambda.records import Park
 
 if TYPE_CHECKING:
+    import datetime as dt
+
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
     from durable_lambda.adapters.dynamodb_items import Item
@@ -252,10 +254,14 @@ def waiting_step(waiting: int) -> tuple[str, list[str]]:
 
 
 def grant_actions(
-    table: str, key: SlotKey, waiter: Item, waiting: int, expiry: str
+    table: str, key: SlotKey, waiter: Item, waiting: int, *, expiry: str, now: dt.datetime
 ) -> list[TransactWriteItemTypeDef]:
-    """Counter (room, new holder), WAIT item (still there) and META (still parked, same epoch)."""
+    """Counter (room, new holder), WAIT item (still there) and META (still parked, same epoch).
+
+    The run, QUEUED again, enters the due index at ``now``: its message is sent next.
+    """
     run_id = items.req_s(waiter, "run_id")
+    due_keys = items.due_index_keys(run_id, now)
     step, removes = waiting_step(waiting)
     names = {**NAMES, "#h": holder_attribute(run_id)}
     values: Item = {**common_values(), ":expiry": items.s(expiry), ":minus": items.n(-1)}
@@ -279,17 +285,27 @@ def grant_actions(
         "TableName": table,
         "Key": items.key(items.run_pk(run_id), items.META),
         # Out of RUNNING, the status index sorts by creation, which gsi1sk already holds.
-        "UpdateExpression": "SET #status = :queued, #gsi2pk = :gsi2pk, #gsi2sk = #gsi1sk"
-        " REMOVE #wake_at",
+        "UpdateExpression": "SET #status = :queued, #gsi2pk = :gsi2pk, #gsi2sk = #gsi1sk,"
+        " #gsi3pk = :gsi3pk, #gsi3sk = :gsi3sk REMOVE #wake_at",
         "ConditionExpression": "#status = :parked AND #epoch = :epoch",
         "ExpressionAttributeNames": {
             f"#{name}": name
-            for name in ("status", "gsi2pk", "gsi2sk", "gsi1sk", "wake_at", "epoch")
+            for name in (
+                "status",
+                "gsi2pk",
+                "gsi2sk",
+                "gsi1sk",
+                "gsi3pk",
+                "gsi3sk",
+                "wake_at",
+                "epoch",
+            )
         },
         "ExpressionAttributeValues": {
             ":queued": items.s(queued),
             ":gsi2pk": items.s(f"STATUS#{queued}"),
             ":parked": items.s(RunStatus.WAITING_FOR_SLOT.value),
+            **dict(zip((":gsi3pk", ":gsi3sk"), (items.s(k) for k in due_keys), strict=True)),
             ":epoch": waiter["epoch"],
         },
         "ReturnValuesOnConditionCheckFailure": "ALL_OLD",

@@ -105,12 +105,14 @@ def lease_request(
         "Key": items.key(items.run_pk(run_id), items.META),
         "UpdateExpression": "SET #status = :running, #lease_owner = :owner,"
         " #lease_expiry = :expiry, #updated_at = :now, #gsi2pk = :gsi2pk,"
-        " #gsi2sk = :gsi2sk ADD #invocations :one",
+        " #gsi2sk = :gsi2sk REMOVE #gsi3pk, #gsi3sk ADD #invocations :one",
         "ConditionExpression": condition,
         "ExpressionAttributeNames": {
             **FENCE_NAMES,
             **{f"#{name}": name for name in ("status", "lease_expiry", "wake_at", "updated_at")},
-            **{f"#{name}": name for name in ("gsi2pk", "gsi2sk", "invocations")},
+            **{
+                f"#{name}": name for name in ("gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk", "invocations")
+            },
         },
         "ExpressionAttributeValues": {
             ":epoch": items.n(epoch),
@@ -146,6 +148,14 @@ def checkpoint_update(
     gsi2pk, gsi2sk = items.status_index_keys(new)
     update.set("gsi2pk", items.s(gsi2pk))
     update.set("gsi2sk", items.s(gsi2sk))
+    due = items.due_of(new)
+    if due is None:
+        update.remove("gsi3pk")
+        update.remove("gsi3sk")
+    else:
+        gsi3pk, gsi3sk = items.due_index_keys(new.run_id, due)
+        update.set("gsi3pk", items.s(gsi3pk))
+        update.set("gsi3sk", items.s(gsi3sk))
     if new.attempt != old.attempt:
         update.set("attempt", items.n(new.attempt))
     for name in ("wake_at", "lease_owner", "lease_expiry", "finished_at"):
@@ -196,6 +206,8 @@ def fail_request(
     update.set_value("error", error)
     update.remove("lease_owner")
     update.remove("lease_expiry")
+    update.remove("gsi3pk")
+    update.remove("gsi3sk")
     terminal = {f":t{i}": items.s(s.value) for i, s in enumerate(sorted(TERMINAL))}
     update.values.update(terminal)
     return {

@@ -300,6 +300,17 @@ class MemoryRunStore:
             ]
         return runs[:limit]
 
+    def stranded_runs(self, before: dt.datetime, limit: int = 100) -> list[RunRecord]:
+        """QUEUED or SUSPENDED runs due (wake time, else last update) before ``before``."""
+        with self._lock:
+            runs = [
+                self._hydrate(s)
+                for s in self._runs.values()
+                if s.run.status in {RunStatus.QUEUED, RunStatus.SUSPENDED}
+                and (s.run.wake_at or s.run.updated_at) < before
+            ]
+        return sorted(runs, key=lambda r: r.wake_at or r.updated_at)[:limit]
+
     def list_runs(self, query: RunQuery) -> list[RunRecord]:
         """Runs newest first, filtered."""
         with self._lock:

@@ -151,3 +151,27 @@ def test_a_released_lease_is_not_listed_as_expired(backend: Backend):
         run.run_id, Fence("owner", 0), Checkpoint(status=RunStatus.SUSPENDED, new_epoch=True)
     )
     assert backend.store.expired_leases(at(1000)) == []
+
+
+def test_overdue_queued_and_suspended_runs_are_listed_as_stranded(backend: Backend):
+    queued = backend.new_run()  # created at T0+1, due then
+    later = backend.new_run(wake_at=at(500))  # a delayed trigger, due at T0+500
+    running = backend.new_run()
+    backend.store.take_lease(running.run_id, 0, "owner", at(900), at(10))
+    suspended = backend.new_run()
+    backend.store.take_lease(suspended.run_id, 0, "owner", at(900), at(10))
+    backend.store.checkpoint(
+        suspended.run_id,
+        Fence("owner", 0),
+        Checkpoint(status=RunStatus.SUSPENDED, new_epoch=True, wake_at=at(100)),
+    )
+    assert [r.run_id for r in backend.store.stranded_runs(at(1))] == []
+    assert [r.run_id for r in backend.store.stranded_runs(at(101))] == [
+        queued.run_id,
+        suspended.run_id,
+    ]
+    stranded = backend.store.stranded_runs(at(1000))
+    assert [r.run_id for r in stranded] == [queued.run_id, suspended.run_id, later.run_id]
+    assert stranded[1].epoch == 1  # the epoch a resent message must carry
+    backend.store.take_lease(queued.run_id, 0, "owner", at(900), at(200))
+    assert queued.run_id not in {r.run_id for r in backend.store.stranded_runs(at(1000))}

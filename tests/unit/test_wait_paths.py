@@ -119,3 +119,22 @@ def test_a_run_not_started_within_its_ttl_expires(registry):
     on_time = runner.trigger(late, None, delay=10, ttl=30)
     runner.drain()
     assert runner.client.get_run(on_time.run_id).status.value == "COMPLETED"
+
+
+def test_a_lost_resume_message_is_sent_again_by_the_scheduler(registry):
+    runner = LocalRunner(registry=registry)
+
+    @task(id="w", registry_=registry)
+    async def waiter(payload: None) -> str:
+        await wait.for_(seconds=30)
+        return "woke"
+
+    handle = runner.trigger(waiter, None)
+    runner.step_once()  # suspends for 30 s and sends its resume message...
+    assert runner.queue.receive(runner.clock.now() + dt.timedelta(seconds=60))  # ...which is lost
+    runner.clock.advance(60)
+    assert runner.scheduler.tick().leases_recovered == 0  # not overdue long enough yet
+    runner.clock.advance(120)
+    assert runner.scheduler.tick().leases_recovered == 1
+    runner.drain()
+    assert runner.client.get_run(handle.run_id).status.value == "COMPLETED"
