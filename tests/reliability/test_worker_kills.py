@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
-from conftest import wait_all
 from ledger_checks import (
     executions,
     journal_problems,
@@ -12,17 +13,19 @@ from ledger_checks import (
     unexplained_reexecutions,
 )
 from ledger_tasks import value_of
+from stack_probes import wait_all
 
 from durable_lambda.engine.state import RunStatus
 from durable_lambda.local import Chaos
+from durable_lambda.scheduler import STRANDED_AFTER
 from durable_lambda.settings import Settings
-
-pytestmark = [pytest.mark.emulator, pytest.mark.slow]
 
 RUNS = 20
 STEPS = 8
 
 
+@pytest.mark.emulator
+@pytest.mark.slow
 def test_twenty_runs_complete_while_workers_are_killed_at_random(make_stack, ledger):
     stack = make_stack(
         Settings(short_wait_seconds=0),
@@ -33,9 +36,12 @@ def test_twenty_runs_complete_while_workers_are_killed_at_random(make_stack, led
         scheduler_interval=1.0,  # recovers runs whose holder died once their lease expires
         batch_size=2,
         chaos=Chaos(probability=0.3, seed=20261),
+        scheduler_handler="quick_sweep.handler",
     )
     payload = {"steps": STEPS, "seconds": 0.2, "wait_after": STEPS // 2, "wait_seconds": 1}
     handles = [stack.trigger("ledger-steps", {**payload, "seed": f"run-{i}"}) for i in range(RUNS)]
+    # A kill between a checkpoint and its resume message strands a run until the
+    # scheduler's sweep sends it again (quick_sweep: 15 s overdue here).
     runs = wait_all(stack, [h.run_id for h in handles], timeout=120, stranded_after=45)
     worker = stack.worker.stats
     lines = read_ledger(ledger)
@@ -80,14 +86,7 @@ class _KilledOnFirstSend:
 
 
 @pytest.mark.moto
-@pytest.mark.xfail(
-    strict=True,
-    reason="Lost wake-up: Worker._commit (durable_lambda/worker.py) writes the SUSPENDED "
-    "checkpoint (new epoch) and only then sends the resume message; a crash in between "
-    "leaves a SUSPENDED run with no message and no timer, which Scheduler.tick never "
-    "recovers (expired_leases only looks at RUNNING runs).",
-)
-def test_a_worker_killed_between_checkpoint_and_resume_message_strands_no_run(in_process):
+def test_a_worker_killed_between_checkpoint_and_resume_message_strands_no_run(in_process, ledger):
     in_process.worker.queue = _KilledOnFirstSend(in_process.ports.queue)
     handle = in_process.client.trigger("ledger-wait", {"seconds": 5})
     with pytest.raises(_ProcessKilled):
@@ -96,13 +95,16 @@ def test_a_worker_killed_between_checkpoint_and_resume_message_strands_no_run(in
     assert suspended.status is RunStatus.SUSPENDED
     assert suspended.epoch == 1
 
-    # Everything the system does from then on, an hour later: SQS redelivers the
-    # trigger message (its epoch has passed), and the scheduler ticks.
-    in_process.clock.advance(3600)
+    # SQS redelivers the trigger message: its epoch has passed, so it is dropped.
     in_process.sqs.purge_queue(QueueUrl=in_process.settings.resume_queue_url)
     assert in_process.invoke(f'{{"run_id":"{handle.run_id}","epoch":0}}').action == "stale"
-    for _ in range(3):
-        in_process.scheduler.tick()
-        in_process.deliver(wait_seconds=1)
+    # No message is on its way; the scheduler's sweep finds the overdue run.
+    assert in_process.scheduler.tick().leases_recovered == 0  # not overdue yet
+    assert suspended.wake_at is not None
+    in_process.clock.advance_to(suspended.wake_at + STRANDED_AFTER + dt.timedelta(seconds=1))
+    assert in_process.scheduler.tick().leases_recovered == 1
+    (report,) = in_process.deliver(wait_seconds=1)
 
+    assert report.action == "executed"
     assert in_process.client.get_run(handle.run_id).status is RunStatus.COMPLETED
+    assert len(executions(read_ledger(ledger))[handle.run_id, "stamp#0"]) == 1
