@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from conftest import wait_all
 from ledger_checks import executions, journal_problems, read_ledger, step_entries
+from stack_probes import wait_all
 
 from durable_lambda.engine.state import RunStatus
 from durable_lambda.settings import Settings

@@ -9,8 +9,8 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from conftest import wait_all, worker_reports
 from ledger_checks import executions, journal_problems, overlapping_executions, read_ledger
+from stack_probes import wait_all, worker_reports
 
 from durable_lambda.engine.state import RunStatus
 from durable_lambda.local import FunctionPool, InvocationResult, SqsPoller

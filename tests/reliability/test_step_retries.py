@@ -5,8 +5,8 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from conftest import wait_all
 from ledger_checks import executions, read_ledger
+from stack_probes import wait_all
 
 from durable_lambda.engine.journal import EntryStatus
 from durable_lambda.engine.state import RunStatus
