@@ -14,6 +14,7 @@ from durable_lambda import (
     RetryAfter,
     RetryPolicy,
     RunStatus,
+    Settings,
     TaskContext,
     step,
     task,
@@ -304,3 +305,32 @@ def test_journal_entry_key_is_name_and_occurrence():
         seq=0, name="x", occurrence=2, kind=EntryKind.STEP, status=EntryStatus.COMPLETED
     )
     assert entry.key == "x#2"
+
+
+def test_a_step_result_above_the_maximum_fails_the_run_naming_the_step(registry):
+    runner = LocalRunner(
+        registry=registry, settings=Settings(inline_limit=1000, max_value_bytes=5000)
+    )
+
+    @step
+    def big() -> str:
+        return "x" * 6000
+
+    @step
+    def medium() -> str:
+        return "y" * 3000  # above inline, below the maximum: stored as a blob
+
+    @task(id="t", registry_=registry)
+    async def flow(payload: None) -> int:
+        value = await medium()
+        await wait.for_(hours=1)  # replay must read the blob back
+        return len(value) + len(await big())
+
+    result = runner.run(flow, None)
+    assert result.status is RunStatus.FAILED
+    assert result.error is not None
+    assert result.error.type.endswith("PayloadTooLarge")
+    assert (
+        "step 'big#0' result is 6002 bytes, above the maximum of 5000 bytes" in result.error.message
+    )
+    assert [e.key for e in runner.journal(result.run_id)] == ["medium#0", "$wait#0"]
