@@ -126,8 +126,7 @@ class Scheduler:
                 reason = run.last_delivery_error or "its resume message could not be processed"
                 error = ErrorInfo(
                     type="durable_lambda.DeadLettered",
-                    message=f"resume message dead-lettered after {letter.receive_count} "
-                    f"deliveries: {reason}",
+                    message=f"resume message dead-lettered: {reason}",
                 )
                 event = TimelineEvent(
                     self.clock.now(), EventKind.DEAD_LETTERED, error.message[:500]

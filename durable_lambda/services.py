@@ -6,6 +6,7 @@ One place builds them, so the Lambda handlers, ``Client.default`` and
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from durable_lambda.admission import Admission
@@ -67,5 +68,6 @@ class Services:
             dead_letters=dead_letters,
             admission=admission,
             cron=CronFirer(registry, flow, client, clock),
+            stranded_after=dt.timedelta(seconds=settings.stranded_after_seconds),
         )
         return cls(admission, worker, client, scheduler)

@@ -22,6 +22,7 @@ ENV_MAX_HOPS = "DL_MAX_HOPS"
 ENV_RETENTION_DAYS = "DL_RETENTION_DAYS"
 ENV_TASK_MODULES = "DL_TASK_MODULES"
 ENV_FUNCTION_TIMEOUT = "DL_FUNCTION_TIMEOUT"
+ENV_STRANDED_AFTER = "DL_STRANDED_AFTER_SECONDS"
 
 #: DynamoDB refuses items above 400 KB; an inline value must leave room for the
 #: rest of its item.
@@ -42,6 +43,7 @@ _ENV_OF = {
     "retention_days": ENV_RETENTION_DAYS,
     "task_modules": ENV_TASK_MODULES,
     "function_timeout": ENV_FUNCTION_TIMEOUT,
+    "stranded_after_seconds": ENV_STRANDED_AFTER,
 }
 
 
@@ -65,6 +67,8 @@ class Settings:
         task_modules: Modules the worker imports so their ``@task``s register.
         function_timeout: The worker function's configured timeout in seconds
             (the safety margin is derived from it).
+        stranded_after_seconds: A QUEUED or SUSPENDED run this long past its due
+            time lost its resume message; the scheduler sends it again.
     """
 
     table_name: str = "durable-lambda"
@@ -80,6 +84,7 @@ class Settings:
     retention_days: int = 30
     task_modules: tuple[str, ...] = ()
     function_timeout: float = 900.0
+    stranded_after_seconds: float = 120.0
 
     def __post_init__(self) -> None:
         """Reject settings that would break storage or chaining."""

@@ -12,6 +12,7 @@ import importlib
 import math
 import tempfile
 import time
+import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -54,6 +55,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         s.ENV_RETENTION_DAYS: settings.retention_days,
         s.ENV_TASK_MODULES: ",".join(settings.task_modules),
         s.ENV_FUNCTION_TIMEOUT: settings.function_timeout,
+        s.ENV_STRANDED_AFTER: settings.stranded_after_seconds,
     }
     return {
         name: repr(value) if isinstance(value, float) else str(value)
@@ -114,7 +116,12 @@ class EmulatedStack:
         worker_handler: str = WORKER_HANDLER,
         scheduler_handler: str = SCHEDULER_HANDLER,
     ) -> None:
-        base = settings or Settings()
+        # moto's state is process-wide: unique names keep two stacks in one
+        # process (tests, a dev server beside them) from sharing resources.
+        suffix = uuid.uuid4().hex[:8]
+        base = settings or Settings(
+            table_name=f"durable-lambda-{suffix}", bucket_name=f"durable-lambda-{suffix}"
+        )
         self.settings = base.with_(
             task_modules=tuple(task_modules) or base.task_modules, function_timeout=timeout
         )

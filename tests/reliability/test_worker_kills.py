@@ -28,7 +28,10 @@ STEPS = 8
 @pytest.mark.slow
 def test_twenty_runs_complete_while_workers_are_killed_at_random(make_stack, ledger):
     stack = make_stack(
-        Settings(short_wait_seconds=0),
+        # The sweep for lost resume messages, scaled to 3 s invocations and a
+        # 1 s tick: comfortably above a message's longest honest delay here
+        # (visibility timeout 6 s, lease expiry about 8 s after it was taken).
+        Settings(short_wait_seconds=0, stranded_after_seconds=15),
         timeout=3.0,
         reserved_concurrency=3,
         visibility_timeout=6,  # a killed batch comes back soon
@@ -36,12 +39,11 @@ def test_twenty_runs_complete_while_workers_are_killed_at_random(make_stack, led
         scheduler_interval=1.0,  # recovers runs whose holder died once their lease expires
         batch_size=2,
         chaos=Chaos(probability=0.3, seed=20261),
-        scheduler_handler="quick_sweep.handler",
     )
     payload = {"steps": STEPS, "seconds": 0.2, "wait_after": STEPS // 2, "wait_seconds": 1}
     handles = [stack.trigger("ledger-steps", {**payload, "seed": f"run-{i}"}) for i in range(RUNS)]
     # A kill between a checkpoint and its resume message strands a run until the
-    # scheduler's sweep sends it again (quick_sweep: 15 s overdue here).
+    # scheduler's sweep sends it again (15 s overdue here).
     runs = wait_all(stack, [h.run_id for h in handles], timeout=120, stranded_after=45)
     worker = stack.worker.stats
     lines = read_ledger(ledger)
