@@ -1,0 +1,86 @@
+"""A concurrency limit holds while workers are SIGKILLed at random, and no unit leaks."""
+
+from __future__ import annotations
+
+import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from queue_helpers import flow_client, intervals, max_concurrency, read_ledger, wait_all, wait_until
+from queue_tasks import LIMITED
+
+from durable_lambda.engine.state import RunStatus
+from durable_lambda.local import Chaos
+from durable_lambda.settings import Settings
+
+pytestmark = [pytest.mark.emulator, pytest.mark.slow]
+
+RUNS = 100
+#: Short, so a killed holder's unit (held until the deadline plus the 5 s lease
+#: grace) comes back soon; long enough that the final checkpoint, release and
+#: hand-off rarely overrun the 2.5 s safety margin on a busy 2-core machine.
+TIMEOUT = 5.0
+
+
+def test_limit_of_three_holds_for_100_runs_while_workers_are_killed(make_stack, ledger):
+    stack = make_stack(
+        Settings(short_wait_seconds=0),
+        timeout=TIMEOUT,
+        reserved_concurrency=6,  # more than the limit: the limit is what binds
+        visibility_timeout=5,  # a killed batch comes back soon
+        max_receive_count=20,  # a message survives a few killed invocations
+        scheduler_interval=1.0,  # recovers dead holders' runs, reaps and hands units on
+        batch_size=1,
+        # Chaos arms a kill in a fraction of invocations at a uniform moment of
+        # the 5 s timeout; most invocations here end within a second, so most
+        # armed kills never land. Measured: 0.1 killed ~1.5 % of invocations
+        # (3 of 209), 0.3 kills ~6 % (13 of 228), nearer the ~10 % wanted.
+        chaos=Chaos(probability=0.3, seed=31_337),
+    )
+    client = flow_client(stack)
+    with ThreadPoolExecutor(4) as pool:
+        handles = list(
+            pool.map(
+                lambda i: stack.trigger(
+                    "q-limited", {"steps": 2, "seconds": 0.1, "label": f"r{i}"}
+                ),
+                range(RUNS),
+            )
+        )
+    # Generous: a run whose hand-off message died with its sender's invocation is
+    # recovered by the scheduler only once it is two minutes overdue
+    # (scheduler.STRANDED_AFTER); about one run in three of this test meets that.
+    runs = wait_all(stack, [h.run_id for h in handles], timeout=300)
+    lines = read_ledger(ledger)
+    found = intervals(lines, killed_bound=TIMEOUT)
+    peak, when = max_concurrency(found)
+    killed = [i for i in found if i.killed]
+    kills = stack.worker.stats.kills
+
+    assert [run.status for run in runs] == [RunStatus.COMPLETED] * RUNS
+    assert peak <= LIMITED.concurrency_limit, f"{peak} step bodies ran at once at t={when}"
+    assert peak == LIMITED.concurrency_limit  # the limit was reached: it was what bound
+    assert kills >= 3, "the chaos seed should have killed a few workers"
+    assert {i.run for i in found} == {h.run_id for h in handles}
+
+    # Quiet: nothing parked, no unit held by a live invocation. A unit whose
+    # holder was killed after its final checkpoint but before it released stays
+    # in the counter, expired, until somebody reaps it, and nobody does on a
+    # counter with no waiters (test_an_expired_holder_of_an_idle_queue_is_reaped,
+    # xfail). So ``count`` must be 0 but for such leftovers: expired units of
+    # completed runs, at most one per kill.
+    def quiet():
+        state = client.queue_state(LIMITED.name)
+        now = dt.datetime.now(dt.UTC)
+        live = [h for h in state.holders if h.expiry > now]
+        return state if state.waiting == 0 and not live else None
+
+    state = wait_until(quiet, timeout=30, what="the queue to go quiet")
+    leftovers = [h.run_id for h in state.holders]
+    assert set(leftovers) <= {run.run_id for run in runs}, "a unit is held by an unknown run"
+    assert len(leftovers) <= kills
+    assert state.waiting == 0
+    print(  # noqa: T201 - the figures behind the assertions (pytest -s)
+        f"peak={peak} kills={kills} killed_bodies={len(killed)} leftovers={len(leftovers)} "
+        f"worker={stack.worker.stats}"
+    )
