@@ -130,6 +130,14 @@ class SlotAvailableError(RetryableError):
     """Parking failed because the counter has room again: acquire instead."""
 
 
+class ReleaseNotFoldedError(RetryableError):
+    """A unit could not be given back inside the checkpoint; nothing was written.
+
+    Runs are parked on the counter (a hand-off is due) or the unit is no longer
+    held: checkpoint, then release apart.
+    """
+
+
 class HopLimitExceeded(TerminalError):  # noqa: N818 - reads as an event, like AbortRun
     """The run re-invoked itself more often than its configured maximum."""
 

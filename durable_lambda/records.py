@@ -146,6 +146,10 @@ class Checkpoint:
         timer: Also index the wake time for the scheduler (beyond SQS's delay).
         park: Park the run for a concurrency unit (status WAITING_FOR_SLOT).
         started_at: Record the run's first start (once admitted), if not yet set.
+        release: Give back the run's unit of this counter in the same write. It
+            folds in only while the run holds a unit and nobody is parked on the
+            counter; otherwise the store writes nothing and raises
+            ``ReleaseNotFoldedError`` (checkpoint, then release and hand off).
     """
 
     status: RunStatus
@@ -159,6 +163,7 @@ class Checkpoint:
     timer: bool = False
     park: Park | None = None
     started_at: dt.datetime | None = None
+    release: SlotKey | None = None
 
 
 class LeaseOutcome(StrEnum):

@@ -38,7 +38,12 @@ from durable_lambda.adapters import dynamodb_writes as writes
 from durable_lambda.adapters.memory import apply_checkpoint, lease_outcome
 from durable_lambda.engine.journal import ErrorInfo, JournalEntry
 from durable_lambda.engine.state import RunStatus
-from durable_lambda.errors import LeaseLostError, RunNotFoundError, SlotAvailableError
+from durable_lambda.errors import (
+    LeaseLostError,
+    ReleaseNotFoldedError,
+    RunNotFoundError,
+    SlotAvailableError,
+)
 from durable_lambda.records import (
     Checkpoint,
     Fence,
@@ -250,6 +255,8 @@ class DynamoDBRunStore:
         tail: list[TransactWriteItemTypeDef] = [{"Update": update}]
         if checkpoint.park is not None:  # parked only while the counter is still full
             tail += slots.park_actions(self.table, checkpoint.park, run_id, new.epoch)
+        if checkpoint.release is not None:  # released only while nobody is parked
+            tail += slots.release_actions(self.table, checkpoint.release, run_id)
         # Rare: more than one transaction holds. Entries go first, each batch fenced.
         *early, last = writes.chunks_with_tail(actions, tail)
         try:
@@ -259,7 +266,10 @@ class DynamoDBRunStore:
                 )
             self._transact(run_id, fence, last)
         except SlotAvailableError:
-            raise  # the run is unchanged and still held: keep its record for the next checkpoint
+            # The run is unchanged and still held: keep its record for the next checkpoint.
+            if checkpoint.release is not None:
+                raise ReleaseNotFoldedError(f"run {run_id}: release apart") from None
+            raise
         except BaseException:
             self._forget(run_id, fence)
             raise

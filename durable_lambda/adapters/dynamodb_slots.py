@@ -229,6 +229,21 @@ def park_actions(table: str, park: Park, run_id: str, epoch: int) -> list[Transa
     ]
 
 
+def release_actions(table: str, key: SlotKey, run_id: str) -> list[TransactWriteItemTypeDef]:
+    """Give back ``run_id``'s unit inside a checkpoint, only while nobody is parked."""
+    update = request(
+        {
+            "TableName": table,
+            "Key": counter_key(key),
+            "UpdateExpression": expression([], ["#count :minus"], ["#h"]),
+            "ConditionExpression": f"attribute_exists(#h) AND {NO_WAITERS}",
+        },
+        {**NAMES, "#h": holder_attribute(run_id)},
+        {**common_values(), ":minus": items.n(-1)},
+    )
+    return [{"Update": cast("Any", update)}]
+
+
 def park_refused(actions: list[TransactWriteItemTypeDef], reasons: list[dict[str, Any]]) -> bool:
     """Whether a cancelled checkpoint failed on its counter's "no room" condition."""
     return any(

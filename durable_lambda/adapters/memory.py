@@ -206,6 +206,8 @@ class MemoryRunStore:
             entries = [self._stored_entry(entry) for entry in checkpoint.entries]
             if checkpoint.park is not None:
                 self.flow.park_locked(checkpoint.park, run_id)  # may refuse: nothing written yet
+            if checkpoint.release is not None:
+                self.flow.release_locked(checkpoint.release, run_id)  # likewise
             for entry, stored_entry in zip(checkpoint.entries, entries, strict=True):
                 self._journals[run_id][entry.seq] = stored_entry
             self._events[run_id].extend(checkpoint.events)

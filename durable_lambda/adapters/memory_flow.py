@@ -21,7 +21,7 @@ from durable_lambda.engine.slots import (
     rate_decision,
     waiter_order,
 )
-from durable_lambda.errors import SlotAvailableError
+from durable_lambda.errors import ReleaseNotFoldedError, SlotAvailableError
 from durable_lambda.records import Park, ResumeMessage
 
 if TYPE_CHECKING:
@@ -139,6 +139,19 @@ class MemoryFlowStore:
             raise SlotAvailableError(f"queue {park.key.id} has room again")
         counter.waiters[waiter_order(park.priority, park.enqueued_at, run_id)] = run_id
         counter.state = replace(state, waiting=state.waiting + 1)
+
+    def release_locked(self, key: SlotKey, run_id: str) -> None:
+        """Give back a unit inside a checkpoint (caller holds the lock).
+
+        Raises:
+            ReleaseNotFoldedError: Runs are parked on the counter (a hand-off is
+                due) or ``run_id`` holds no unit; nothing changed.
+        """
+        counter = self._counter(key)
+        if counter.state.waiting or not counter.state.holds(run_id):
+            raise ReleaseNotFoldedError(f"queue {key.id}: release {run_id} apart")
+        holders = tuple(h for h in counter.state.holders if h.run_id != run_id)
+        counter.state = replace(counter.state, holders=holders)
 
     def state(self, key: SlotKey) -> QueueState:
         """The counter as stored."""

@@ -10,7 +10,7 @@ from contract_backends import Backend, FlowStore, at
 from durable_lambda.engine.journal import ErrorInfo
 from durable_lambda.engine.slots import AcquireOutcome, Holder, SlotKey
 from durable_lambda.engine.state import RunStatus
-from durable_lambda.errors import LeaseLostError, SlotAvailableError
+from durable_lambda.errors import LeaseLostError, ReleaseNotFoldedError, SlotAvailableError
 from durable_lambda.records import (
     Checkpoint,
     EventKind,
@@ -605,3 +605,42 @@ def test_a_park_too_large_for_one_transaction_parks_with_its_status_update(aws: 
     assert parked.status is RunStatus.WAITING_FOR_SLOT
     assert aws.store.load_journal(run.run_id) == list(entries)
     assert flow(aws).state(KEY).waiting == 1
+
+
+# -- release folded into the checkpoint ----------------------------------------------------
+
+
+def _finish(backend: Backend, run: RunRecord) -> RunRecord:
+    return backend.store.checkpoint(
+        run.run_id,
+        Fence(OWNER, run.epoch),
+        Checkpoint(status=RunStatus.COMPLETED, output='"done"', release=KEY),
+    )
+
+
+def test_a_final_checkpoint_gives_back_the_unit_in_the_same_write(backend: Backend):
+    run = running(backend)
+    assert acquire(backend, run.run_id).outcome is AcquireOutcome.ACQUIRED
+    finished = _finish(backend, run)
+    assert finished.status is RunStatus.COMPLETED
+    assert flow(backend).state(KEY).count == 0
+
+
+def test_a_release_is_not_folded_while_runs_are_parked_and_nothing_is_written(backend: Backend):
+    run = running(backend)
+    acquire(backend, run.run_id, limit=1)
+    parked = park(backend, running(backend), limit=1)
+    with pytest.raises(ReleaseNotFoldedError):
+        _finish(backend, run)
+    assert backend.store.get_run(run.run_id) == run  # still RUNNING and held
+    assert flow(backend).state(KEY).holds(run.run_id)
+    assert flow(backend).state(KEY).waiting == 1
+    assert parked.status is RunStatus.WAITING_FOR_SLOT
+
+
+def test_a_release_of_a_unit_not_held_is_not_folded(backend: Backend):
+    run = running(backend)
+    with pytest.raises(ReleaseNotFoldedError):
+        _finish(backend, run)
+    assert backend.store.get_run(run.run_id) == run
+    assert flow(backend).state(KEY).count == 0

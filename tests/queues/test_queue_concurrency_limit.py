@@ -64,12 +64,11 @@ def test_limit_of_three_holds_for_100_runs_while_workers_are_killed(make_stack, 
     assert kills >= 3, "the chaos seed should have killed a few workers"
     assert {i.run for i in found} == {h.run_id for h in handles}
 
-    # Quiet: nothing parked, no unit held by a live invocation. A unit whose
-    # holder was killed after its final checkpoint but before it released stays
-    # in the counter, expired, until somebody reaps it, and nobody does on a
-    # counter with no waiters (test_an_expired_holder_of_an_idle_queue_is_reaped,
-    # xfail). So ``count`` must be 0 but for such leftovers: expired units of
-    # completed runs, at most one per kill.
+    # Quiet: nothing parked, no unit held by a live invocation. A final
+    # checkpoint gives the unit back in the same write; only when runs were
+    # parked is the unit released apart (then handed on), and a kill in that
+    # window leaves an expired unit that the scheduler reaps while runs are
+    # parked. So ``count`` must be 0 but for such leftovers, at most one per kill.
     def quiet():
         state = client.queue_state(LIMITED.name)
         now = dt.datetime.now(dt.UTC)

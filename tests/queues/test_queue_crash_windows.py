@@ -238,24 +238,13 @@ def test_a_worker_killed_as_it_delays_a_rate_limited_run_strands_no_run(in_proce
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="An expired holder of a queue with no parked runs is never reaped: "
-    "Scheduler.hand_off_slots (durable_lambda/scheduler.py) only visits counters listed by "
-    "keys_with_waiters, and Admission._acquire reaps only when a counter is full, so after a "
-    "worker dies between its final checkpoint and its release, queue_state().count keeps "
-    "reporting a unit held by a finished run.",
-)
-def test_an_expired_holder_of_an_idle_queue_is_reaped(in_process):
-    in_process.admission.slots = _KilledOnRelease(in_process.ports.flow)
+def test_a_finished_run_gives_its_unit_back_in_its_final_checkpoint(in_process):
+    # The release is part of the checkpoint's transaction: no crash can fall
+    # between the two and leave a finished run holding a unit of an idle queue.
+    in_process.admission.slots = _KilledOnRelease(in_process.ports.flow)  # never called now
     handle = in_process.client.trigger("q-single", {"label": "only"})
-    with pytest.raises(_ProcessKilled):
-        in_process.deliver()  # completes, then dies as it gives its unit back
+    in_process.deliver()
     assert in_process.client.get_run(handle.run_id).status is RunStatus.COMPLETED
-    in_process.admission.slots = in_process.ports.flow
-
-    in_process.recover()  # minutes later: the holder's lease expired long ago
-
     state = in_process.client.queue_state(SINGLE.name)
-    assert state.expired(in_process.clock.now()) == list(state.holders)
     assert state.count == 0
+    assert state.holders == ()

@@ -10,14 +10,6 @@ from durable_lambda.settings import Settings
 pytestmark = [pytest.mark.emulator]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="EmulatedStack._start (durable_lambda/local/stack.py) builds its client as "
-    "Client(store=, queue=, clock=) with no slots= or admission=, so stack.client.queue_state/"
-    "pause_queue/resume_queue/set_queue_limit raise ConfigurationError ('this client was built "
-    "without a slot store'); Client.default() and lambda_entry._build pass ports.flow and an "
-    "Admission.",
-)
 def test_the_stack_client_controls_queues(make_stack):
     stack = make_stack(Settings(), scheduler_interval=3600.0)
     assert stack.client.pause_queue(ELASTIC.name).paused
