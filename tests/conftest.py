@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import random
+import sys
+from pathlib import Path
 
 import pytest
 
 from durable_lambda.task import TaskRegistry
 from durable_lambda.testing import LocalRunner
+
+# Helpers shared by the emulator suites, and importable by the task modules the
+# emulated workers load (their stacks put this folder on the workers' path too).
+sys.path.insert(0, str(Path(__file__).parent / "support"))
 
 
 @pytest.fixture

@@ -8,12 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from queue_tasks import LEDGER_ENV
+from ledger import LEDGER_ENV
 
 from durable_lambda.local.stack import EmulatedStack
 from durable_lambda.settings import Settings
 
 HERE = Path(__file__).parent
+SUPPORT = HERE.parent / "support"
 
 
 @pytest.fixture
@@ -42,7 +43,7 @@ def make_stack(tmp_path: Path, ledger: Path) -> Iterator[Callable[..., EmulatedS
         stack = EmulatedStack(
             (settings or Settings()).with_(table_name=name, bucket_name=name),
             task_modules=list(task_modules),
-            pythonpath=[str(HERE)],
+            pythonpath=[str(HERE), str(SUPPORT)],
             env={LEDGER_ENV: str(ledger)},
             **options,
         )

@@ -6,7 +6,7 @@ would be fired every minute by the scheduler of every other test's stack.
 
 from __future__ import annotations
 
-from queue_tasks import append
+from ledger import append
 
 from durable_lambda import step, task
 from durable_lambda.cron import ScheduledPayload

@@ -6,19 +6,16 @@ test folders use too) so the tests can import it by a unique name.
 
 from __future__ import annotations
 
-import json
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from durable_lambda.adapters.aws import aws_ports
 from durable_lambda.admission import Admission
 from durable_lambda.client import Client
 from durable_lambda.local.stack import EmulatedStack
-from durable_lambda.records import RunRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,13 +41,6 @@ class Interval:
     killed: bool
     key: str | None
     label: str | None
-
-
-def read_ledger(path: Path) -> list[dict[str, Any]]:
-    """Every ledger line, in file order (an absent file is an empty ledger)."""
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line]
 
 
 def intervals(lines: list[dict[str, Any]], killed_bound: float) -> list[Interval]:
@@ -164,34 +154,3 @@ def wait_until(condition: Callable[[], Any], timeout: float, what: str, poll: fl
         if time.monotonic() >= deadline:
             raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
         time.sleep(poll)
-
-
-def wait_all(stack: EmulatedStack, run_ids: list[str], timeout: float) -> list[RunRecord]:
-    """Every run once terminal; on a timeout, the statuses and the worker log's tail."""
-    deadline = time.monotonic() + timeout
-    pending = list(run_ids)
-    while pending:
-        pending = [r for r in pending if not stack.client.get_run(r).status.is_terminal]
-        if pending and time.monotonic() >= deadline:
-            log = stack.log_dir / "worker.log"
-            tail = log.read_text()[-3000:] if log.exists() else "(no worker log)"
-            statuses = {r: stack.client.get_run(r).status.value for r in pending}
-            raise AssertionError(
-                f"{len(pending)} runs not finished after {timeout:g} s: {statuses}\n"
-                f"--- worker.log tail ---\n{tail}"
-            )
-        if pending:
-            time.sleep(0.2)
-    return [stack.client.get_run(r) for r in run_ids]
-
-
-def worker_reports(stack: EmulatedStack) -> list[dict[str, Any]]:
-    """The worker's "resume message processed" log records (JSON lines of worker.log)."""
-    reports = []
-    for line in (stack.log_dir / "worker.log").read_text().splitlines():
-        if not line.startswith("{"):
-            continue
-        record = json.loads(line)
-        if record.get("message") == "resume message processed":
-            reports.append(record)
-    return reports

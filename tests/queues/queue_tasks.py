@@ -3,7 +3,7 @@
 The workers are separate processes (and may be SIGKILLed), so what a step
 body did is recorded outside them: one JSON line per event, appended with one
 ``write`` to a file opened in append mode, so a kill leaves only whole lines.
-The file's path comes from ``DL_QUEUE_LEDGER`` (the stack's ``env=``).
+The file's path comes from ``DL_TEST_LEDGER`` (the stack's ``env=``).
 
 Each line is ``{"run", "step", "event": "start" | "end", "t", "pid", "key", "label"}``:
 ``key`` is the run's concurrency key, ``label`` a name the test gave the run.
@@ -11,16 +11,14 @@ Each line is ``{"run", "step", "event": "start" | "end", "t", "pid", "key", "lab
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
 from typing import Any
 
-from durable_lambda import Queue, RateLimit, TaskContext, step, task
-from durable_lambda.engine.execution import current_step
+from ledger import append
 
-LEDGER_ENV = "DL_QUEUE_LEDGER"
+from durable_lambda import Queue, RateLimit, TaskContext, step, task
 
 #: The limits the tests assert against, in one place.
 LIMITED = Queue("q-limited", concurrency_limit=3)
@@ -32,26 +30,6 @@ RATED = Queue("q-rated", rate_limit=RateLimit(5, 10))
 #: A gated step gives up waiting after this long (well inside the worker timeout
 #: the gated tests use), so a test that forgets to open its gate still ends.
 GATE_MAX_WAIT = 20.0
-
-
-def append(event: str, **extra: Any) -> None:
-    """Append one ledger line for the step whose body is running."""
-    info = current_step()
-    if info is None:
-        raise RuntimeError("ledger lines are written from step bodies only")
-    line = {
-        "run": info.run_id,
-        "step": info.key,
-        "event": event,
-        "t": time.time(),
-        "pid": os.getpid(),
-        **extra,
-    }
-    fd = os.open(os.environ[LEDGER_ENV], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, (json.dumps(line) + "\n").encode())
-    finally:
-        os.close(fd)
 
 
 @step

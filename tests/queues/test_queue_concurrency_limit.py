@@ -6,8 +6,10 @@ import datetime as dt
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from queue_helpers import flow_client, intervals, max_concurrency, read_ledger, wait_all, wait_until
+from ledger import read_ledger
+from queue_helpers import flow_client, intervals, max_concurrency, wait_until
 from queue_tasks import LIMITED
+from stack_waits import wait_all
 
 from durable_lambda.engine.state import RunStatus
 from durable_lambda.local import Chaos

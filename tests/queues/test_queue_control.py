@@ -5,16 +5,10 @@ from __future__ import annotations
 import time
 
 import pytest
-from queue_helpers import (
-    first_starts,
-    flow_client,
-    intervals,
-    max_concurrency,
-    read_ledger,
-    wait_all,
-    wait_until,
-)
+from ledger import read_ledger
+from queue_helpers import first_starts, flow_client, intervals, max_concurrency, wait_until
 from queue_tasks import ELASTIC
+from stack_waits import wait_all
 
 from durable_lambda.engine.state import RunStatus
 from durable_lambda.settings import Settings

@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from queue_helpers import read_ledger, wait_until
-from queue_tasks import LEDGER_ENV, RATED, SINGLE
+from ledger import LEDGER_ENV, read_ledger
+from queue_helpers import wait_until
+from queue_tasks import RATED, SINGLE
 
 from durable_lambda.adapters.aws import AwsPorts, aws_ports, ensure_resources
 from durable_lambda.admission import Admission

@@ -7,7 +7,9 @@ import threading
 from collections import Counter
 
 import pytest
-from queue_helpers import read_ledger, wait_all, wait_until
+from ledger import read_ledger
+from queue_helpers import wait_until
+from stack_waits import wait_all
 
 from durable_lambda.adapters.aws import aws_ports
 from durable_lambda.admission import Admission

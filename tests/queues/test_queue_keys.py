@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections import defaultdict
 
 import pytest
-from queue_helpers import flow_client, intervals, max_concurrency, read_ledger, wait_all
+from ledger import read_ledger
+from queue_helpers import flow_client, intervals, max_concurrency
 from queue_tasks import KEYED
+from stack_waits import wait_all
 
 from durable_lambda.engine.state import RunStatus
 from durable_lambda.settings import Settings

@@ -6,17 +6,10 @@ import time
 from collections import Counter
 
 import pytest
-from queue_helpers import (
-    first_starts,
-    flow_client,
-    intervals,
-    max_concurrency,
-    read_ledger,
-    wait_all,
-    wait_until,
-    worker_reports,
-)
+from ledger import read_ledger
+from queue_helpers import first_starts, flow_client, intervals, max_concurrency, wait_until
 from queue_tasks import SINGLE
+from stack_waits import wait_all, worker_reports
 
 from durable_lambda.engine.state import RunStatus
 from durable_lambda.settings import Settings

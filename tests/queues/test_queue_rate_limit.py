@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from queue_helpers import first_starts, read_ledger, wait_all
+from ledger import read_ledger
+from queue_helpers import first_starts
 from queue_tasks import RATED
+from stack_waits import wait_all
 
 from durable_lambda.engine.state import RunStatus
 from durable_lambda.settings import Settings

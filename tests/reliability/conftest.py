@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ledger_tasks import LEDGER_ENV
+from ledger import LEDGER_ENV
 from stack_probes import InProcess
 
 from durable_lambda.adapters.aws import aws_ports, ensure_resources
@@ -22,6 +22,7 @@ from durable_lambda.task import registry
 from durable_lambda.testing import SkipClock
 
 HERE = Path(__file__).parent
+SUPPORT = HERE.parent / "support"
 
 
 @pytest.fixture
@@ -46,7 +47,7 @@ def make_stack(tmp_path: Path, ledger: Path) -> Iterator[Callable[..., EmulatedS
         stack = EmulatedStack(
             (settings or Settings()).with_(table_name=name, bucket_name=name),
             task_modules=["ledger_tasks"],
-            pythonpath=[str(HERE)],
+            pythonpath=[str(HERE), str(SUPPORT)],
             env={LEDGER_ENV: str(ledger)},
             **options,
         )

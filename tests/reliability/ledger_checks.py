@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import itertools
-import json
 from collections import defaultdict
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from durable_lambda.engine.journal import EntryKind, JournalEntry
@@ -26,13 +24,6 @@ class Execution:
     @property
     def finished(self) -> bool:
         return self.end is not None
-
-
-def read_ledger(path: Path) -> list[dict[str, Any]]:
-    """Every ledger line, in file order (an absent file is an empty ledger)."""
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line]
 
 
 def executions(lines: list[dict[str, Any]]) -> dict[tuple[str, str], list[Execution]]:

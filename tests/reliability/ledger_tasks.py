@@ -19,34 +19,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ledger import LEDGER_ENV, append
+
 from durable_lambda import RetryPolicy, TaskContext, step, task, wait
 from durable_lambda.engine.execution import current_step
 from durable_lambda.task import TaskRegistry
 
-LEDGER_ENV = "DL_TEST_LEDGER"
-
 #: Tasks no worker knows: the worker imports this module, but these register here.
 UNREGISTERED = TaskRegistry()
-
-
-def append(event: str, **extra: Any) -> None:
-    """Append one ledger line for the step whose body is running."""
-    info = current_step()
-    if info is None:
-        raise RuntimeError("ledger lines are written from step bodies only")
-    line = {
-        "run": info.run_id,
-        "step": info.key,
-        "event": event,
-        "t": time.time(),
-        "pid": os.getpid(),
-        **extra,
-    }
-    fd = os.open(os.environ[LEDGER_ENV], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, (json.dumps(line) + "\n").encode())
-    finally:
-        os.close(fd)
 
 
 def starts_so_far() -> int:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from ledger_checks import executions, journal_problems, read_ledger, step_entries
-from stack_probes import wait_all
+from ledger import read_ledger
+from ledger_checks import executions, journal_problems, step_entries
+from stack_waits import wait_all
 
 from durable_lambda.engine.state import RunStatus
 from durable_lambda.settings import Settings

@@ -9,8 +9,9 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from ledger_checks import executions, journal_problems, overlapping_executions, read_ledger
-from stack_probes import wait_all, worker_reports
+from ledger import read_ledger
+from ledger_checks import executions, journal_problems, overlapping_executions
+from stack_waits import wait_all, worker_reports
 
 from durable_lambda.engine.state import RunStatus
 from durable_lambda.local import FunctionPool, InvocationResult, SqsPoller

@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from ledger_checks import executions, read_ledger
-from stack_probes import wait_all
+from ledger import read_ledger
+from ledger_checks import executions
+from stack_waits import wait_all
 
 from durable_lambda.engine.journal import EntryKind, EntryStatus
 from durable_lambda.engine.state import RunStatus

@@ -5,15 +5,10 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from ledger_checks import (
-    executions,
-    journal_problems,
-    read_ledger,
-    step_entries,
-    unexplained_reexecutions,
-)
+from ledger import read_ledger
+from ledger_checks import executions, journal_problems, step_entries, unexplained_reexecutions
 from ledger_tasks import value_of
-from stack_probes import wait_all
+from stack_waits import wait_all
 
 from durable_lambda.engine.state import RunStatus
 from durable_lambda.local import Chaos
