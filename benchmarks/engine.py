@@ -108,7 +108,9 @@ def ddb_writes_per_step() -> tuple[float, float]:
         ports = aws_ports(settings)
         writes: dict[int, int] = {}
         for n in (100, 200):
-            runner = LocalRunner(registry=registry, settings=settings, store=ports.store)
+            runner = LocalRunner(
+                registry=registry, settings=settings, store=ports.store, flow=ports.flow
+            )
             counter = RequestCounter().attach(ports.store.client)
             result = runner.run(many_steps, n)
             counter.detach()

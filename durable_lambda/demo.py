@@ -82,7 +82,9 @@ def main() -> int:
             Settings(table_name="durable-lambda-demo", bucket_name="durable-lambda-demo")
         )
         ports = aws_ports(settings)
-        runner = LocalRunner(settings=settings, store=ports.store, deadline=DEADLINE_SECONDS)
+        runner = LocalRunner(
+            settings=settings, store=ports.store, flow=ports.flow, deadline=DEADLINE_SECONDS
+        )
         try:
             runner.trigger("process-order", {"order_id": "", "amount_cents": -1, "email": "x"})
         except PayloadValidationError as exc:
