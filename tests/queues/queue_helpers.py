@@ -12,8 +12,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from durable_lambda.adapters.aws import aws_ports
-from durable_lambda.admission import Admission
 from durable_lambda.client import Client
 from durable_lambda.local.stack import EmulatedStack
 
@@ -127,21 +125,8 @@ def first_starts(lines: list[dict[str, Any]]) -> dict[str, float]:
 
 
 def flow_client(stack: EmulatedStack) -> Client:
-    """A client with queue control on the stack, built as ``lambda_entry._build`` builds one.
-
-    ``stack.client`` has no slot store (see ``test_the_stack_client_controls_queues``).
-    """
-    ports = aws_ports(stack.settings, stack.session)
-    admission = Admission(
-        slots=ports.flow, rates=ports.flow, store=ports.store, queue=ports.queue, clock=ports.clock
-    )
-    return Client(
-        store=ports.store,
-        queue=ports.queue,
-        clock=ports.clock,
-        slots=ports.flow,
-        admission=admission,
-    )
+    """The stack's client: built like ``lambda_entry``'s, so it controls queues."""
+    return stack.client
 
 
 def wait_until(condition: Callable[[], Any], timeout: float, what: str, poll: float = 0.1) -> Any:

@@ -22,18 +22,18 @@ import pytest
 from ledger import LEDGER_ENV, read_ledger
 from queue_helpers import wait_until
 from queue_tasks import RATED, SINGLE
+from registries import registry_of
 
 from durable_lambda.adapters.aws import AwsPorts, aws_ports, ensure_resources
 from durable_lambda.admission import Admission
 from durable_lambda.client import Client
-from durable_lambda.cron import CronFirer
 from durable_lambda.engine.state import RunStatus
 from durable_lambda.local.endpoint_session import EndpointSession
 from durable_lambda.local.moto_server import MotoServer
 from durable_lambda.messages import decode_message
 from durable_lambda.scheduler import STRANDED_AFTER, Scheduler
+from durable_lambda.services import Services
 from durable_lambda.settings import Settings
-from durable_lambda.task import registry
 from durable_lambda.testing import SkipClock
 from durable_lambda.worker import Invocation, Report, Worker
 
@@ -144,28 +144,17 @@ def in_process(moto_server: MotoServer, ledger: Path, monkeypatch: pytest.Monkey
     )
     ports = aws_ports(settings, session)
     clock = SkipClock()
-    admission = Admission(
-        slots=ports.flow, rates=ports.flow, store=ports.store, queue=ports.queue, clock=clock
-    )
-    worker = Worker(
+    services = Services.build(
         store=ports.store,
+        flow=ports.flow,
         queue=ports.queue,
-        registry=registry,
+        clock=clock,
+        registry=registry_of("queue_tasks"),
         settings=settings,
-        clock=clock,
-        admission=admission,
-    )
-    client = Client(
-        store=ports.store, queue=ports.queue, clock=clock, slots=ports.flow, admission=admission
-    )
-    scheduler = Scheduler(
-        store=ports.store,
-        queue=ports.queue,
-        clock=clock,
         dead_letters=ports.dead_letters,
-        admission=admission,
-        cron=CronFirer(registry, ports.flow, client, clock),
     )
+    admission, worker, client = services.admission, services.worker, services.client
+    scheduler = services.scheduler
     return InProcess(
         ports,
         settings,

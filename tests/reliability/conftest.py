@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from ledger import LEDGER_ENV
+from registries import registry_of
 from stack_probes import InProcess
 
 from durable_lambda.adapters.aws import aws_ports, ensure_resources
@@ -18,7 +19,6 @@ from durable_lambda.local.moto_server import MotoServer
 from durable_lambda.local.stack import EmulatedStack
 from durable_lambda.services import Services
 from durable_lambda.settings import Settings
-from durable_lambda.task import registry
 from durable_lambda.testing import SkipClock
 
 HERE = Path(__file__).parent
@@ -85,7 +85,7 @@ def in_process(moto_server: MotoServer, ledger: Path, monkeypatch: pytest.Monkey
         flow=ports.flow,
         queue=ports.queue,
         clock=clock,
-        registry=registry,
+        registry=registry_of("ledger_tasks"),
         settings=settings,
         dead_letters=ports.dead_letters,
     )
