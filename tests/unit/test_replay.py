@@ -334,3 +334,19 @@ def test_a_step_result_above_the_maximum_fails_the_run_naming_the_step(registry)
         "step 'big#0' result is 6002 bytes, above the maximum of 5000 bytes" in result.error.message
     )
     assert [e.key for e in runner.journal(result.run_id)] == ["medium#0", "$wait#0"]
+
+
+def test_a_run_chaining_past_max_hops_fails_with_a_clear_error(registry):
+    runner = LocalRunner(registry=registry, settings=Settings(max_hops=3))
+
+    @task(id="t", registry_=registry)
+    async def forever(payload: None) -> None:
+        for _ in range(10):
+            await wait.for_(minutes=5)
+
+    result = runner.run(forever, None)
+    assert result.status is RunStatus.FAILED
+    assert result.error is not None
+    assert result.error.type.endswith("HopLimitExceeded")
+    assert "above max_hops=3" in result.error.message
+    assert runner.client.get_run(result.run_id).invocations == 4
