@@ -161,10 +161,10 @@ def aws_durable_sdk_step_us() -> float | None:
 
 def main() -> None:
     progress(f"{STEPS} no-op steps on the memory backend")
-    ours = median_of(5, step_overhead_us)
+    ours = median_of(9, step_overhead_us)
     emit("step_overhead_us", ours, "us", target_max=50)
     progress("replaying a 1,000-step journal")
-    emit("replay_1000_steps_ms", median_of(5, replay_ms), "ms", target_max=20)
+    emit("replay_1000_steps_ms", median_of(9, replay_ms), "ms", target_max=20)
     progress("counting DynamoDB writes on moto (100 and 200 steps)")
     per_step, fixed = ddb_writes_per_step()
     emit("ddb_writes_per_step", per_step, "requests", target=1.0)
