@@ -35,6 +35,7 @@ from botocore.exceptions import ClientError
 from durable_lambda.adapters import dynamodb_items as items
 from durable_lambda.adapters import dynamodb_slots as slots
 from durable_lambda.adapters import dynamodb_writes as writes
+from durable_lambda.adapters.dynamodb_indexes import RunIndexes
 from durable_lambda.adapters.memory import apply_checkpoint, lease_outcome
 from durable_lambda.engine.journal import ErrorInfo, JournalEntry
 from durable_lambda.engine.state import RunStatus
@@ -104,6 +105,7 @@ class DynamoDBRunStore:
         self._held_limit = held_runs
         self._lock = threading.Lock()
         self._event_counter = itertools.count()
+        self.indexes = RunIndexes(client, table_name, self._hydrate, self.get_run)
         self._process_tag = os.urandom(3).hex()
 
     # -- runs ------------------------------------------------------------------------
@@ -354,68 +356,15 @@ class DynamoDBRunStore:
 
     def expired_leases(self, now: dt.datetime, limit: int = 100) -> list[RunRecord]:
         """RUNNING runs whose lease expired: one Query of the status index, by lease expiry."""
-        query = self._index_query(items.STATUS_INDEX, "gsi2pk", _status_pk(RunStatus.RUNNING))
-        query["KeyConditionExpression"] = "gsi2pk = :pk AND gsi2sk < :until"
-        query["ExpressionAttributeValues"] = {
-            ":pk": items.s(_status_pk(RunStatus.RUNNING)),
-            ":until": items.s(items.up_to(now)),
-        }
-        query["ScanIndexForward"] = True
-        query["Limit"] = limit
-        runs = (self._hydrate(item) for item in self._query(query))
-        # The index is eventually consistent: keep only what is still expired.
-        expired = (
-            run
-            for run in runs
-            if run.status is RunStatus.RUNNING
-            and (run.lease_expiry is None or run.lease_expiry <= now)
-        )
-        return list(itertools.islice(expired, limit))
+        return self.indexes.expired_leases(now, limit)
 
     def stranded_runs(self, before: dt.datetime, limit: int = 100) -> list[RunRecord]:
         """QUEUED or SUSPENDED runs due before ``before``: one Query per due-index shard."""
-        found: list[RunRecord] = []
-        for shard in range(items.DUE_SHARDS):
-            pk = items.due_shard_pk(shard)
-            query = self._index_query(items.DUE_INDEX, "gsi3pk", pk)
-            query["KeyConditionExpression"] = "gsi3pk = :pk AND gsi3sk < :before"
-            query["ExpressionAttributeValues"] = {
-                ":pk": items.s(pk),
-                ":before": items.s(items.up_to(before)),
-            }
-            query["ScanIndexForward"] = True
-            query["Limit"] = limit
-            for item in itertools.islice(self._query(query), limit):
-                # The index holds keys only: read the run itself (rare: a lost message).
-                run = self.get_run(items.req_s(item, "pk").removeprefix("RUN#"))
-                if run is not None:
-                    found.append(run)
-        # The index is eventually consistent: keep only what is still overdue.
-        overdue = [r for r in found if (due := items.due_of(r)) is not None and due < before]
-        return sorted(overdue, key=lambda r: items.due_of(r) or before)[:limit]
+        return self.indexes.stranded_runs(before, limit)
 
     def list_runs(self, query: RunQuery) -> list[RunRecord]:
         """Runs newest first, from the task index or the status index."""
-        if query.task_id is not None:
-            request = self._index_query(items.TASK_INDEX, "gsi1pk", f"TASK#{query.task_id}")
-            if query.status is not None:
-                request["FilterExpression"] = "#status = :status"
-                request["ExpressionAttributeNames"] = {"#status": "status"}
-                request["ExpressionAttributeValues"] = {
-                    ":pk": items.s(f"TASK#{query.task_id}"),
-                    ":status": items.s(query.status.value),
-                }
-            found = list(itertools.islice(self._query(request), query.limit))
-            return [self._hydrate(item) for item in found]
-        statuses = [query.status] if query.status is not None else list(RunStatus)
-        newest: list[Item] = []
-        for status in statuses:
-            pages = self._query(self._index_query(items.STATUS_INDEX, "gsi2pk", _status_pk(status)))
-            # RUNNING runs are sorted by lease expiry in the index, so all of them are
-            # read (they are bounded by the worker's concurrency) and sorted here.
-            newest += pages if status is RunStatus.RUNNING else itertools.islice(pages, query.limit)
-        newest.sort(key=lambda item: items.get_s(item, "gsi1sk") or "", reverse=True)
-        return [self._hydrate(item) for item in newest[: query.limit]]
+        return self.indexes.list_runs(query)
 
     # -- helpers ---------------------------------------------------------------------
 
@@ -501,26 +450,5 @@ class DynamoDBRunStore:
             "ConsistentRead": True,
         }
 
-    def _index_query(self, index: str, pk_name: str, pk_value: str) -> QueryInputTypeDef:
-        return {
-            "TableName": self.table,
-            "IndexName": index,
-            "KeyConditionExpression": f"{pk_name} = :pk",
-            "ExpressionAttributeValues": {":pk": items.s(pk_value)},
-            "ScanIndexForward": False,
-        }
-
     def _query(self, query: QueryInputTypeDef) -> Iterator[Item]:
-        """Every item of ``query``, page after page (lazily: stop early to read less)."""
-        request = dict(query)
-        while True:
-            response = self.client.query(**cast("QueryInputTypeDef", request))
-            yield from response["Items"]
-            last = response.get("LastEvaluatedKey")
-            if not last:
-                return
-            request["ExclusiveStartKey"] = last
-
-
-def _status_pk(status: RunStatus) -> str:
-    return f"STATUS#{status.value}"
+        return self.indexes.query(query)
