@@ -8,13 +8,13 @@ hands it on and sends the parked run's resume message.
 from __future__ import annotations
 
 import datetime as dt
-import math
 import time
 from dataclasses import dataclass
 
 from durable_lambda.engine.slots import AcquireOutcome, AcquireResult, QueueState, SlotKey
 from durable_lambda.engine.state import RunStatus
 from durable_lambda.errors import SlotAvailableError
+from durable_lambda.messages import MAX_DELAY_SECONDS, sqs_delay
 from durable_lambda.ports import Clock, RateStore, ResumeQueue, RunStore, SlotStore
 from durable_lambda.queue import Queue
 from durable_lambda.records import (
@@ -27,7 +27,6 @@ from durable_lambda.records import (
     TimelineEvent,
 )
 
-MAX_SQS_DELAY = 900
 #: Attempts to park before giving up on a counter that keeps changing under us.
 PARK_ATTEMPTS = 5
 
@@ -201,9 +200,9 @@ class Admission:
                 wake_at=wake,
                 new_epoch=True,
                 events=(event,),
-                timer=retry_in > MAX_SQS_DELAY,
+                timer=retry_in > MAX_DELAY_SECONDS,
             ),
         )
-        if retry_in <= MAX_SQS_DELAY:
-            self.queue.send(ResumeMessage(run.run_id, stored.epoch), math.ceil(retry_in))
+        if retry_in <= MAX_DELAY_SECONDS:
+            self.queue.send(ResumeMessage(run.run_id, stored.epoch), sqs_delay(retry_in))
         return Deferred("rate_limited", f"retry in {retry_in:.1f} s")

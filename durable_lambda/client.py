@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +13,7 @@ from durable_lambda.engine.slots import QueueState, SlotKey, validate_priority
 from durable_lambda.engine.state import RunStatus
 from durable_lambda.errors import ConfigurationError, RunNotFoundError
 from durable_lambda.ids import new_run_id
+from durable_lambda.messages import MAX_DELAY_SECONDS, sqs_delay
 from durable_lambda.ports import Clock, ResumeQueue, RunStore, SlotStore
 from durable_lambda.records import (
     EventKind,
@@ -31,7 +31,6 @@ from durable_lambda.task import registry as default_registry
 MAX_TAGS = 10
 MAX_TAG_LENGTH = 128
 MAX_KEY_LENGTH = 256
-MAX_SQS_DELAY = 900
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,10 +177,10 @@ class Client:
         self.store.add_events(
             run.run_id, [TimelineEvent(now, EventKind.TRIGGERED, f"task {definition.id}")]
         )
-        if delay_s > MAX_SQS_DELAY:
+        if delay_s > MAX_DELAY_SECONDS:
             self.store.add_timer(Timer(run.run_id, run.epoch, wake_at or now))
         else:
-            self.queue.send(ResumeMessage(run.run_id, run.epoch), math.ceil(delay_s))
+            self.queue.send(ResumeMessage(run.run_id, run.epoch), sqs_delay(delay_s))
         return RunHandle(run.run_id, definition.id)
 
     def get_run(self, run_id: str) -> RunRecord:

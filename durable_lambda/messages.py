@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import math
 
 from durable_lambda.errors import TerminalError
 from durable_lambda.records import ResumeMessage
 
 MAX_BODY = 1024
+#: SQS's longest DelaySeconds; later wake-ups go through the timer index.
+MAX_DELAY_SECONDS = 900
+
+
+def delay_until(wake_at: dt.datetime | None, now: dt.datetime) -> float:
+    """Seconds from ``now`` until ``wake_at`` (0 when due, or when ``None``)."""
+    if wake_at is None:
+        return 0.0
+    return max(0.0, (wake_at - now).total_seconds())
+
+
+def sqs_delay(seconds: float) -> int:
+    """``seconds`` as SQS DelaySeconds: whole seconds, rounded up (never early), capped."""
+    return min(MAX_DELAY_SECONDS, math.ceil(max(0.0, seconds)))
 
 
 class PoisonMessageError(TerminalError):

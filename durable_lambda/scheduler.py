@@ -7,18 +7,23 @@ resume messages, and a duplicate message loses the lease condition.
 from __future__ import annotations
 
 import datetime as dt
-import math
 from dataclasses import dataclass
 
 from durable_lambda.admission import Admission
 from durable_lambda.cron import CronFirer
 from durable_lambda.engine.journal import ErrorInfo
-from durable_lambda.messages import PoisonMessageError, decode_message
+from durable_lambda.messages import (
+    MAX_DELAY_SECONDS,
+    PoisonMessageError,
+    decode_message,
+    delay_until,
+    sqs_delay,
+)
 from durable_lambda.ports import Clock, DeadLetters, ResumeQueue, RunStore
 from durable_lambda.records import EventKind, ResumeMessage, TimelineEvent
 
 #: Timers due within SQS's longest delay are handed to SQS with the exact delay.
-TIMER_HORIZON = dt.timedelta(seconds=900)
+TIMER_HORIZON = dt.timedelta(seconds=MAX_DELAY_SECONDS)
 #: Past its due time by this much, a run's resume message is presumed lost.
 STRANDED_AFTER = dt.timedelta(minutes=2)
 
@@ -66,10 +71,11 @@ class Scheduler:
         now = self.clock.now()
         fired = 0
         for timer in self.store.due_timers(now + TIMER_HORIZON, limit=batch):
-            delay = max(0.0, (timer.wake_at - now).total_seconds())
             # Send first, then delete: a crash in between costs a duplicate
             # message (harmless), never a lost wake-up.
-            self.queue.send(ResumeMessage(timer.run_id, timer.epoch), math.ceil(delay))
+            self.queue.send(
+                ResumeMessage(timer.run_id, timer.epoch), sqs_delay(delay_until(timer.wake_at, now))
+            )
             self.store.delete_timer(timer)
             fired += 1
         recovered = 0

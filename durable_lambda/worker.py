@@ -8,7 +8,6 @@ checkpoint and send the next resume message (or index a timer).
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -39,6 +38,7 @@ from durable_lambda.errors import (
     UnknownTaskError,
 )
 from durable_lambda.ids import new_owner
+from durable_lambda.messages import MAX_DELAY_SECONDS, delay_until, sqs_delay
 from durable_lambda.ports import Clock, ResumeQueue, RunStore
 from durable_lambda.records import (
     Checkpoint,
@@ -51,9 +51,6 @@ from durable_lambda.records import (
 )
 from durable_lambda.settings import Settings
 from durable_lambda.task import Task, TaskRegistry
-
-#: SQS's longest DelaySeconds; later wake-ups go through the timer index.
-MAX_SQS_DELAY = 900
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,13 +91,6 @@ class _Taken:
     fence: Fence
     expiry: dt.datetime
     now: dt.datetime
-
-
-def suspend_delay(wake_at: dt.datetime | None, now: dt.datetime) -> float:
-    """Seconds from ``now`` until ``wake_at`` (0 when due or ``None``)."""
-    if wake_at is None:
-        return 0.0
-    return max(0.0, (wake_at - now).total_seconds())
 
 
 class Worker:
@@ -200,8 +190,8 @@ class Worker:
             # A duplicate while the holder lives. Keep a copy due when the lease
             # expires: if the holder dies, that copy recovers the run; if it
             # suspends first, the copy is stale and dropped.
-            wait_s = suspend_delay(run.lease_expiry, now) + 1
-            self.queue.send(message, min(MAX_SQS_DELAY, math.ceil(wait_s)))
+            wait_s = delay_until(run.lease_expiry, now) + 1
+            self.queue.send(message, sqs_delay(wait_s))
             return Report(run.run_id, "busy", run.status, detail=f"held until {run.lease_expiry}")
         if taken.outcome is LeaseOutcome.EARLY:
             self._resend_early(run, now)
@@ -291,7 +281,7 @@ class Worker:
                 error=outcome.error,
                 attempt=run.attempt + 1,
                 events=(started, event),
-                timer=outcome.delay > MAX_SQS_DELAY,
+                timer=outcome.delay > MAX_DELAY_SECONDS,
             )
             return self._commit(run, fence, checkpoint, report)
         return self._suspend(run, fence, outcome=outcome, started=started, now=now, report=report)
@@ -306,7 +296,7 @@ class Worker:
         now: dt.datetime,
         report: Report,
     ) -> Report:
-        delay = suspend_delay(outcome.wake_at, now)
+        delay = delay_until(outcome.wake_at, now)
         kind = (
             EventKind.STEP_RETRY_SCHEDULED
             if outcome.reason is SuspendReason.STEP_RETRY
@@ -321,7 +311,7 @@ class Worker:
             new_epoch=True,
             entries=outcome.entries,
             events=(started, event),
-            timer=delay > MAX_SQS_DELAY,
+            timer=delay > MAX_DELAY_SECONDS,
         )
         return self._commit(run, fence, checkpoint, report)
 
@@ -346,8 +336,8 @@ class Worker:
             )
             stored = self.store.checkpoint(run.run_id, fence, failed)
         if stored.status is RunStatus.SUSPENDED and not checkpoint.timer:
-            delay = suspend_delay(stored.wake_at, self.clock.now())
-            self.queue.send(ResumeMessage(run.run_id, stored.epoch), math.ceil(delay))
+            delay = delay_until(stored.wake_at, self.clock.now())
+            self.queue.send(ResumeMessage(run.run_id, stored.epoch), sqs_delay(delay))
         return Report(
             run.run_id,
             report.action,
@@ -377,9 +367,9 @@ class Worker:
             return stored
 
     def _resend_early(self, run: RunRecord, now: dt.datetime) -> None:
-        delay = suspend_delay(run.wake_at, now)
-        if delay <= MAX_SQS_DELAY:
-            self.queue.send(ResumeMessage(run.run_id, run.epoch), math.ceil(delay))
+        delay = delay_until(run.wake_at, now)
+        if delay <= MAX_DELAY_SECONDS:
+            self.queue.send(ResumeMessage(run.run_id, run.epoch), sqs_delay(delay))
         # Further out, the run's timer fires it; this message is simply dropped.
 
 

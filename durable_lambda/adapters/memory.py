@@ -17,6 +17,7 @@ from durable_lambda.adapters.memory_flow import MemoryFlowStore
 from durable_lambda.engine.journal import EntryStatus, ErrorInfo, JournalEntry
 from durable_lambda.engine.state import RESUMABLE, RunStatus
 from durable_lambda.errors import LeaseLostError, RunNotFoundError
+from durable_lambda.messages import MAX_DELAY_SECONDS
 from durable_lambda.records import (
     Checkpoint,
     Fence,
@@ -364,7 +365,7 @@ class MemoryResumeQueue:
 
     def send(self, message: ResumeMessage, delay_seconds: int = 0) -> None:
         """Queue ``message`` for ``now + delay_seconds``."""
-        if not 0 <= delay_seconds <= 900:  # noqa: PLR2004 - SQS's limit, enforced alike
+        if not 0 <= delay_seconds <= MAX_DELAY_SECONDS:  # SQS's limit, enforced alike
             raise ValueError(f"delay_seconds must be 0..900, got {delay_seconds}")
         due = self._now() + dt.timedelta(seconds=delay_seconds)  # type: ignore[operator]
         with self._lock:

@@ -7,14 +7,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from durable_lambda.errors import ConfigurationError
-from durable_lambda.messages import encode_message
+from durable_lambda.messages import MAX_DELAY_SECONDS, encode_message
 from durable_lambda.records import ResumeMessage
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient
 
 #: SQS's limits: the longest DelaySeconds, visibility timeout and batch.
-MAX_DELAY_SECONDS = 900
 MAX_VISIBILITY_SECONDS = 12 * 60 * 60
 MAX_RECEIVE = 10
 
