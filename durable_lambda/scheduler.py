@@ -35,6 +35,7 @@ class TickReport:
     timers_fired: int
     leases_recovered: int
     dead_letters_failed: int = 0
+    lost_messages_resent: int = 0
     slots_handed_off: int = 0
     cron_runs: int = 0
 
@@ -84,9 +85,10 @@ class Scheduler:
             recovered += 1
         # Runs long overdue lost their message: send it again. A duplicate of
         # a message still on its way is harmless (it loses the lease condition).
+        resent = 0
         for run in self.store.stranded_runs(now - self.stranded_after, limit=batch):
             self.queue.send(ResumeMessage(run.run_id, run.epoch), 0)
-            recovered += 1
+            resent += 1
         failed = self.fail_dead_lettered_runs() if self.dead_letters is not None else 0
         handed = self.hand_off_slots(batch) if self.admission is not None else 0
         cron_runs = self.cron.fire() if self.cron is not None else 0
@@ -94,6 +96,7 @@ class Scheduler:
             timers_fired=fired,
             leases_recovered=recovered,
             dead_letters_failed=failed,
+            lost_messages_resent=resent,
             slots_handed_off=handed,
             cron_runs=cron_runs,
         )

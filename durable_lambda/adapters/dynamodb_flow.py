@@ -36,6 +36,7 @@ from durable_lambda.engine.slots import (
     QueueState,
     SlotKey,
     rate_decision,
+    validate_limit_override,
 )
 from durable_lambda.records import ResumeMessage
 
@@ -242,8 +243,7 @@ class DynamoDBFlowStore:
         clear_override: bool = False,
     ) -> QueueState:
         """Pause, resume or override the limit in one update."""
-        if limit_override is not None and limit_override < 0:
-            raise ValueError(f"limit_override must be >= 0, got {limit_override}")
+        validate_limit_override(limit_override)
         sets = ["#count = if_not_exists(#count, :zero)"]
         removes = []
         values: Item = {":zero": items.n(0)}

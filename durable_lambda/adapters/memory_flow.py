@@ -19,6 +19,7 @@ from durable_lambda.engine.slots import (
     QueueState,
     SlotKey,
     rate_decision,
+    validate_limit_override,
     waiter_order,
 )
 from durable_lambda.errors import ReleaseNotFoldedError, SlotAvailableError
@@ -167,8 +168,7 @@ class MemoryFlowStore:
         clear_override: bool = False,
     ) -> QueueState:
         """Pause, resume or override the limit."""
-        if limit_override is not None and limit_override < 0:
-            raise ValueError(f"limit_override must be >= 0, got {limit_override}")
+        validate_limit_override(limit_override)
         with self._lock:
             self.requests += 1
             counter = self._counter(key)

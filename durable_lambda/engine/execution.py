@@ -143,6 +143,18 @@ class _Call:
     def key(self) -> str:
         return f"{self.spec.name}#{self.occurrence}"
 
+    def entry(self, status: EntryStatus, **fields: Any) -> JournalEntry:
+        """This call's journal entry in ``status``."""
+        return JournalEntry(
+            seq=self.seq,
+            name=self.spec.name,
+            occurrence=self.occurrence,
+            kind=EntryKind.STEP,
+            status=status,
+            attempts=self.attempt,
+            **fields,
+        )
+
 
 @dataclass(slots=True)
 class _SuspendRequest:
@@ -229,16 +241,8 @@ class Execution:
                 self._idle.set()
         if failure is not None:
             return await self._step_failed(call, started, failure)
-        entry = JournalEntry(
-            seq=call.seq,
-            name=call.spec.name,
-            occurrence=call.occurrence,
-            kind=EntryKind.STEP,
-            status=EntryStatus.COMPLETED,
-            result=encoded,
-            attempts=call.attempt,
-            started_at=started,
-            ended_at=self.env.now(),
+        entry = call.entry(
+            EntryStatus.COMPLETED, result=encoded, started_at=started, ended_at=self.env.now()
         )
         self._persist(entry)
         self.steps_executed += 1
@@ -249,17 +253,7 @@ class Execution:
         decision = policy.decide(call.attempt, exc, self.env.rng)
         now = self.env.now()
         error = _error_of(exc)
-        entry = JournalEntry(
-            seq=call.seq,
-            name=call.spec.name,
-            occurrence=call.occurrence,
-            kind=EntryKind.STEP,
-            status=EntryStatus.FAILED,
-            error=error,
-            attempts=call.attempt,
-            started_at=started,
-            ended_at=now,
-        )
+        entry = call.entry(EntryStatus.FAILED, error=error, started_at=started, ended_at=now)
         if decision.retry:
             wake = now + dt.timedelta(seconds=decision.delay)
             retrying = replace(entry, status=EntryStatus.RETRYING, wake_at=wake)
@@ -302,17 +296,7 @@ class Execution:
         if seconds <= self.env.short_wait and fits:
             if seconds > 0:
                 await self.env.sleep(seconds)
-            done = JournalEntry(
-                seq=seq,
-                name=WAIT_NAME,
-                occurrence=occurrence,
-                kind=EntryKind.WAIT,
-                status=EntryStatus.COMPLETED,
-                started_at=now,
-                ended_at=self.env.now(),
-                wake_at=wake_at,
-            )
-            self._persist(done)
+            self._persist(replace(entry, status=EntryStatus.COMPLETED, ended_at=self.env.now()))
             return
         self._pending.append(entry)
         self.journal.record(entry)

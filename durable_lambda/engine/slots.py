@@ -113,6 +113,12 @@ def validate_priority(priority: int) -> int:
     return priority
 
 
+def validate_limit_override(limit_override: int | None) -> None:
+    """A runtime override may close a queue (0) but never go negative."""
+    if limit_override is not None and limit_override < 0:
+        raise ValueError(f"limit_override must be >= 0, got {limit_override}")
+
+
 def waiter_order(priority: int, enqueued_at: dt.datetime, run_id: str) -> str:
     """A sort key: higher priority first, then older first, then run id."""
     inverted = MAX_PRIORITY - validate_priority(priority)

@@ -96,10 +96,10 @@ def test_a_worker_killed_between_checkpoint_and_resume_message_strands_no_run(in
     in_process.sqs.purge_queue(QueueUrl=in_process.settings.resume_queue_url)
     assert in_process.invoke(f'{{"run_id":"{handle.run_id}","epoch":0}}').action == "stale"
     # No message is on its way; the scheduler's sweep finds the overdue run.
-    assert in_process.scheduler.tick().leases_recovered == 0  # not overdue yet
+    assert in_process.scheduler.tick().lost_messages_resent == 0  # not overdue yet
     assert suspended.wake_at is not None
     in_process.clock.advance_to(suspended.wake_at + STRANDED_AFTER + dt.timedelta(seconds=1))
-    assert in_process.scheduler.tick().leases_recovered == 1
+    assert in_process.scheduler.tick().lost_messages_resent == 1
     (report,) = in_process.deliver(wait_seconds=1)
 
     assert report.action == "executed"

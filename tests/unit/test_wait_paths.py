@@ -133,8 +133,8 @@ def test_a_lost_resume_message_is_sent_again_by_the_scheduler(registry):
     runner.step_once()  # suspends for 30 s and sends its resume message...
     assert runner.queue.receive(runner.clock.now() + dt.timedelta(seconds=60))  # ...which is lost
     runner.clock.advance(60)
-    assert runner.scheduler.tick().leases_recovered == 0  # not overdue long enough yet
+    assert runner.scheduler.tick().lost_messages_resent == 0  # not overdue long enough yet
     runner.clock.advance(120)
-    assert runner.scheduler.tick().leases_recovered == 1
+    assert runner.scheduler.tick().lost_messages_resent == 1
     runner.drain()
     assert runner.client.get_run(handle.run_id).status.value == "COMPLETED"
