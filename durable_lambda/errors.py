@@ -62,19 +62,29 @@ class NonDeterminismError(TerminalError):
     """Replayed code called a different step than the journal recorded.
 
     Attributes:
-        position: The position of the call in the run's journal.
+        position: The position of the call within its scope.
         expected: The step the journal holds at that position.
-        actual: The step the code called there.
+        actual: The step the code called there (``None``: the code never called
+            it; the task returned before reaching the recorded step).
+        scope: The scope path of the call (``""``: the task body).
     """
 
-    def __init__(self, position: int, expected: str, actual: str) -> None:
+    def __init__(
+        self, position: int, expected: str, actual: str | None, *, scope: str = ""
+    ) -> None:
         self.position = position
         self.expected = expected
         self.actual = actual
+        self.scope = scope
+        where = f"journal position {position}" + (f" of scope {scope!r}" if scope else "")
+        now = (
+            f"the code now calls {actual!r}"
+            if actual is not None
+            else "the task now returns without calling it"
+        )
         super().__init__(
-            f"non-deterministic replay at journal position {position}: the journal recorded "
-            f"{expected!r} but the code now calls {actual!r}; did a deploy change the task "
-            "while this run was in flight?"
+            f"non-deterministic replay at {where}: the journal recorded {expected!r} but "
+            f"{now}; did a deploy change the task while this run was in flight?"
         )
 
 
@@ -140,6 +150,17 @@ class ReleaseNotFoldedError(RetryableError):
 
 class HopLimitExceeded(TerminalError):  # noqa: N818 - reads as an event, like AbortRun
     """The run re-invoked itself more often than its configured maximum."""
+
+
+class SuspendSwallowedError(TerminalError):
+    """The task body caught the runtime's suspend signal and went on.
+
+    The runtime stops an invocation (at a wait, a retry backoff, the Lambda
+    deadline) by raising a ``BaseException``. A bare ``except:`` or
+    ``except BaseException:`` around a step or wait catches it; the body's
+    result after that is not the run's result, so the run fails with this
+    error rather than complete with a wrong one. Catch ``Exception`` instead.
+    """
 
 
 class Suspend(BaseException):

@@ -256,6 +256,7 @@ class Worker:
             checkpoint = Checkpoint(
                 status=RunStatus.COMPLETED,
                 output=outcome.output,
+                entries=outcome.entries,
                 events=(started, TimelineEvent(now, EventKind.COMPLETED)),
             )
             return self._commit(run, fence, checkpoint, report)
@@ -263,6 +264,7 @@ class Worker:
             checkpoint = Checkpoint(
                 status=RunStatus.FAILED,
                 error=outcome.error,
+                entries=outcome.entries,
                 events=(started, TimelineEvent(now, EventKind.FAILED, _short(outcome.reason))),
             )
             return self._commit(run, fence, checkpoint, report)

@@ -321,6 +321,10 @@ def entry_item(
         "status": s(entry.status.value),
         "attempts": n(entry.attempts),
     }
+    if entry.scope:  # the root scope is the default: journals from before scopes lack it
+        item["scope"] = s(entry.scope)
+    if entry.position is not None:
+        item["position"] = n(entry.position)
     for name in ("started_at", "ended_at", "wake_at"):
         put_optional(item, name, getattr(entry, name))
     put_value(item, "result", result)
@@ -340,6 +344,8 @@ def parse_entry(item: Item) -> tuple[JournalEntry, StoredValue | None, StoredVal
         started_at=get_time(item, "started_at"),
         ended_at=get_time(item, "ended_at"),
         wake_at=get_time(item, "wake_at"),
+        scope=get_s(item, "scope") or "",
+        position=get_n(item, "position") if "position" in item else None,
     )
     return entry, get_value(item, "result"), get_value(item, "error")
 

@@ -4,11 +4,17 @@ The task function runs from the top on every invocation. Each step or wait
 call asks the :class:`Execution` bound to the current context; calls that
 the journal already holds return at once, new ones execute and are recorded
 through the ``record`` callable before the task goes on.
+
+Stopping is a ``BaseException`` signal raised where the task awaits. Once a
+signal is raised the invocation is over: no new step body starts, every body
+already running finishes and records, and whatever the task body does with
+the signal afterwards cannot turn the invocation into a completed run.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import datetime as dt
 import inspect
 import traceback
@@ -18,7 +24,15 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from durable_lambda import serde
-from durable_lambda.engine.journal import EntryKind, EntryStatus, ErrorInfo, Journal, JournalEntry
+from durable_lambda.engine.journal import (
+    Call,
+    EntryKind,
+    EntryStatus,
+    ErrorInfo,
+    Journal,
+    JournalEntry,
+    call_key,
+)
 from durable_lambda.engine.lease import must_suspend
 from durable_lambda.engine.outcome import (
     Abandoned,
@@ -30,11 +44,16 @@ from durable_lambda.engine.outcome import (
     SuspendReason,
 )
 from durable_lambda.engine.retry import RandomSource, RetryPolicy
+from durable_lambda.engine.scopes import ScopeNumbering, current_scope
 from durable_lambda.errors import (
     AbortRun,
     LeaseLostError,
+    NonDeterminismError,
+    PayloadTooLarge,
+    SerializationError,
     StepFailedError,
     Suspend,
+    SuspendSwallowedError,
     TerminalError,
 )
 
@@ -49,11 +68,12 @@ class StepSpec:
     """How a step is run and recorded.
 
     Attributes:
-        name: The step's name; with its occurrence count it is the step's identity.
+        name: The step's name; with its scope and occurrence it is the step's identity.
         retry: Its retry policy; ``None`` uses the task's.
         expected_duration: Seconds the step is expected to take; the invocation
             suspends first when that would cut into the deadline's safety margin.
-        result_type: Annotation the recorded result is validated into on return.
+        result_type: Annotation the result is validated against before it is
+            recorded, and decoded into on replay.
     """
 
     name: str
@@ -99,16 +119,16 @@ class Environment:
     rng: RandomSource | None = None
 
 
-def _wake_key(request: _SuspendRequest) -> dt.datetime:
-    return request.wake_at or dt.datetime.min.replace(tzinfo=dt.UTC)
-
-
 class _SuspendSignal(Suspend):
     """Internal: stop this invocation; the reason is kept on the execution."""
 
 
 class _AbandonSignal(Suspend):
     """Internal: another invocation owns the run; stop without writing anything."""
+
+
+class _StoreFailedSignal(Suspend):
+    """Internal: the store failed to record; the invocation fails and is retried whole."""
 
 
 _current: ContextVar[Execution | None] = ContextVar("durable_lambda_execution", default=None)
@@ -130,30 +150,41 @@ def _error_of(exc: BaseException) -> ErrorInfo:
     return ErrorInfo.from_exception(exc, text)
 
 
+def _in_step_body(context: contextvars.Context) -> bool:
+    return context.get(_current_step) is not None
+
+
 @dataclass(frozen=True, slots=True)
-class _Call:
-    """One step call: its spec, position, occurrence and attempt number."""
+class _StepCall:
+    """One step call: its spec, its place in the journal and its attempt number."""
 
     spec: StepSpec
-    seq: int
-    occurrence: int
+    call: Call
     attempt: int
 
     @property
     def key(self) -> str:
-        return f"{self.spec.name}#{self.occurrence}"
+        return call_key(self.call.scope, self.spec.name, self.call.occurrence)
 
     def entry(self, status: EntryStatus, **fields: Any) -> JournalEntry:
         """This call's journal entry in ``status``."""
-        return JournalEntry(
-            seq=self.seq,
-            name=self.spec.name,
-            occurrence=self.occurrence,
-            kind=EntryKind.STEP,
-            status=status,
-            attempts=self.attempt,
-            **fields,
-        )
+        return _entry(self.call, self.spec.name, EntryKind.STEP, status, self.attempt, **fields)
+
+
+def _entry(
+    call: Call, name: str, kind: EntryKind, status: EntryStatus, attempts: int, **fields: Any
+) -> JournalEntry:
+    return JournalEntry(
+        seq=call.seq,
+        name=name,
+        occurrence=call.occurrence,
+        kind=kind,
+        status=status,
+        attempts=attempts,
+        scope=call.scope,
+        position=call.position,
+        **fields,
+    )
 
 
 @dataclass(slots=True)
@@ -183,12 +214,18 @@ class Execution:
     steps_executed: int = 0
     steps_replayed: int = 0
     abandoned: str | None = None
+    store_error: Exception | None = None
     _pending: list[JournalEntry] = field(default_factory=list)
     _suspends: list[_SuspendRequest] = field(default_factory=list)
     _inflight: int = 0
     _idle: asyncio.Event | None = None
 
     # -- calls from the task ---------------------------------------------------------
+
+    @property
+    def stopping(self) -> bool:
+        """Whether a stop signal was raised: no new step body may start."""
+        return bool(self._suspends) or self.abandoned is not None or self.store_error is not None
 
     async def call_step(
         self,
@@ -198,7 +235,8 @@ class Execution:
         kwargs: Mapping[str, Any] | None = None,
     ) -> Any:
         """Run a step once per run: replay its record, or execute and record it."""
-        seq, occurrence, recorded = self.journal.next_call(spec.name, EntryKind.STEP)
+        call = self.journal.next_call(current_scope(), spec.name, EntryKind.STEP)
+        recorded = call.recorded
         attempt = 1
         if recorded is not None:
             if recorded.status is EntryStatus.COMPLETED:
@@ -210,60 +248,101 @@ class Execution:
             # RETRYING: the next attempt, once its backoff has passed.
             attempt = recorded.attempts + 1
             if recorded.wake_at is not None and recorded.wake_at > self.env.now():
-                await self._suspend(SuspendReason.STEP_RETRY, recorded.wake_at, recorded.key)
+                self._suspend(SuspendReason.STEP_RETRY, recorded.wake_at, recorded.key)
+        step_call = _StepCall(spec, call, attempt)
+        if self.stopping:
+            # Another scope already stopped this invocation: start nothing new.
+            self._stop_again()
         # A fresh invocation always makes progress, or a step that can never
         # fit its expected duration would chain invocations forever.
         if self.steps_executed and must_suspend(
             self.env.remaining(), self.env.safety_margin, spec.expected_duration
         ):
-            await self._suspend(SuspendReason.DEADLINE, None, f"before {spec.name}#{occurrence}")
-        call = _Call(spec, seq, occurrence, attempt)
-        return await self._execute(call, fn, args, kwargs or {})
+            self._suspend(SuspendReason.DEADLINE, None, f"before {step_call.key}")
+        self._inflight += 1  # from here the invocation waits for this attempt to record
+        if inspect.iscoroutinefunction(fn):
+            # An async body runs in a task of its own, shielded: cancelling the
+            # caller (a TaskGroup sibling failed, the invocation ends) never
+            # cuts a body in half; it finishes and records.
+            context = contextvars.copy_context()
+            context.run(_current_step.set, StepInfo(self.run_id, step_call.key, attempt))
+            body = asyncio.get_running_loop().create_task(
+                self._attempt(step_call, fn, args, kwargs or {}), context=context
+            )
+            body.add_done_callback(_retrieve)
+            return await asyncio.shield(body)
+        return await self._attempt(step_call, fn, args, kwargs or {})
 
-    async def _execute(
-        self, call: _Call, fn: Callable[..., Any], args: Sequence[Any], kwargs: Mapping[str, Any]
+    async def _attempt(
+        self,
+        step_call: _StepCall,
+        fn: Callable[..., Any],
+        args: Sequence[Any],
+        kwargs: Mapping[str, Any],
     ) -> Any:
-        started = self.env.now()
-        token = _current_step.set(StepInfo(self.run_id, call.key, call.attempt))
-        self._inflight += 1
-        failure: Exception | None = None
+        """Run one attempt of a step body and record its outcome.
+
+        The caller counted the attempt in flight; this gives the count back.
+        """
         try:
-            value = fn(*args, **kwargs)
-            if inspect.isawaitable(value):
-                value = await value
-            encoded = serde.encode(value)
-        except Exception as exc:  # noqa: BLE001 - every user error is journaled
-            failure = exc
+            if self.stopping:
+                self._stop_again()  # stopped before the body began: start nothing
+            started = self.env.now()
+            token = _current_step.set(StepInfo(self.run_id, step_call.key, step_call.attempt))
+            try:
+                value = fn(*args, **kwargs)
+                if inspect.isawaitable(value):
+                    value = await value
+            except Exception as exc:  # noqa: BLE001 - every user error is journaled
+                return self._step_failed(step_call, started, exc)
+            finally:
+                _current_step.reset(token)
+            try:
+                encoded = self._checked_result(step_call, value)
+                entry = step_call.entry(
+                    EntryStatus.COMPLETED,
+                    result=encoded,
+                    started_at=started,
+                    ended_at=self.env.now(),
+                )
+                self._persist(entry)
+            except (SerializationError, PayloadTooLarge) as exc:
+                return self._step_failed(step_call, started, exc)
+            self.steps_executed += 1
+            return serde.decode(encoded, step_call.spec.result_type)
         finally:
-            _current_step.reset(token)
             self._inflight -= 1
             if self._inflight == 0 and self._idle is not None:
                 self._idle.set()
-        if failure is not None:
-            return await self._step_failed(call, started, failure)
-        entry = call.entry(
-            EntryStatus.COMPLETED, result=encoded, started_at=started, ended_at=self.env.now()
-        )
-        self._persist(entry)
-        self.steps_executed += 1
-        return serde.decode(encoded, call.spec.result_type)
 
-    async def _step_failed(self, call: _Call, started: dt.datetime, exc: Exception) -> Any:
-        policy = call.spec.retry or self.task_retry
-        decision = policy.decide(call.attempt, exc, self.env.rng)
+    @staticmethod
+    def _checked_result(step_call: _StepCall, value: Any) -> str:
+        """The result as JSON, checked against the step's return annotation before recording."""
+        try:
+            encoded = serde.encode(value)
+            serde.decode(encoded, step_call.spec.result_type)
+        except SerializationError as exc:
+            raise SerializationError(
+                f"step {step_call.key!r} returned a value that cannot be recorded: {exc}"
+            ) from exc
+        return encoded
+
+    def _step_failed(self, step_call: _StepCall, started: dt.datetime, exc: Exception) -> Any:
+        policy = step_call.spec.retry or self.task_retry
+        decision = policy.decide(step_call.attempt, exc, self.env.rng)
         now = self.env.now()
         error = _error_of(exc)
-        entry = call.entry(EntryStatus.FAILED, error=error, started_at=started, ended_at=now)
+        entry = step_call.entry(EntryStatus.FAILED, error=error, started_at=started, ended_at=now)
         if decision.retry:
             wake = now + dt.timedelta(seconds=decision.delay)
             retrying = replace(entry, status=EntryStatus.RETRYING, wake_at=wake)
             self._pending.append(retrying)
             self.journal.record(retrying)
-            await self._suspend(SuspendReason.STEP_RETRY, wake, f"{call.key}: {decision.reason}")
+            self._suspend(SuspendReason.STEP_RETRY, wake, f"{step_call.key}: {decision.reason}")
         self._persist(entry)
         if isinstance(exc, AbortRun):
             raise exc
-        raise StepFailedError(call.key, error.type, error.message) from exc
+        raise StepFailedError(step_call.key, error.type, error.message) from exc
 
     @staticmethod
     def _replayed_failure(entry: JournalEntry) -> Exception:
@@ -274,21 +353,28 @@ class Execution:
 
     async def wait_until(self, wake_at: dt.datetime) -> None:
         """Pause the task until ``wake_at``: in-process when short, else suspend."""
-        seq, occurrence, recorded = self.journal.next_call(WAIT_NAME, EntryKind.WAIT)
+        call = self.journal.next_call(current_scope(), WAIT_NAME, EntryKind.WAIT)
+        recorded = call.recorded
         if recorded is not None:
-            if recorded.wake_at is None or recorded.wake_at <= self.env.now():
-                self.steps_replayed += 1
-                return
-            await self._suspend(SuspendReason.WAIT, recorded.wake_at, recorded.key)
+            if recorded.wake_at is not None and recorded.wake_at > self.env.now():
+                self._suspend(SuspendReason.WAIT, recorded.wake_at, recorded.key)
+            self.steps_replayed += 1
+            if recorded.status is EntryStatus.WAITING:
+                # Elapsed: store it as such with the next write of this invocation.
+                done = replace(recorded, status=EntryStatus.COMPLETED, ended_at=self.env.now())
+                self._pending.append(done)
+                self.journal.record(done)
+            return
+        if self.stopping:
+            self._stop_again()
         now = self.env.now()
         seconds = (wake_at - now).total_seconds()
-        entry = JournalEntry(
-            seq=seq,
-            name=WAIT_NAME,
-            occurrence=occurrence,
-            kind=EntryKind.WAIT,
-            status=EntryStatus.WAITING,
-            attempts=1,
+        entry = _entry(
+            call,
+            WAIT_NAME,
+            EntryKind.WAIT,
+            EntryStatus.WAITING,
+            1,
             started_at=now,
             wake_at=wake_at,
         )
@@ -300,50 +386,155 @@ class Execution:
             return
         self._pending.append(entry)
         self.journal.record(entry)
-        await self._suspend(SuspendReason.WAIT, wake_at, entry.key)
+        self._suspend(SuspendReason.WAIT, wake_at, entry.key)
 
     def _persist(self, entry: JournalEntry) -> None:
+        """Record ``entry``; store failures stop the invocation, never reach user code."""
+        if self.abandoned is not None or self.store_error is not None:
+            self._stop_again()
         try:
             self.env.record(entry)
         except LeaseLostError as exc:
             self.abandoned = str(exc)
             raise _AbandonSignal from exc
+        except PayloadTooLarge:
+            raise  # the step's own failure: its result is above the maximum size
+        except Exception as exc:
+            # Throttling or an outage that outlived the client's retries. Not
+            # the task's fault: fail the invocation so the message is retried,
+            # without spending one of the task's attempts.
+            self.store_error = exc
+            raise _StoreFailedSignal from exc
         self.journal.record(entry)
 
-    async def _suspend(
-        self, reason: SuspendReason, wake_at: dt.datetime | None, detail: str
-    ) -> None:
+    def _suspend(self, reason: SuspendReason, wake_at: dt.datetime | None, detail: str) -> None:
         self._suspends.append(_SuspendRequest(reason, wake_at, detail))
-        # Let steps already running in parallel branches finish and record,
-        # rather than cancel them half-done.
-        if self._inflight:
-            self._idle = self._idle or asyncio.Event()
-            self._idle.clear()
-            await self._idle.wait()
+        raise _SuspendSignal
+
+    def _stop_again(self) -> None:
+        """Raise the signal of the stop already under way (user code may have swallowed it)."""
+        if self.abandoned is not None:
+            raise _AbandonSignal
+        if self.store_error is not None:
+            raise _StoreFailedSignal
         raise _SuspendSignal
 
     # -- the invocation ------------------------------------------------------------------
 
     def run(self, main: Callable[[], Coroutine[Any, Any, Any]]) -> Outcome:
-        """Run the task coroutine made by ``main`` and return the invocation's outcome."""
+        """Run the task coroutine made by ``main`` and return the invocation's outcome.
+
+        Raises:
+            Exception: The store failed to record (the invocation fails whole
+                and its message is retried; no task attempt is spent).
+        """
         token = _current.set(self)
+        numbering = ScopeNumbering(_in_step_body)
+        ended: list[BaseException | None] = []
         try:
             with asyncio.Runner() as runner:
-                output = runner.run(main())
-            return Completed(output=serde.encode(output))
-        except _AbandonSignal:
-            return Abandoned(reason=self.abandoned or "lease lost")
-        except Suspend:
-            return self._suspended()
-        except TerminalError as exc:
-            return Failed(error=_error_of(exc), reason=type(exc).__name__)
-        except Exception as exc:  # noqa: BLE001 - the task body's own errors follow its policy
+                loop = runner.get_loop()
+                loop.set_task_factory(numbering.task_factory)
+                loop.set_exception_handler(_quiet_signals)
+                output = runner.run(self._drive(main, ended))
+        except BaseException as exc:  # noqa: BLE001 - classified below
+            return self._outcome_of_error(exc, ended)
+        finally:
+            _current.reset(token)
+        return self._outcome_of_return(output)
+
+    async def _drive(
+        self, main: Callable[[], Coroutine[Any, Any, Any]], ended: list[BaseException | None]
+    ) -> Any:
+        """Run the body, then let every step body still running finish and record."""
+        try:
+            output = await main()
+        except BaseException as exc:
+            ended.append(exc)
+            await self._drain()
+            raise
+        ended.append(None)
+        stopped_before_return = self.stopping
+        await self._drain()
+        if stopped_before_return:
+            raise SuspendSwallowedError(self._swallowed_message("returned"))
+        return output
+
+    async def _drain(self) -> None:
+        while self._inflight:
+            self._idle = self._idle or asyncio.Event()
+            self._idle.clear()
+            await self._idle.wait()
+
+    def _outcome_of_return(self, output: Any) -> Outcome:
+        missed = self.journal.unvisited()
+        if missed:
+            first = missed[0]
+            error = NonDeterminismError(first.slot[1], first.key, None, scope=first.scope)
+            return self._failed(error)
+        try:
+            encoded = serde.encode(output)
+        except SerializationError as exc:
+            return self._failed(exc)
+        return Completed(output=encoded, entries=self._entries())
+
+    def _outcome_of_error(self, exc: BaseException, ended: list[BaseException | None]) -> Outcome:
+        stopped = self._outcome_of_stop(exc, ended[0] if ended else exc)
+        if stopped is not None:
+            return stopped
+        if isinstance(exc, BaseExceptionGroup):
+            # A TaskGroup gathers its tasks' errors: genuine errors beside our
+            # signals decide as they would alone.
+            exc = exc.split(Suspend)[1] or exc
+        if isinstance(exc, TerminalError):
+            return self._failed(exc)
+        if isinstance(exc, Exception):
+            # The task body's own error follows the task's retry policy.
             decision = self.task_retry.decide(self.attempt, exc, self.env.rng)
             if decision.retry:
                 return RetryRun(error=_error_of(exc), delay=decision.delay, reason=decision.reason)
-            return Failed(error=_error_of(exc), reason=decision.reason)
-        finally:
-            _current.reset(token)
+            return Failed(error=_error_of(exc), reason=decision.reason, entries=self._entries())
+        raise exc  # KeyboardInterrupt, SystemExit: not ours to judge
+
+    def _outcome_of_stop(
+        self, exc: BaseException, body_error: BaseException | None
+    ) -> Outcome | None:
+        """The outcome when a stop signal was raised; ``None`` when a genuine error decides.
+
+        Raises:
+            Exception: The store error that stopped the invocation.
+        """
+        if self.abandoned is not None:
+            return Abandoned(reason=self.abandoned)
+        if self.store_error is not None:
+            raise self.store_error
+        if isinstance(exc, SuspendSwallowedError):
+            return self._failed(exc)
+        if not self._suspends:
+            return None
+        if isinstance(body_error, Suspend) or _only_signals(body_error):
+            return self._suspended()
+        if _caught_signal(body_error):
+            return self._failed(SuspendSwallowedError(self._swallowed_message("raised")))
+        # A genuine error of another scope, raised while this one suspended.
+        return None
+
+    def _swallowed_message(self, what: str) -> str:
+        request = self._suspends[0] if self._suspends else None
+        at = f" at {request.detail!r}" if request is not None and request.detail else ""
+        return (
+            f"the task body caught durable-lambda's suspend signal{at} and then {what} "
+            "something else: a bare `except:` or `except BaseException:` (or "
+            "gather(..., return_exceptions=True)) around a step or a wait swallows it. "
+            "Catch `Exception` instead; the run cannot trust a result computed after that."
+        )
+
+    def _failed(self, exc: BaseException) -> Failed:
+        return Failed(error=_error_of(exc), reason=type(exc).__name__, entries=self._entries())
+
+    def _entries(self) -> tuple[JournalEntry, ...]:
+        """Pending entries still true at the end of the run (elapsed waits, not retries)."""
+        return tuple(e for e in self._pending if e.status is not EntryStatus.RETRYING)
 
     def _suspended(self) -> Suspended:
         requests = self._suspends or [_SuspendRequest(SuspendReason.DEADLINE, None, "")]
@@ -355,3 +546,36 @@ class Execution:
             entries=tuple(self._pending),
             detail=chosen.detail,
         )
+
+
+def _wake_key(request: _SuspendRequest) -> dt.datetime:
+    return request.wake_at or dt.datetime.min.replace(tzinfo=dt.UTC)
+
+
+def _only_signals(exc: BaseException | None) -> bool:
+    """Whether ``exc`` is a group (a TaskGroup's) holding nothing but our stop signals."""
+    return isinstance(exc, BaseExceptionGroup) and exc.split(Suspend)[1] is None
+
+
+def _caught_signal(exc: BaseException | None) -> bool:
+    """Whether ``exc`` was raised while handling one of our stop signals."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, Suspend):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _retrieve(task: asyncio.Task[Any]) -> None:
+    """Mark a step body task's outcome as seen (its caller may have been cancelled)."""
+    if not task.cancelled():
+        task.exception()
+
+
+def _quiet_signals(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """Drop asyncio's complaints about our stop signals left in tasks nobody awaited."""
+    if isinstance(context.get("exception"), Suspend):
+        return
+    loop.default_exception_handler(context)

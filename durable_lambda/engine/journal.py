@@ -1,15 +1,24 @@
-"""The step journal: what a run has done, keyed by call position. Pure.
+"""The step journal: what a run has done, keyed by scope and position. Pure.
 
-Every step, wait and child trigger a task makes gets a position (``seq``) in
-call order and an identity ``name#occurrence``. Replay walks the same calls
-again; each position already in the journal returns its recorded outcome, and
-a position whose recorded identity differs from the call is non-determinism.
+Every step and wait a task makes runs in a *scope*: the task body (``""``) or
+an asyncio task created inside the run (``t0``, ``t0/t1``...: numbered in
+creation order within the parent scope, which is code order). Within its scope
+a call has a position (the how-manieth call of the scope) and an identity
+``name#occurrence``. Replay walks the same calls again; each position already
+in the journal returns its recorded outcome, and a position whose recorded
+identity differs from the call is non-determinism. Because identity never
+depends on how scopes interleave, replay does not depend on which branch of a
+``gather`` finished first.
+
+``seq`` is only the storage slot of an entry (unique per run, allocated in
+call order); journals written before scopes existed hold one scope whose
+positions equal their slots, so they keep replaying.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from durable_lambda.errors import NonDeterminismError
@@ -56,9 +65,9 @@ class JournalEntry:
     """One recorded call of a task.
 
     Attributes:
-        seq: Position of the call in the run, from 0.
+        seq: The entry's storage slot in the run, from 0 (unique per run).
         name: The step's name (``$wait`` for waits).
-        occurrence: How many calls of that name came before it in the run.
+        occurrence: How many calls of that name came before it in its scope.
         kind: Step or wait.
         status: Completed, retrying, failed or waiting.
         result: The encoded result (JSON text) of a completed step, or ``None``.
@@ -67,6 +76,9 @@ class JournalEntry:
         started_at: When the last attempt started.
         ended_at: When the entry reached its status.
         wake_at: When a wait ends, or when a retrying step runs next.
+        scope: The scope path the call ran in (``""``: the task body).
+        position: The call's position within its scope (``None``: ``seq``, as
+            in journals written before scopes existed).
     """
 
     seq: int
@@ -75,6 +87,8 @@ class JournalEntry:
     kind: EntryKind
     status: EntryStatus
     result: str | None = None
+    scope: str = ""
+    position: int | None = None
     error: ErrorInfo | None = None
     attempts: int = 1
     started_at: dt.datetime | None = None
@@ -83,55 +97,89 @@ class JournalEntry:
 
     @property
     def key(self) -> str:
-        """The entry's identity, ``name#occurrence``."""
-        return f"{self.name}#{self.occurrence}"
+        """The entry's identity: ``name#occurrence``, prefixed by its scope when nested."""
+        return call_key(self.scope, self.name, self.occurrence)
 
-    def with_result(self, result: str) -> JournalEntry:
-        """A copy holding ``result`` (used when a large value moves to a blob)."""
-        return replace(self, result=result)
+    @property
+    def slot(self) -> tuple[str, int]:
+        """Where the entry sits: its scope and its position within it."""
+        return (self.scope, self.seq if self.position is None else self.position)
+
+
+def call_key(scope: str, name: str, occurrence: int) -> str:
+    """The identity of a call: ``name#occurrence``, or ``scope/name#occurrence``."""
+    return f"{scope}/{name}#{occurrence}" if scope else f"{name}#{occurrence}"
+
+
+@dataclass(slots=True)
+class _Scope:
+    """Replay cursor of one scope: calls made so far and occurrences per name."""
+
+    calls: int = 0
+    occurrences: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """A call's place in the journal, and what the journal recorded there if anything."""
+
+    seq: int
+    scope: str
+    position: int
+    occurrence: int
+    recorded: JournalEntry | None
 
 
 @dataclass(slots=True)
 class Journal:
-    """The entries of one run, by position, and the cursor of the replay."""
+    """The entries of one run, by scope and position, and the cursors of the replay."""
 
-    entries: dict[int, JournalEntry] = field(default_factory=dict)
+    entries: dict[tuple[str, int], JournalEntry] = field(default_factory=dict)
     _next_seq: int = 0
-    _occurrences: dict[str, int] = field(default_factory=dict)
+    _scopes: dict[str, _Scope] = field(default_factory=dict)
+    _visited: set[tuple[str, int]] = field(default_factory=set)
 
     @classmethod
     def of(cls, entries: list[JournalEntry]) -> Journal:
         """A journal holding ``entries`` (any order)."""
-        return cls(entries={e.seq: e for e in entries})
+        by_slot = {e.slot: e for e in entries}
+        next_seq = max((e.seq for e in entries), default=-1) + 1
+        return cls(entries=by_slot, _next_seq=next_seq)
 
-    def next_call(self, name: str, kind: EntryKind) -> tuple[int, int, JournalEntry | None]:
-        """Assign the next position to a call of ``name``.
-
-        Returns:
-            ``(seq, occurrence, recorded entry or None)``.
+    def next_call(self, scope: str, name: str, kind: EntryKind) -> Call:
+        """Assign the next position of ``scope`` to a call of ``name``.
 
         Raises:
             NonDeterminismError: The journal holds another call at this position.
         """
-        seq = self._next_seq
-        self._next_seq = seq + 1
-        occurrence = self._occurrences.get(name, 0)
-        self._occurrences[name] = occurrence + 1
-        recorded = self.entries.get(seq)
-        if recorded is not None and (
-            recorded.name != name or recorded.occurrence != occurrence or recorded.kind != kind
-        ):
-            raise NonDeterminismError(seq, recorded.key, f"{name}#{occurrence}")
-        return seq, occurrence, recorded
+        cursor = self._scopes.get(scope)
+        if cursor is None:
+            cursor = self._scopes[scope] = _Scope()
+        position = cursor.calls
+        cursor.calls = position + 1
+        occurrence = cursor.occurrences.get(name, 0)
+        cursor.occurrences[name] = occurrence + 1
+        recorded = self.entries.get((scope, position))
+        if recorded is None:
+            seq = self._next_seq
+            self._next_seq = seq + 1
+            return Call(seq, scope, position, occurrence, None)
+        if recorded.name != name or recorded.occurrence != occurrence or recorded.kind != kind:
+            raise NonDeterminismError(
+                position, recorded.key, call_key(scope, name, occurrence), scope=scope
+            )
+        self._visited.add((scope, position))
+        return Call(recorded.seq, scope, position, occurrence, recorded)
 
     def record(self, entry: JournalEntry) -> None:
-        """Keep ``entry`` (after it was persisted)."""
-        self.entries[entry.seq] = entry
+        """Keep ``entry`` (after it was persisted); it counts as reached by this replay."""
+        self.entries[entry.slot] = entry
+        self._visited.add(entry.slot)
 
-    @property
-    def replaying(self) -> bool:
-        """True while calls still reach recorded positions."""
-        return self._next_seq < len(self.entries) or self._next_seq in self.entries
+    def unvisited(self) -> list[JournalEntry]:
+        """Recorded entries no call of this replay reached, in storage order."""
+        missed = [e for slot, e in self.entries.items() if slot not in self._visited]
+        return sorted(missed, key=lambda e: e.seq)
 
     def __len__(self) -> int:
         """The number of recorded entries."""

@@ -19,9 +19,14 @@ class SuspendReason(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Completed:
-    """The task returned. ``output`` is the encoded (JSON text) return value."""
+    """The task returned. ``output`` is the encoded (JSON text) return value.
+
+    ``entries`` are journal entries to persist with the final checkpoint
+    (waits that replay found elapsed).
+    """
 
     output: str
+    entries: tuple[JournalEntry, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +35,7 @@ class Failed:
 
     error: ErrorInfo
     reason: str
+    entries: tuple[JournalEntry, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

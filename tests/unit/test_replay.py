@@ -329,11 +329,17 @@ def test_a_step_result_above_the_maximum_fails_the_run_naming_the_step(registry)
     result = runner.run(flow, None)
     assert result.status is RunStatus.FAILED
     assert result.error is not None
-    assert result.error.type.endswith("PayloadTooLarge")
+    # The step itself failed (terminal: no retry), recorded, and reached the task.
+    assert result.error.type.endswith("StepFailedError")
     assert (
         "step 'big#0' result is 6002 bytes, above the maximum of 5000 bytes" in result.error.message
     )
-    assert [e.key for e in runner.journal(result.run_id)] == ["medium#0", "$wait#0"]
+    journal = runner.journal(result.run_id)
+    assert [e.key for e in journal] == ["medium#0", "$wait#0", "big#0"]
+    assert journal[-1].status is EntryStatus.FAILED
+    assert journal[-1].attempts == 1
+    assert journal[-1].error is not None
+    assert journal[-1].error.type.endswith("PayloadTooLarge")
 
 
 def test_a_run_chaining_past_max_hops_fails_with_a_clear_error(registry):

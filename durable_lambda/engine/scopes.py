@@ -1,0 +1,62 @@
+"""Scopes: deterministic names for the asyncio tasks a run creates. Pure.
+
+A call's identity is its scope path plus its name plus its occurrence within
+that scope. The task body is the root scope ``""``; every asyncio task created
+while the run executes (by ``asyncio.gather``, ``create_task``, a ``TaskGroup``)
+is a child scope named by its creation order within its parent (``t0``,
+``t1``, ``t0/t0``...). Creation order is code order, so the names are the same
+on every replay whatever order the tasks finish in.
+
+Tasks created inside a step body are not scopes: step bodies do not run on
+replay, so counting their tasks would shift the numbering of later siblings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from collections.abc import Callable, Coroutine, Generator
+from typing import Any
+
+ROOT = ""
+
+_scope: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "durable_lambda_scope", default=None
+)
+
+
+def current_scope() -> str:
+    """The scope path of the running code (the root outside any numbered task)."""
+    return _scope.get() or ROOT
+
+
+class ScopeNumbering:
+    """Hands out child scope names, per parent scope, in creation order."""
+
+    def __init__(self, is_step_body: Callable[[contextvars.Context], bool]) -> None:
+        """``is_step_body(context)`` tells whether a task is being created by a step body."""
+        self._children: dict[str, int] = {}
+        self._is_step_body = is_step_body
+
+    def child_of(self, parent: str) -> str:
+        """The next child scope of ``parent``."""
+        index = self._children.get(parent, 0)
+        self._children[parent] = index + 1
+        return f"{parent}/t{index}" if parent else f"t{index}"
+
+    def task_factory(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        coro: Coroutine[Any, Any, Any] | Generator[Any, None, Any],
+        **kwargs: Any,
+    ) -> asyncio.Task[Any]:
+        """An event-loop task factory that gives each new task its scope."""
+        given: contextvars.Context | None = kwargs.pop("context", None)
+        context = given.copy() if given is not None else contextvars.copy_context()
+        parent = context.get(_scope)
+        if parent is None:
+            # The first task of the loop is the task body itself: the root.
+            context.run(_scope.set, ROOT)
+        elif not self._is_step_body(context):
+            context.run(_scope.set, self.child_of(parent))
+        return asyncio.Task(coro, loop=loop, context=context, **kwargs)
