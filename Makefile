@@ -26,9 +26,10 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-# demo: run the end-to-end demo on the embedded local stack (no AWS account).
+# demo: run the sample tasks on moto, in-process (no AWS account). A repository
+# command: the demo and its tasks live in functions/, which the wheel does not ship.
 demo: $(STAMP)
-	$(PY) -m durable_lambda.demo
+	$(PY) -m functions.demo
 
 # test: everything CI checks: lint, types, template, then the whole test suite (slow included).
 test: lint typecheck cfn-lint pytest

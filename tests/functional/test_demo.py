@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.moto
 def test_the_demo_runs_every_sample_to_completion():
     done = subprocess.run(
-        [sys.executable, "-m", "durable_lambda.demo"],
+        [sys.executable, "-m", "functions.demo"],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -1,5 +1,8 @@
 """``make demo``: sample tasks run to completion on an embedded moto stack.
 
+A repository command, not part of the installed package: it runs the sample
+tasks in ``functions/tasks``, which only a clone has (``python -m functions.demo``).
+
 Each resume message becomes a simulated Lambda invocation with a 3-second
 deadline, so long work visibly chains across invocations; waits are skipped
 by the clock. DynamoDB and S3 are moto's, in-process: no Docker, no account.
@@ -31,7 +34,7 @@ SAMPLES: list[tuple[str, Any]] = [
 def _fmt_delay(seconds: float | None) -> str:
     if seconds is None:
         return ""
-    if seconds >= 3600:  # noqa: PLR2004 - hours
+    if seconds >= 3600:
         return f" (delay {seconds / 3600:.1f} h)"
     return f" (delay {seconds:.1f} s)"
 
