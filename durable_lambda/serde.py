@@ -148,7 +148,7 @@ def decode(text: str, annotation: Any = None) -> Any:
         SerializationError: The text is not JSON or does not match ``annotation``.
     """
     try:
-        value = json.loads(text, object_hook=_object_hook)
+        value = _DECODER.decode(text)
     except ValueError as exc:
         raise SerializationError(f"stored value is not valid JSON: {exc}") from exc
     if annotation is None or annotation is Any:
@@ -157,6 +157,10 @@ def decode(text: str, annotation: Any = None) -> Any:
         return adapter_for(annotation).validate_python(value)
     except ValidationError as exc:
         raise SerializationError(f"stored value does not match {annotation!r}: {exc}") from exc
+
+
+#: One decoder for every value: ``json.loads`` with a hook builds a new one per call.
+_DECODER = json.JSONDecoder(object_hook=_object_hook)
 
 
 @lru_cache(maxsize=512)

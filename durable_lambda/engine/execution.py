@@ -298,7 +298,7 @@ class Execution:
             finally:
                 _current_step.reset(token)
             try:
-                encoded = self._checked_result(step_call, value)
+                encoded, result = self._checked_result(step_call, value)
                 entry = step_call.entry(
                     EntryStatus.COMPLETED,
                     result=encoded,
@@ -309,23 +309,27 @@ class Execution:
             except (SerializationError, PayloadTooLarge) as exc:
                 return self._step_failed(step_call, started, exc)
             self.steps_executed += 1
-            return serde.decode(encoded, step_call.spec.result_type)
+            return result
         finally:
             self._inflight -= 1
             if self._inflight == 0 and self._idle is not None:
                 self._idle.set()
 
     @staticmethod
-    def _checked_result(step_call: _StepCall, value: Any) -> str:
-        """The result as JSON, checked against the step's return annotation before recording."""
+    def _checked_result(step_call: _StepCall, value: Any) -> tuple[str, Any]:
+        """The result as JSON and as the task will see it (as on replay), checked first.
+
+        Decoding what is about to be recorded both validates it against the
+        step's return annotation and gives the live call the value a replay
+        would return.
+        """
         try:
             encoded = serde.encode(value)
-            serde.decode(encoded, step_call.spec.result_type)
+            return encoded, serde.decode(encoded, step_call.spec.result_type)
         except SerializationError as exc:
             raise SerializationError(
                 f"step {step_call.key!r} returned a value that cannot be recorded: {exc}"
             ) from exc
-        return encoded
 
     def _step_failed(self, step_call: _StepCall, started: dt.datetime, exc: Exception) -> Any:
         policy = step_call.spec.retry or self.task_retry
