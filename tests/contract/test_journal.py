@@ -248,3 +248,22 @@ def test_events_list_oldest_first(backend: Backend):
     backend.store.add_events(run.run_id, same_time)
     assert backend.store.list_events(run.run_id) == [early, late, *same_time]
     assert backend.store.list_events("run_missing") == []
+
+
+def test_entries_keep_their_scope_and_position(backend: Backend):
+    run, fence = held_run(backend)
+    nested = step(1, scope="t0/t2", position=3, name="fetch", occurrence=1)
+    root = step(0, position=0)
+    for entry in (nested, root):
+        backend.store.record_entry(run.run_id, fence, entry)
+    loaded = backend.store.load_journal(run.run_id)
+    assert loaded == [root, nested]
+    assert loaded[1].key == "t0/t2/fetch#1"
+    assert loaded[1].slot == ("t0/t2", 3)
+
+
+def test_entries_written_before_scopes_existed_load_in_the_root_scope(backend: Backend):
+    run, fence = held_run(backend)
+    backend.store.record_entry(run.run_id, fence, step(4))
+    (loaded,) = backend.store.load_journal(run.run_id)
+    assert (loaded.scope, loaded.position, loaded.slot) == ("", None, ("", 4))
