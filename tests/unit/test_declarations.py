@@ -1,0 +1,30 @@
+"""Declaration checks fail at import time with a ConfigurationError naming the problem."""
+
+from __future__ import annotations
+
+import pytest
+
+from durable_lambda import ConfigurationError, Queue, RateLimit, RetryPolicy, TerminalError
+
+
+def test_configuration_error_is_terminal_and_a_value_error():
+    assert issubclass(ConfigurationError, TerminalError)
+    assert issubclass(ConfigurationError, ValueError)
+
+
+@pytest.mark.parametrize(
+    ("declare", "named"),
+    [
+        (lambda: RetryPolicy(max_attempts=0), "max_attempts"),
+        (lambda: RetryPolicy(factor=0.5), "factor"),
+        (lambda: RetryPolicy(min_timeout=-1), "min_timeout"),
+        (lambda: RetryPolicy(min_timeout=5, max_timeout=1), "max_timeout"),
+        (lambda: Queue("no spaces"), "Queue.name"),
+        (lambda: Queue("q", concurrency_limit=0), "concurrency_limit"),
+        (lambda: RateLimit(0, 10), "RateLimit.limit"),
+        (lambda: RateLimit(1, 0), "RateLimit.period"),
+    ],
+)
+def test_invalid_declarations_raise_configuration_error(declare, named):
+    with pytest.raises(ConfigurationError, match=named):
+        declare()
