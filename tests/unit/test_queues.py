@@ -152,6 +152,19 @@ def test_pausing_an_unlimited_queue_parks_its_runs(registry, runner):
     assert runner.client.get_run(handle.run_id).status.value == "COMPLETED"
 
 
+def test_cached_queue_control_state_expires_on_the_injected_clock(registry, runner):
+    @task(id="free", registry_=registry)
+    async def free(payload: int) -> int:
+        return payload
+
+    runner.run(free, 1)  # caches "not paused" for control_ttl seconds
+    runner.client.pause_queue("free")
+    runner.clock.advance(runner.admission.control_ttl + 1)
+    handle = runner.trigger(free, 2)
+    runner.drain()
+    assert runner.client.get_run(handle.run_id).status.value == "WAITING_FOR_SLOT"
+
+
 def test_rate_limit_admits_no_more_than_the_limit_in_any_window(registry, runner):
     @task(id="rated", registry_=registry, queue=Queue("api", rate_limit=RateLimit(5, 10)))
     async def rated(payload: int) -> int:
