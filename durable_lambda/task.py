@@ -27,6 +27,11 @@ R = TypeVar("R")
 
 TaskFunction = Callable[..., Coroutine[Any, Any, Any]]
 
+#: Task ids use the queue-name alphabet: they go into storage keys where ``#``
+#: separates parts, into log lines and into URLs, so no separators, spaces or
+#: control characters.
+_TASK_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
+
 
 def _validation_errors(exc: ValidationError) -> list[tuple[str, str]]:
     return [(".".join(str(p) for p in err["loc"]), err["msg"]) for err in exc.errors()]
@@ -197,7 +202,8 @@ def task(
     """Declare a durable task.
 
     Args:
-        id: Unique, stable id (runs store it; renaming strands in-flight runs).
+        id: Unique, stable id (runs store it; renaming strands in-flight runs):
+            1-128 letters, digits and ``_.:-``.
         retry: Retry policy for the task body and default for its steps.
         queue: Queue configuration; defaults to a queue named after the task.
         max_duration: Upper bound on the run's wall time (seconds or timedelta).
@@ -210,8 +216,11 @@ def task(
     payload annotation validates input on trigger and on every resume; its
     return annotation validates the output.
     """
-    if not id or len(id) > 128:  # noqa: PLR2004 - documented limit
-        raise ConfigurationError(f"task id must be 1-128 characters, got {id!r}")
+    if not _TASK_ID.fullmatch(id):
+        raise ConfigurationError(
+            f"task id {id!r} must be 1-128 characters of letters, digits and _.:- "
+            f"(got {len(id)} characters)"
+        )
     if isinstance(max_duration, int | float):
         max_duration = dt.timedelta(seconds=max_duration)
     if cron is not None:

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from durable_lambda import ConfigurationError, Queue, RateLimit, RetryPolicy, TerminalError
+from durable_lambda import (
+    ConfigurationError,
+    Queue,
+    RateLimit,
+    RetryPolicy,
+    TerminalError,
+    task,
+)
 
 
 def test_configuration_error_is_terminal_and_a_value_error():
@@ -28,3 +35,25 @@ def test_configuration_error_is_terminal_and_a_value_error():
 def test_invalid_declarations_raise_configuration_error(declare, named):
     with pytest.raises(ConfigurationError, match=named):
         declare()
+
+
+@pytest.mark.parametrize(
+    "bad_id",
+    ["", "a" * 129, "two words", "tab\there", "line\nbreak", "hash#key", "nul\x00", "bell\x07"],
+)
+def test_task_ids_outside_the_allowed_alphabet_are_rejected_at_decoration(registry, bad_id):
+    with pytest.raises(ConfigurationError, match="task id"):
+
+        @task(id=bad_id, registry_=registry)
+        async def body(payload: int) -> int:
+            return payload
+
+    assert registry.ids() == []
+
+
+def test_task_ids_of_letters_digits_and_punctuation_are_accepted(registry):
+    @task(id="Billing.v2:charge_card-1", registry_=registry)
+    async def body(payload: int) -> int:
+        return payload
+
+    assert registry.ids() == ["Billing.v2:charge_card-1"]
