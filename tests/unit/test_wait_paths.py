@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from durable_lambda import task, wait
+from durable_lambda import ConfigurationError, task, wait
 from durable_lambda.testing import LocalRunner
 
 FAR = dt.timedelta(days=365)
@@ -138,3 +138,41 @@ def test_a_lost_resume_message_is_sent_again_by_the_scheduler(registry):
     assert runner.scheduler.tick().lost_messages_resent == 1
     runner.drain()
     assert runner.client.get_run(handle.run_id).status.value == "COMPLETED"
+
+
+@pytest.mark.parametrize(
+    ("duration", "shown"),
+    [({"seconds": -5}, "-5 seconds"), ({"minutes": 1, "seconds": -90}, "-30 seconds")],
+)
+def test_a_negative_wait_is_rejected_when_called_in_seconds(duration, shown):
+    # Rejected at the call itself, before anything awaits it (and outside a task).
+    with pytest.raises(ConfigurationError, match=shown) as caught:
+        wait.for_(**duration)
+    assert "day" not in str(caught.value)
+
+
+def test_an_unrepresentable_wait_is_rejected_when_called():
+    with pytest.raises(ConfigurationError, match="finite duration"):
+        wait.for_(days=float("inf"))
+
+
+def test_waiting_until_a_naive_datetime_is_rejected_when_called():
+    with pytest.raises(ConfigurationError, match="timezone"):
+        wait.until(dt.datetime(2030, 1, 1, 12, 0))  # noqa: DTZ001 - the point of the test
+
+
+def test_waiting_until_an_aware_datetime_in_another_zone_resumes_at_that_instant(registry):
+    runner = LocalRunner(registry=registry)
+    paris = dt.timezone(dt.timedelta(hours=2))
+    wake = (runner.clock.now() + dt.timedelta(hours=3)).astimezone(paris)
+
+    @task(id="w", registry_=registry)
+    async def waiter(payload: int) -> str:
+        await wait.until(wake)
+        return "woke"
+
+    handle = runner.trigger(waiter, 0)
+    runner.step_once()
+    assert runner.client.get_run(handle.run_id).wake_at == wake
+    runner.drain()
+    assert runner.client.result(handle.run_id).output == "woke"
