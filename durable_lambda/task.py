@@ -181,7 +181,7 @@ def _annotations(fn: TaskFunction) -> tuple[Any, Any, bool]:
             f"it takes {len(params)} parameters"
         )
     try:
-        hints = typing.get_type_hints(fn)
+        hints = typing.get_type_hints(fn, include_extras=True)
     except (NameError, TypeError) as exc:
         raise ConfigurationError(f"cannot resolve annotations of {fn.__qualname__}: {exc}") from exc
     payload_type = hints.get(params[0].name, Any)

@@ -1,9 +1,21 @@
 from __future__ import annotations
 
+from typing import Annotated
+
 import pytest
 from pydantic import BaseModel, Field
 
-from durable_lambda import ConfigurationError, PayloadValidationError, Queue, RunStatus, task
+from durable_lambda import (
+    ConfigurationError,
+    PayloadValidationError,
+    Queue,
+    RetryPolicy,
+    RunStatus,
+    TaskContext,
+    step,
+    task,
+)
+from durable_lambda.engine.journal import EntryStatus
 from durable_lambda.records import RunQuery
 
 
@@ -113,3 +125,69 @@ def test_idempotency_key_returns_the_first_run(registry, runner):
     assert second.run_id == first.run_id
     assert second.cached
     assert not first.cached
+
+
+PositiveInt = Annotated[int, Field(gt=0)]
+
+
+def test_annotated_payload_constraints_hold(registry, runner):
+    @task(id="annotated-in", registry_=registry)
+    async def take(payload: PositiveInt) -> int:
+        return payload
+
+    with pytest.raises(PayloadValidationError, match="greater than 0"):
+        runner.trigger(take, -1)
+    assert runner.client.list_runs(RunQuery()) == []
+    assert runner.run(take, 3).output == 3
+
+
+def test_annotated_output_constraints_hold(registry, runner):
+    @task(id="annotated-out", registry_=registry)
+    async def give(payload: int) -> PositiveInt:
+        return payload
+
+    result = runner.run(give, -1)
+    assert result.status is RunStatus.FAILED
+    assert result.error is not None
+    assert "invalid output" in result.error.message
+    assert "greater than 0" in result.error.message
+
+
+def test_annotated_step_result_constraints_hold_before_the_result_is_recorded(registry, runner):
+    calls: list[int] = []
+
+    @step(retry=RetryPolicy(max_attempts=3, min_timeout=0, randomize=False))
+    def count(n: int) -> PositiveInt:
+        calls.append(n)
+        return n
+
+    @task(id="annotated-step", registry_=registry)
+    async def counting(payload: int) -> int:
+        return await count(payload)
+
+    result = runner.run(counting, -1)
+    assert result.status is RunStatus.FAILED
+    [entry] = runner.journal(result.run_id)
+    assert entry.key == "count#0"
+    assert entry.status is EntryStatus.FAILED  # never recorded as completed
+    assert entry.result is None
+    assert entry.error is not None
+    assert "greater than 0" in entry.error.message
+    assert calls == [-1]  # a result that breaks its annotation is not retried
+    assert runner.run(counting, 2).output == 2
+
+
+def test_annotated_ad_hoc_step_result_constraints_hold(registry, runner):
+    def count(n: int) -> PositiveInt:
+        return n
+
+    @task(id="annotated-ad-hoc", registry_=registry)
+    async def counting(payload: int, ctx: TaskContext) -> int:
+        return await ctx.step("count", count, payload)  # type: ignore[no-any-return]
+
+    result = runner.run(counting, -1)
+    assert result.status is RunStatus.FAILED
+    [entry] = runner.journal(result.run_id)
+    assert entry.status is EntryStatus.FAILED
+    assert entry.error is not None
+    assert "greater than 0" in entry.error.message
