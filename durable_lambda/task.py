@@ -169,8 +169,8 @@ def _origin(fn: Callable[..., Any]) -> str:
     return f"{fn.__module__}.{fn.__qualname__}"
 
 
-#: The registry ``@task`` adds to by default.
-registry = TaskRegistry()
+#: The process-wide registry ``@task`` adds to unless given ``registry=``.
+default_registry = TaskRegistry()
 
 
 def _annotations(fn: TaskFunction) -> tuple[Any, Any, bool]:
@@ -197,7 +197,7 @@ def task(
     max_duration: dt.timedelta | float | None = None,
     cron: str | None = None,
     timezone: str = "UTC",
-    registry_: TaskRegistry | None = None,
+    registry: TaskRegistry | None = None,
 ) -> Callable[[TaskFunction], Task[Any, Any]]:
     """Declare a durable task.
 
@@ -210,7 +210,7 @@ def task(
         cron: A cron expression (``"*/5 * * * *"``); the scheduler function starts
             one run per occurrence, exactly once, with a ``ScheduledPayload``.
         timezone: The IANA timezone the cron expression is read in.
-        registry_: Registry to add to; defaults to the process-wide one.
+        registry: Registry to add to; defaults to the process-wide ``default_registry``.
 
     The function must be ``async def f(payload, ctx)`` (``ctx`` optional). Its
     payload annotation validates input on trigger and on every resume; its
@@ -242,7 +242,7 @@ def task(
             cron=cron,
             timezone=timezone,
         )
-        (registry_ or registry).add(definition)
+        (registry or default_registry).add(definition)
         return definition
 
     return decorate

@@ -16,8 +16,7 @@ from durable_lambda.records import TimelineEvent
 from durable_lambda.result import RunResult
 from durable_lambda.services import Services
 from durable_lambda.settings import Settings
-from durable_lambda.task import Task, TaskRegistry
-from durable_lambda.task import registry as default_registry
+from durable_lambda.task import Task, TaskRegistry, default_registry
 from durable_lambda.testing.clock import SkipClock
 from durable_lambda.values import ValueStore
 from durable_lambda.worker import Invocation, Report

@@ -12,6 +12,7 @@ from durable_lambda import (
     TerminalError,
     task,
 )
+from durable_lambda.task import default_registry
 
 
 def test_configuration_error_is_terminal_and_a_value_error():
@@ -44,7 +45,7 @@ def test_invalid_declarations_raise_configuration_error(declare, named):
 def test_task_ids_outside_the_allowed_alphabet_are_rejected_at_decoration(registry, bad_id):
     with pytest.raises(ConfigurationError, match="task id"):
 
-        @task(id=bad_id, registry_=registry)
+        @task(id=bad_id, registry=registry)
         async def body(payload: int) -> int:
             return payload
 
@@ -52,8 +53,17 @@ def test_task_ids_outside_the_allowed_alphabet_are_rejected_at_decoration(regist
 
 
 def test_task_ids_of_letters_digits_and_punctuation_are_accepted(registry):
-    @task(id="Billing.v2:charge_card-1", registry_=registry)
+    @task(id="Billing.v2:charge_card-1", registry=registry)
     async def body(payload: int) -> int:
         return payload
 
     assert registry.ids() == ["Billing.v2:charge_card-1"]
+
+
+def test_task_takes_its_registry_as_registry(registry):
+    @task(id="isolated", registry=registry)
+    async def body(payload: int) -> int:
+        return payload
+
+    assert registry.get("isolated") is body
+    assert "isolated" not in default_registry.ids()

@@ -25,7 +25,7 @@ class OrderIn(BaseModel):
 
 
 def test_bad_payload_names_the_field_and_creates_no_run(registry, runner):
-    @task(id="orders", registry_=registry)
+    @task(id="orders", registry=registry)
     async def process(payload: OrderIn) -> None:
         return None
 
@@ -38,7 +38,7 @@ def test_bad_payload_names_the_field_and_creates_no_run(registry, runner):
 
 
 def test_missing_field_is_reported(registry, runner):
-    @task(id="orders", registry_=registry)
+    @task(id="orders", registry=registry)
     async def process(payload: OrderIn) -> None:
         return None
 
@@ -47,7 +47,7 @@ def test_missing_field_is_reported(registry, runner):
 
 
 def test_plain_json_annotations_validate_too(registry, runner):
-    @task(id="sum", registry_=registry)
+    @task(id="sum", registry=registry)
     async def total(payload: list[int]) -> int:
         return sum(payload)
 
@@ -57,7 +57,7 @@ def test_plain_json_annotations_validate_too(registry, runner):
 
 
 def test_task_receives_the_validated_model(registry, runner):
-    @task(id="orders", registry_=registry)
+    @task(id="orders", registry=registry)
     async def process(payload: OrderIn) -> str:
         assert isinstance(payload, OrderIn)
         return payload.order_id
@@ -66,7 +66,7 @@ def test_task_receives_the_validated_model(registry, runner):
 
 
 def test_output_not_matching_the_return_annotation_fails_the_run(registry, runner):
-    @task(id="bad-output", registry_=registry)
+    @task(id="bad-output", registry=registry)
     async def wrong(payload: None) -> int:
         return "not a number"  # type: ignore[return-value]
 
@@ -79,25 +79,25 @@ def test_output_not_matching_the_return_annotation_fails_the_run(registry, runne
 def test_sync_task_function_is_rejected(registry):
     with pytest.raises(ConfigurationError, match="must be an async def"):
 
-        @task(id="sync", registry_=registry)
+        @task(id="sync", registry=registry)
         def not_async(payload: None) -> None:  # type: ignore[arg-type]
             return None
 
 
 def test_duplicate_task_id_for_another_function_is_rejected(registry):
-    @task(id="same", registry_=registry)
+    @task(id="same", registry=registry)
     async def first(payload: None) -> None:
         return None
 
     with pytest.raises(ConfigurationError, match="already used"):
 
-        @task(id="same", registry_=registry)
+        @task(id="same", registry=registry)
         async def second(payload: None) -> None:
             return None
 
 
 def test_invalid_trigger_options_name_the_option(registry, runner):
-    @task(id="t", registry_=registry)
+    @task(id="t", registry=registry)
     async def t(payload: None) -> None:
         return None
 
@@ -116,7 +116,7 @@ def test_queue_rejects_bad_names_and_limits():
 
 
 def test_idempotency_key_returns_the_first_run(registry, runner):
-    @task(id="t", registry_=registry)
+    @task(id="t", registry=registry)
     async def t(payload: int) -> int:
         return payload
 
@@ -131,7 +131,7 @@ PositiveInt = Annotated[int, Field(gt=0)]
 
 
 def test_annotated_payload_constraints_hold(registry, runner):
-    @task(id="annotated-in", registry_=registry)
+    @task(id="annotated-in", registry=registry)
     async def take(payload: PositiveInt) -> int:
         return payload
 
@@ -142,7 +142,7 @@ def test_annotated_payload_constraints_hold(registry, runner):
 
 
 def test_annotated_output_constraints_hold(registry, runner):
-    @task(id="annotated-out", registry_=registry)
+    @task(id="annotated-out", registry=registry)
     async def give(payload: int) -> PositiveInt:
         return payload
 
@@ -161,7 +161,7 @@ def test_annotated_step_result_constraints_hold_before_the_result_is_recorded(re
         calls.append(n)
         return n
 
-    @task(id="annotated-step", registry_=registry)
+    @task(id="annotated-step", registry=registry)
     async def counting(payload: int) -> int:
         return await count(payload)
 
@@ -181,7 +181,7 @@ def test_annotated_ad_hoc_step_result_constraints_hold(registry, runner):
     def count(n: int) -> PositiveInt:
         return n
 
-    @task(id="annotated-ad-hoc", registry_=registry)
+    @task(id="annotated-ad-hoc", registry=registry)
     async def counting(payload: int, ctx: TaskContext) -> int:
         return await ctx.step("count", count, payload)  # type: ignore[no-any-return]
 

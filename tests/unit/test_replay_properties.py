@@ -48,7 +48,7 @@ def build(shape: list[tuple[str, Any]], ledger: Counter[str], registry: TaskRegi
             raise ConnectionError(f"{key} attempt {failures[key]}")
         return key
 
-    @task(id="shape", registry_=registry)
+    @task(id="shape", registry=registry)
     async def shaped(payload: None) -> list[str]:
         out: list[str] = []
         for i, (kind, arg) in enumerate(shape):

@@ -30,7 +30,7 @@ def test_an_async_step_outside_a_task_returns_an_awaitable():
 
 
 def test_sync_and_async_steps_are_awaited_and_journaled_inside_a_task(registry, runner):
-    @task(id="both", registry_=registry)
+    @task(id="both", registry=registry)
     async def both(payload: int) -> int:
         return await double(await add(payload, 1))
 

@@ -19,7 +19,7 @@ FAR = dt.timedelta(days=365)
 def test_wait_takes_the_right_path(registry, seconds, via_timer):
     runner = LocalRunner(registry=registry)
 
-    @task(id="w", registry_=registry)
+    @task(id="w", registry=registry)
     async def waiter(payload: int) -> str:
         await wait.for_(seconds=payload)
         return "woke"
@@ -48,7 +48,7 @@ def test_wait_takes_the_right_path(registry, seconds, via_timer):
 def test_two_hour_wait_is_fired_by_the_scheduler_once_due(registry):
     runner = LocalRunner(registry=registry)
 
-    @task(id="w", registry_=registry)
+    @task(id="w", registry=registry)
     async def waiter(payload: None) -> str:
         await wait.for_(hours=2)
         return "woke"
@@ -70,7 +70,7 @@ def test_two_hour_wait_is_fired_by_the_scheduler_once_due(registry):
 def test_an_early_message_is_resent_for_the_wake_time(registry):
     runner = LocalRunner(registry=registry)
 
-    @task(id="w", registry_=registry)
+    @task(id="w", registry=registry)
     async def waiter(payload: None) -> str:
         await wait.for_(seconds=300)
         return "woke"
@@ -89,7 +89,7 @@ def test_duplicate_and_stale_messages_execute_nothing(registry):
     runner = LocalRunner(registry=registry)
     calls: list[int] = []
 
-    @task(id="w", registry_=registry)
+    @task(id="w", registry=registry)
     async def waiter(payload: None) -> int:
         calls.append(1)
         await wait.for_(seconds=60)
@@ -107,7 +107,7 @@ def test_a_run_not_started_within_its_ttl_expires(registry):
     runner = LocalRunner(registry=registry)
     calls: list[int] = []
 
-    @task(id="w", registry_=registry)
+    @task(id="w", registry=registry)
     async def late(payload: None) -> None:
         calls.append(1)
 
@@ -124,7 +124,7 @@ def test_a_run_not_started_within_its_ttl_expires(registry):
 def test_a_lost_resume_message_is_sent_again_by_the_scheduler(registry):
     runner = LocalRunner(registry=registry)
 
-    @task(id="w", registry_=registry)
+    @task(id="w", registry=registry)
     async def waiter(payload: None) -> str:
         await wait.for_(seconds=30)
         return "woke"
@@ -166,7 +166,7 @@ def test_waiting_until_an_aware_datetime_in_another_zone_resumes_at_that_instant
     paris = dt.timezone(dt.timedelta(hours=2))
     wake = (runner.clock.now() + dt.timedelta(hours=3)).astimezone(paris)
 
-    @task(id="w", registry_=registry)
+    @task(id="w", registry=registry)
     async def waiter(payload: int) -> str:
         await wait.until(wake)
         return "woke"
