@@ -56,7 +56,7 @@ def mark(index: int) -> int:
     return index
 
 
-@task(id="bench-wait-cycles", registry_=IN_PROCESS)
+@task(id="bench-wait-cycles", registry=IN_PROCESS)
 async def wait_cycles(payload: int) -> int:
     for index in range(payload):
         await mark(index)
@@ -69,7 +69,7 @@ def started_at() -> float:
     return time.time()
 
 
-@task(id="bench-resume-lag", registry_=_EMULATED)
+@task(id="bench-resume-lag", registry=_EMULATED)
 async def resume_lag(payload: int) -> list[float]:
     starts = []
     for _ in range(payload):

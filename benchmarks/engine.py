@@ -35,7 +35,7 @@ def noop(i: int) -> int:
     return i
 
 
-@task(id="bench-steps", registry_=registry)
+@task(id="bench-steps", registry=registry)
 async def many_steps(payload: int) -> int:
     total = 0
     for i in range(payload):

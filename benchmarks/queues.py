@@ -76,7 +76,7 @@ def work(seconds: float) -> None:
     _append("end")
 
 
-@task(id="bench-q-single", queue=Queue("bench-single", concurrency_limit=1), registry_=_EMULATED)
+@task(id="bench-q-single", queue=Queue("bench-single", concurrency_limit=1), registry=_EMULATED)
 async def single(payload: dict[str, Any]) -> None:
     if payload.get("gate"):
         await hold(payload["gate"])
@@ -84,7 +84,7 @@ async def single(payload: dict[str, Any]) -> None:
 
 
 @task(
-    id="bench-q-limited", queue=Queue("bench-limited", concurrency_limit=LIMIT), registry_=_EMULATED
+    id="bench-q-limited", queue=Queue("bench-limited", concurrency_limit=LIMIT), registry=_EMULATED
 )
 async def limited(payload: dict[str, Any]) -> None:
     await work(payload["seconds"])

@@ -3,6 +3,9 @@
 The public API. Everything else is an implementation detail.
 """
 
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _distribution_version
+
 from durable_lambda import wait
 from durable_lambda.client import Client, RunHandle
 from durable_lambda.context import TaskContext
@@ -54,4 +57,15 @@ __all__ = [
     "task",
     "wait",
 ]
-__version__ = "0.1.0"
+
+
+def _version() -> str:
+    # One source of truth: the version pyproject.toml gave the installed
+    # distribution. A source checkout that was never installed has none.
+    try:
+        return _distribution_version("durable-lambda")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+__version__ = _version()

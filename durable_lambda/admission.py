@@ -8,7 +8,6 @@ hands it on and sends the parked run's resume message.
 from __future__ import annotations
 
 import datetime as dt
-import time
 from dataclasses import dataclass
 
 from durable_lambda.engine.slots import AcquireOutcome, AcquireResult, QueueState, SlotKey
@@ -146,8 +145,9 @@ class Admission:
         # An unlimited queue may still be paused or given a limit at runtime:
         # read its control state at most every ``control_ttl`` seconds.
         cached = self._controls.get(key)
-        if cached is None or cached[0] < time.monotonic():
-            cached = (time.monotonic() + self.control_ttl, self.slots.state(key))
+        now = self.clock.monotonic()
+        if cached is None or cached[0] < now:
+            cached = (now + self.control_ttl, self.slots.state(key))
             self._controls[key] = cached
         state = cached[1]
         return state.paused or state.limit_override is not None

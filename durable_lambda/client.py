@@ -25,8 +25,7 @@ from durable_lambda.records import (
 )
 from durable_lambda.result import RunResult
 from durable_lambda.settings import Settings
-from durable_lambda.task import Task, TaskRegistry
-from durable_lambda.task import registry as default_registry
+from durable_lambda.task import Task, TaskRegistry, default_registry
 
 MAX_TAGS = 10
 MAX_TAG_LENGTH = 128

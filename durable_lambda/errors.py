@@ -18,8 +18,12 @@ class RetryableError(DurableLambdaError):
     """An error after which the invocation may be tried again."""
 
 
-class ConfigurationError(TerminalError):
-    """A task, step, queue or setting was declared with invalid values."""
+class ConfigurationError(TerminalError, ValueError):
+    """A task, step, queue or setting was declared with invalid values.
+
+    It is also a ``ValueError``, so code that validated declarations with
+    ``except ValueError`` keeps working.
+    """
 
 
 class PayloadValidationError(TerminalError):

@@ -23,7 +23,7 @@ from durable_lambda.messages import decode_message
 from durable_lambda.observability import logger
 from durable_lambda.services import Services
 from durable_lambda.settings import Settings
-from durable_lambda.task import registry as default_registry
+from durable_lambda.task import default_registry
 from durable_lambda.worker import Invocation
 
 if TYPE_CHECKING:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from durable_lambda.errors import ConfigurationError
+
 _NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,80}$")
 
 
@@ -23,9 +25,9 @@ class RateLimit:
     def __post_init__(self) -> None:
         """Reject empty or negative windows."""
         if self.limit < 1:
-            raise ValueError(f"RateLimit.limit must be >= 1, got {self.limit}")
+            raise ConfigurationError(f"RateLimit.limit must be >= 1, got {self.limit}")
         if self.period <= 0:
-            raise ValueError(f"RateLimit.period must be > 0 seconds, got {self.period}")
+            raise ConfigurationError(f"RateLimit.period must be > 0 seconds, got {self.period}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,10 +48,10 @@ class Queue:
     def __post_init__(self) -> None:
         """Validate the name and limit so a typo fails at import, not in production."""
         if not _NAME.match(self.name):
-            raise ValueError(
+            raise ConfigurationError(
                 f"Queue.name {self.name!r} must be 1-80 characters of letters, digits and _.:-"
             )
         if self.concurrency_limit is not None and self.concurrency_limit < 1:
-            raise ValueError(
+            raise ConfigurationError(
                 f"Queue.concurrency_limit must be >= 1 or None, got {self.concurrency_limit}"
             )

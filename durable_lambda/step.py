@@ -8,9 +8,12 @@ import typing
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
+from pydantic import ValidationError
+
+from durable_lambda import serde
 from durable_lambda.engine.execution import StepSpec, current_execution
 from durable_lambda.engine.retry import RetryPolicy
-from durable_lambda.errors import ConfigurationError
+from durable_lambda.errors import ConfigurationError, SerializationError
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -18,7 +21,8 @@ R = TypeVar("R")
 
 def _return_annotation(fn: Callable[..., Any]) -> Any:
     try:
-        hints = typing.get_type_hints(fn)
+        # include_extras keeps Annotated[...] metadata: Field(gt=0) must hold.
+        hints = typing.get_type_hints(fn, include_extras=True)
     except (NameError, TypeError):
         return None
     annotation = hints.get("return")
@@ -29,26 +33,112 @@ def _return_annotation(fn: Callable[..., Any]) -> Any:
     return annotation
 
 
-class StepFunction(Generic[P, R]):
-    """A step-decorated function. Await it inside a task; its result is recorded once.
+def checked_body(spec: StepSpec, fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` with its result validated against the step's return annotation.
 
-    Outside a task the call simply runs the function, so helpers stay unit-testable.
+    The check runs inside the step body, before the engine records the result,
+    so a result that breaks its annotation (``Annotated[int, Field(gt=0)]``
+    returning -1) fails the step instead of being recorded and then failing on
+    every replay. The error is terminal: retrying the same code will not fix it.
     """
+    annotation = spec.result_type
+    if annotation is None or annotation is Any:
+        return fn
 
-    def __init__(self, fn: Callable[P, R | Awaitable[R]], spec: StepSpec) -> None:
+    def check(value: Any) -> Any:
+        try:
+            return serde.adapter_for(annotation).validate_python(value)
+        except ValidationError as exc:
+            detail = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
+                for err in exc.errors()
+            )
+            raise SerializationError(
+                f"step {spec.name!r} returned a value that does not match its return "
+                f"annotation: {detail}"
+            ) from exc
+
+    async def check_later(value: Awaitable[Any]) -> Any:
+        return check(await value)
+
+    @functools.wraps(fn)
+    def body(*args: Any, **kwargs: Any) -> Any:
+        value = fn(*args, **kwargs)
+        return check_later(value) if inspect.isawaitable(value) else check(value)
+
+    return body
+
+
+class _Step:
+    """What sync and async steps share; they differ only in how their call is typed."""
+
+    def __init__(self, fn: Callable[..., Any], spec: StepSpec) -> None:
         self.fn = fn
         self.spec = spec
-        functools.update_wrapper(self, fn)
 
-    async def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
-        """Execute (or replay) the step."""
+    def _call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         execution = current_execution()
         if execution is None:
-            value = self.fn(*args, **kwargs)
-            if inspect.isawaitable(value):
-                return await value
-            return value
-        return await execution.call_step(self.spec, self.fn, args, kwargs)  # type: ignore[no-any-return]
+            # Outside a task a step is its function: helpers stay unit-testable.
+            return self.fn(*args, **kwargs)
+        return execution.call_step(self.spec, checked_body(self.spec, self.fn), args, kwargs)
+
+
+class StepFunction(_Step, Generic[P, R]):
+    """An async step. Await it inside a task; its result is recorded once.
+
+    Outside a task the call returns the function's own coroutine.
+    """
+
+    fn: Callable[P, Awaitable[R]]
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Awaitable[R]:
+        """Execute (or replay) the step; outside a task, call the function."""
+        return self._call(args, kwargs)  # type: ignore[no-any-return]
+
+
+class SyncStepFunction(_Step, Generic[P, R]):
+    """A sync step. Await it inside a task; its result is recorded once.
+
+    Outside a task the call is a plain, synchronous call of the function and
+    returns its value. The call is typed for its use in tasks (``await``):
+    a type checker cannot know whether a call runs inside one.
+    """
+
+    fn: Callable[P, R]
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Awaitable[R]:
+        """Execute (or replay) the step; outside a task, return ``fn(*args, **kwargs)``."""
+        return self._call(args, kwargs)  # type: ignore[no-any-return]
+
+
+class _StepDecorator:
+    """``@step(...)`` with options: picks the wrapper by whether the function is async."""
+
+    def __init__(
+        self, name: str | None, retry: RetryPolicy | None, expected_duration: float
+    ) -> None:
+        self.name = name
+        self.retry = retry
+        self.expected_duration = expected_duration
+
+    # An async function also matches the second overload (its R being a
+    # coroutine); the first, more specific one wins, which is the intent.
+    @overload
+    def __call__(  # type: ignore[overload-overlap]
+        self, fn: Callable[P, Awaitable[R]], /
+    ) -> StepFunction[P, R]: ...
+    @overload
+    def __call__(self, fn: Callable[P, R], /) -> SyncStepFunction[P, R]: ...
+    def __call__(self, fn: Callable[..., Any], /) -> _Step:
+        spec = make_spec(fn, self.name, self.retry, self.expected_duration)
+        wrapper: StepFunction[..., Any] | SyncStepFunction[..., Any]
+        if inspect.iscoroutinefunction(fn):
+            wrapper = StepFunction(fn, spec)
+        else:
+            wrapper = SyncStepFunction(fn, spec)
+        functools.update_wrapper(wrapper, fn)
+        return wrapper
 
 
 def make_spec(
@@ -74,16 +164,16 @@ def make_spec(
 
 
 @overload
-def step(fn: Callable[P, Awaitable[R]], /) -> StepFunction[P, R]: ...
+def step(fn: Callable[P, Awaitable[R]], /) -> StepFunction[P, R]: ...  # type: ignore[overload-overlap]
 @overload
-def step(fn: Callable[P, R], /) -> StepFunction[P, R]: ...
+def step(fn: Callable[P, R], /) -> SyncStepFunction[P, R]: ...
 @overload
 def step(
     *,
     name: str | None = None,
     retry: RetryPolicy | None = None,
     expected_duration: float = 0.0,
-) -> Callable[[Callable[P, R]], StepFunction[P, R]]: ...
+) -> _StepDecorator: ...
 
 
 def step(
@@ -104,13 +194,15 @@ def step(
             plus the safety margin is left before the Lambda deadline, the
             invocation checkpoints and continues in a fresh one first.
 
+    Inside a task, await the step (sync or async): it runs once per run and
+    its result is recorded. Outside a task, a sync step is a plain call and an
+    async one returns its coroutine, so helpers stay unit-testable.
+
     The result must be JSON-serialisable (see :mod:`durable_lambda.serde`);
-    with a return annotation it is validated back into that type on replay.
+    with a return annotation it is validated into that type (``Annotated``
+    constraints included) before it is recorded and again on replay.
     """
-
-    def decorate(f: Callable[..., Any]) -> StepFunction[Any, Any]:
-        return StepFunction(f, make_spec(f, name, retry, expected_duration))
-
+    decorate = _StepDecorator(name, retry, expected_duration)
     if fn is not None:
         return decorate(fn)
     return decorate

@@ -27,6 +27,11 @@ R = TypeVar("R")
 
 TaskFunction = Callable[..., Coroutine[Any, Any, Any]]
 
+#: Task ids use the queue-name alphabet: they go into storage keys where ``#``
+#: separates parts, into log lines and into URLs, so no separators, spaces or
+#: control characters.
+_TASK_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
+
 
 def _validation_errors(exc: ValidationError) -> list[tuple[str, str]]:
     return [(".".join(str(p) for p in err["loc"]), err["msg"]) for err in exc.errors()]
@@ -164,8 +169,8 @@ def _origin(fn: Callable[..., Any]) -> str:
     return f"{fn.__module__}.{fn.__qualname__}"
 
 
-#: The registry ``@task`` adds to by default.
-registry = TaskRegistry()
+#: The process-wide registry ``@task`` adds to unless given ``registry=``.
+default_registry = TaskRegistry()
 
 
 def _annotations(fn: TaskFunction) -> tuple[Any, Any, bool]:
@@ -176,7 +181,7 @@ def _annotations(fn: TaskFunction) -> tuple[Any, Any, bool]:
             f"it takes {len(params)} parameters"
         )
     try:
-        hints = typing.get_type_hints(fn)
+        hints = typing.get_type_hints(fn, include_extras=True)
     except (NameError, TypeError) as exc:
         raise ConfigurationError(f"cannot resolve annotations of {fn.__qualname__}: {exc}") from exc
     payload_type = hints.get(params[0].name, Any)
@@ -192,26 +197,30 @@ def task(
     max_duration: dt.timedelta | float | None = None,
     cron: str | None = None,
     timezone: str = "UTC",
-    registry_: TaskRegistry | None = None,
+    registry: TaskRegistry | None = None,
 ) -> Callable[[TaskFunction], Task[Any, Any]]:
     """Declare a durable task.
 
     Args:
-        id: Unique, stable id (runs store it; renaming strands in-flight runs).
+        id: Unique, stable id (runs store it; renaming strands in-flight runs):
+            1-128 letters, digits and ``_.:-``.
         retry: Retry policy for the task body and default for its steps.
         queue: Queue configuration; defaults to a queue named after the task.
         max_duration: Upper bound on the run's wall time (seconds or timedelta).
         cron: A cron expression (``"*/5 * * * *"``); the scheduler function starts
             one run per occurrence, exactly once, with a ``ScheduledPayload``.
         timezone: The IANA timezone the cron expression is read in.
-        registry_: Registry to add to; defaults to the process-wide one.
+        registry: Registry to add to; defaults to the process-wide ``default_registry``.
 
     The function must be ``async def f(payload, ctx)`` (``ctx`` optional). Its
     payload annotation validates input on trigger and on every resume; its
     return annotation validates the output.
     """
-    if not id or len(id) > 128:  # noqa: PLR2004 - documented limit
-        raise ConfigurationError(f"task id must be 1-128 characters, got {id!r}")
+    if not _TASK_ID.fullmatch(id):
+        raise ConfigurationError(
+            f"task id {id!r} must be 1-128 characters of letters, digits and _.:- "
+            f"(got {len(id)} characters)"
+        )
     if isinstance(max_duration, int | float):
         max_duration = dt.timedelta(seconds=max_duration)
     if cron is not None:
@@ -233,7 +242,7 @@ def task(
             cron=cron,
             timezone=timezone,
         )
-        (registry_ or registry).add(definition)
+        (registry or default_registry).add(definition)
         return definition
 
     return decorate

@@ -6,7 +6,7 @@ import random
 from dataclasses import dataclass
 from typing import Protocol
 
-from durable_lambda.errors import RetryAfter, TerminalError
+from durable_lambda.errors import ConfigurationError, RetryAfter, TerminalError
 
 
 class RandomSource(Protocol):
@@ -54,13 +54,17 @@ class RetryPolicy:
     def __post_init__(self) -> None:
         """Reject values that would make the policy meaningless."""
         if self.max_attempts < 1:
-            raise ValueError(f"RetryPolicy.max_attempts must be >= 1, got {self.max_attempts}")
+            raise ConfigurationError(
+                f"RetryPolicy.max_attempts must be >= 1, got {self.max_attempts}"
+            )
         if self.factor < 1:
-            raise ValueError(f"RetryPolicy.factor must be >= 1, got {self.factor}")
+            raise ConfigurationError(f"RetryPolicy.factor must be >= 1, got {self.factor}")
         if self.min_timeout < 0:
-            raise ValueError(f"RetryPolicy.min_timeout must be >= 0, got {self.min_timeout}")
+            raise ConfigurationError(
+                f"RetryPolicy.min_timeout must be >= 0, got {self.min_timeout}"
+            )
         if self.max_timeout < self.min_timeout:
-            raise ValueError(
+            raise ConfigurationError(
                 f"RetryPolicy.max_timeout ({self.max_timeout}) must be >= "
                 f"min_timeout ({self.min_timeout})"
             )

@@ -26,7 +26,7 @@ from durable_lambda.local.scheduler_ticker import SchedulerTicker
 from durable_lambda.local.sqs_poller import SqsPoller
 from durable_lambda.services import Services
 from durable_lambda.settings import Settings
-from durable_lambda.task import registry as default_registry
+from durable_lambda.task import default_registry
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient

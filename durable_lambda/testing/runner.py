@@ -10,15 +10,17 @@ from durable_lambda.adapters.memory import MemoryBlobStore, MemoryResumeQueue, M
 from durable_lambda.client import RunHandle
 from durable_lambda.engine.journal import JournalEntry
 from durable_lambda.engine.retry import RandomSource
-from durable_lambda.errors import DurableLambdaError
+from durable_lambda.engine.state import RunStatus
+from durable_lambda.errors import ConfigurationError, DurableLambdaError
+from durable_lambda.messages import delay_until, sqs_delay
 from durable_lambda.ports import FlowStore, RunStore
-from durable_lambda.records import TimelineEvent
+from durable_lambda.records import ResumeMessage, TimelineEvent
 from durable_lambda.result import RunResult
 from durable_lambda.services import Services
 from durable_lambda.settings import Settings
-from durable_lambda.task import Task, TaskRegistry
-from durable_lambda.task import registry as default_registry
+from durable_lambda.task import Task, TaskRegistry, default_registry
 from durable_lambda.testing.clock import SkipClock
+from durable_lambda.testing.deadline import DeadLetterBox, DeadlineStore, InvocationKilled
 from durable_lambda.values import ValueStore
 from durable_lambda.worker import Invocation, Report
 
@@ -34,6 +36,14 @@ class LocalRunner:
     seconds to live, so chaining across invocations happens in a unit test
     exactly as it does on Lambda. Waits and retry backoffs are skipped by the
     clock; step bodies take their real time.
+
+    The deadline is enforced as Lambda enforces it: an invocation still
+    running at its deadline is killed. Its next write (a step's record, the
+    checkpoint) is refused, nothing of it is stored, and once the run's lease
+    has expired the message is delivered again, so the step runs again in a
+    fresh invocation. A message killed ``max_receive_count`` times (a step
+    that can never fit) is dead-lettered and the run fails with an error
+    naming the step, as the scheduler fails dead-lettered runs.
 
     Example::
 
@@ -51,6 +61,8 @@ class LocalRunner:
             (default: the memory store's own).
         clock: The clock (default: a :class:`SkipClock`).
         rng: Randomness for retry jitter (pass ``random.Random(0)`` to fix it).
+        max_receive_count: Deliveries of one message killed at the deadline
+            before it is dead-lettered (the stack's ``MaxReceiveCount``).
     """
 
     def __init__(
@@ -63,8 +75,11 @@ class LocalRunner:
         flow: FlowStore | None = None,
         clock: SkipClock | None = None,
         rng: RandomSource | None = None,
+        max_receive_count: int = 5,
     ) -> None:
         """Build the in-process stack."""
+        if max_receive_count < 1:
+            raise ConfigurationError(f"max_receive_count must be >= 1, got {max_receive_count}")
         self.settings = settings or Settings()
         self.clock = clock or SkipClock()
         self.deadline = deadline
@@ -76,13 +91,17 @@ class LocalRunner:
         self.store: RunStore = store or memory
         self.flow: FlowStore = flow or (memory.flow if store is None else _require_flow(store))
         self.queue = MemoryResumeQueue(self.clock.now)
+        self.max_receive_count = max_receive_count
+        self.dead_letters = DeadLetterBox()
+        self._deadline = DeadlineStore(self.store)
         services = Services.build(
-            store=self.store,
+            store=self._deadline,
             flow=self.flow,
             queue=self.queue,
             clock=self.clock,
             registry=self.registry,
             settings=self.settings,
+            dead_letters=self.dead_letters,
             rng=rng,
         )
         self.admission = services.admission
@@ -92,6 +111,8 @@ class LocalRunner:
         self.invocations: Counter[str] = Counter()
         self.reports: list[Report] = []
         self._request_ids = itertools.count(1)
+        # Kills per message (run id, epoch): SQS's receive count of that message.
+        self._kills: Counter[tuple[str, int]] = Counter()
 
     def trigger(self, task: Task[Any, Any] | str, payload: Any, **options: Any) -> RunHandle:
         """Trigger a run (same options as :meth:`Client.trigger`) without running it."""
@@ -135,18 +156,40 @@ class LocalRunner:
 
     def invoke_once(self, run_id: str, epoch: int) -> Report:
         """One simulated Lambda invocation for a resume message."""
-        from durable_lambda.records import ResumeMessage  # noqa: PLC0415
-
         expires = self.clock.monotonic() + self.deadline
         invocation = Invocation(
             request_id=f"local-{next(self._request_ids)}",
             remaining=lambda: expires - self.clock.monotonic(),
             timeout=self.deadline,
         )
-        report = self.worker.handle(ResumeMessage(run_id, epoch), invocation)
+        self._deadline.arm(invocation.remaining)
+        try:
+            report = self.worker.handle(ResumeMessage(run_id, epoch), invocation)
+        except InvocationKilled as killed:
+            self.invocations[run_id] += 1
+            return self._killed(ResumeMessage(run_id, epoch), killed)
+        finally:
+            self._deadline.disarm()
         if report.action == "executed":
             self.invocations[run_id] += 1
         return report
+
+    def _killed(self, message: ResumeMessage, killed: InvocationKilled) -> Report:
+        """What SQS does with the message of a killed invocation: redeliver, or dead-letter."""
+        self._kills[message.run_id, message.epoch] += 1
+        kills = self._kills[message.run_id, message.epoch]
+        reason = f"{killed.what} ran past the {self.deadline} s deadline in {kills} invocations"
+        if kills >= self.max_receive_count:
+            self.store.note_delivery_error(message.run_id, reason)
+            self.dead_letters.put(message, kills)
+            self.scheduler.fail_dead_lettered_runs()
+            return Report(message.run_id, "killed", RunStatus.FAILED, detail=reason)
+        # The message stays invisible until its visibility timeout; deliver it
+        # once the dead holder's lease has expired, so the delivery takes the run.
+        run = self.store.get_run(message.run_id)
+        lease_expiry = run.lease_expiry if run is not None else None
+        self.queue.send(message, sqs_delay(delay_until(lease_expiry, self.clock.now()) + 1))
+        return Report(message.run_id, "killed", detail=reason)
 
     def journal(self, run_id: str) -> list[JournalEntry]:
         """The run's journal entries."""

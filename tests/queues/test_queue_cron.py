@@ -18,7 +18,7 @@ from durable_lambda.cron import CronFirer, occurrences
 from durable_lambda.records import RunQuery
 from durable_lambda.scheduler import Scheduler, TickReport
 from durable_lambda.settings import Settings
-from durable_lambda.task import registry
+from durable_lambda.task import default_registry
 from durable_lambda.testing import SkipClock
 
 pytestmark = [pytest.mark.emulator, pytest.mark.slow]
@@ -42,7 +42,7 @@ def _scheduler(stack, clock: SkipClock) -> Scheduler:
         clock=clock,
         dead_letters=ports.dead_letters,
         admission=admission,
-        cron=CronFirer(registry, ports.flow, client, clock),
+        cron=CronFirer(default_registry, ports.flow, client, clock),
     )
 
 
@@ -77,7 +77,7 @@ def test_each_occurrence_fires_once_with_two_schedulers_ticking_at_once(make_sta
         # The stack's own scheduler (real time) stays out of it: the two below fire.
         scheduler_interval=3600.0,
     )
-    task = registry.get("q-cron")
+    task = default_registry.get("q-cron")
     assert task.cron is not None
     clock = SkipClock()
     schedulers = [_scheduler(stack, clock), _scheduler(stack, clock)]

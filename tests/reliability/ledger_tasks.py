@@ -143,7 +143,7 @@ async def quick(payload: dict[str, Any], ctx: TaskContext) -> str:
     return f"{payload['name']}:{result['value']}"
 
 
-@task(id="ledger-unregistered", registry_=UNREGISTERED)
+@task(id="ledger-unregistered", registry=UNREGISTERED)
 async def unregistered(payload: dict[str, Any]) -> str:
     """Triggered by the tests through its ``Task`` object; no worker can run it."""
     return str(payload)

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import importlib
 
-from durable_lambda.task import TaskRegistry
-from durable_lambda.task import registry as default_registry
+from durable_lambda.task import TaskRegistry, default_registry
 
 
 def registry_of(*modules: str) -> TaskRegistry:

@@ -1,9 +1,21 @@
 from __future__ import annotations
 
+from typing import Annotated
+
 import pytest
 from pydantic import BaseModel, Field
 
-from durable_lambda import ConfigurationError, PayloadValidationError, Queue, RunStatus, task
+from durable_lambda import (
+    ConfigurationError,
+    PayloadValidationError,
+    Queue,
+    RetryPolicy,
+    RunStatus,
+    TaskContext,
+    step,
+    task,
+)
+from durable_lambda.engine.journal import EntryStatus
 from durable_lambda.records import RunQuery
 
 
@@ -13,7 +25,7 @@ class OrderIn(BaseModel):
 
 
 def test_bad_payload_names_the_field_and_creates_no_run(registry, runner):
-    @task(id="orders", registry_=registry)
+    @task(id="orders", registry=registry)
     async def process(payload: OrderIn) -> None:
         return None
 
@@ -26,7 +38,7 @@ def test_bad_payload_names_the_field_and_creates_no_run(registry, runner):
 
 
 def test_missing_field_is_reported(registry, runner):
-    @task(id="orders", registry_=registry)
+    @task(id="orders", registry=registry)
     async def process(payload: OrderIn) -> None:
         return None
 
@@ -35,7 +47,7 @@ def test_missing_field_is_reported(registry, runner):
 
 
 def test_plain_json_annotations_validate_too(registry, runner):
-    @task(id="sum", registry_=registry)
+    @task(id="sum", registry=registry)
     async def total(payload: list[int]) -> int:
         return sum(payload)
 
@@ -45,7 +57,7 @@ def test_plain_json_annotations_validate_too(registry, runner):
 
 
 def test_task_receives_the_validated_model(registry, runner):
-    @task(id="orders", registry_=registry)
+    @task(id="orders", registry=registry)
     async def process(payload: OrderIn) -> str:
         assert isinstance(payload, OrderIn)
         return payload.order_id
@@ -54,7 +66,7 @@ def test_task_receives_the_validated_model(registry, runner):
 
 
 def test_output_not_matching_the_return_annotation_fails_the_run(registry, runner):
-    @task(id="bad-output", registry_=registry)
+    @task(id="bad-output", registry=registry)
     async def wrong(payload: None) -> int:
         return "not a number"  # type: ignore[return-value]
 
@@ -67,25 +79,25 @@ def test_output_not_matching_the_return_annotation_fails_the_run(registry, runne
 def test_sync_task_function_is_rejected(registry):
     with pytest.raises(ConfigurationError, match="must be an async def"):
 
-        @task(id="sync", registry_=registry)
+        @task(id="sync", registry=registry)
         def not_async(payload: None) -> None:  # type: ignore[arg-type]
             return None
 
 
 def test_duplicate_task_id_for_another_function_is_rejected(registry):
-    @task(id="same", registry_=registry)
+    @task(id="same", registry=registry)
     async def first(payload: None) -> None:
         return None
 
     with pytest.raises(ConfigurationError, match="already used"):
 
-        @task(id="same", registry_=registry)
+        @task(id="same", registry=registry)
         async def second(payload: None) -> None:
             return None
 
 
 def test_invalid_trigger_options_name_the_option(registry, runner):
-    @task(id="t", registry_=registry)
+    @task(id="t", registry=registry)
     async def t(payload: None) -> None:
         return None
 
@@ -104,7 +116,7 @@ def test_queue_rejects_bad_names_and_limits():
 
 
 def test_idempotency_key_returns_the_first_run(registry, runner):
-    @task(id="t", registry_=registry)
+    @task(id="t", registry=registry)
     async def t(payload: int) -> int:
         return payload
 
@@ -113,3 +125,69 @@ def test_idempotency_key_returns_the_first_run(registry, runner):
     assert second.run_id == first.run_id
     assert second.cached
     assert not first.cached
+
+
+PositiveInt = Annotated[int, Field(gt=0)]
+
+
+def test_annotated_payload_constraints_hold(registry, runner):
+    @task(id="annotated-in", registry=registry)
+    async def take(payload: PositiveInt) -> int:
+        return payload
+
+    with pytest.raises(PayloadValidationError, match="greater than 0"):
+        runner.trigger(take, -1)
+    assert runner.client.list_runs(RunQuery()) == []
+    assert runner.run(take, 3).output == 3
+
+
+def test_annotated_output_constraints_hold(registry, runner):
+    @task(id="annotated-out", registry=registry)
+    async def give(payload: int) -> PositiveInt:
+        return payload
+
+    result = runner.run(give, -1)
+    assert result.status is RunStatus.FAILED
+    assert result.error is not None
+    assert "invalid output" in result.error.message
+    assert "greater than 0" in result.error.message
+
+
+def test_annotated_step_result_constraints_hold_before_the_result_is_recorded(registry, runner):
+    calls: list[int] = []
+
+    @step(retry=RetryPolicy(max_attempts=3, min_timeout=0, randomize=False))
+    def count(n: int) -> PositiveInt:
+        calls.append(n)
+        return n
+
+    @task(id="annotated-step", registry=registry)
+    async def counting(payload: int) -> int:
+        return await count(payload)
+
+    result = runner.run(counting, -1)
+    assert result.status is RunStatus.FAILED
+    [entry] = runner.journal(result.run_id)
+    assert entry.key == "count#0"
+    assert entry.status is EntryStatus.FAILED  # never recorded as completed
+    assert entry.result is None
+    assert entry.error is not None
+    assert "greater than 0" in entry.error.message
+    assert calls == [-1]  # a result that breaks its annotation is not retried
+    assert runner.run(counting, 2).output == 2
+
+
+def test_annotated_ad_hoc_step_result_constraints_hold(registry, runner):
+    def count(n: int) -> PositiveInt:
+        return n
+
+    @task(id="annotated-ad-hoc", registry=registry)
+    async def counting(payload: int, ctx: TaskContext) -> int:
+        return await ctx.step("count", count, payload)  # type: ignore[no-any-return]
+
+    result = runner.run(counting, -1)
+    assert result.status is RunStatus.FAILED
+    [entry] = runner.journal(result.run_id)
+    assert entry.status is EntryStatus.FAILED
+    assert entry.error is not None
+    assert "greater than 0" in entry.error.message

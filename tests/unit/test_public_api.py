@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -64,3 +65,34 @@ def test_the_engine_imports_no_aws_library():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+def _version_seen_with(tmp_path, prelude: str) -> str:
+    code = f"{prelude}\nimport durable_lambda\nprint(durable_lambda.__version__)"
+    env_path = os.pathsep.join([str(tmp_path), *sys.path])
+    completed = subprocess.run(  # noqa: S603 - our own interpreter, fixed code
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": env_path},
+    )
+    return completed.stdout.strip()
+
+
+def test_version_comes_from_the_installed_distribution(tmp_path):
+    # A distribution found first on the path stands in for a newer install.
+    info = tmp_path / "durable_lambda-9.8.7.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: durable-lambda\nVersion: 9.8.7\n")
+    assert _version_seen_with(tmp_path, "") == "9.8.7"
+
+
+def test_version_has_a_fallback_when_the_package_is_not_installed(tmp_path):
+    prelude = (
+        "import importlib.metadata as m\n"
+        "def missing(name):\n"
+        "    raise m.PackageNotFoundError(name)\n"
+        "m.version = missing"
+    )
+    assert _version_seen_with(tmp_path, prelude) == "0+unknown"

@@ -29,7 +29,7 @@ def one_slot(registry):
     def work(label: str) -> str:
         return label
 
-    @task(id="q1", registry_=registry, queue=Queue("single", concurrency_limit=1))
+    @task(id="q1", registry=registry, queue=Queue("single", concurrency_limit=1))
     async def limited(payload: str, ctx: TaskContext) -> str:
         return await work(payload)
 
@@ -95,7 +95,7 @@ def test_duplicate_acquire_and_release_change_nothing(runner):
 
 
 def test_each_concurrency_key_has_its_own_limit(registry, runner):
-    @task(id="keyed", registry_=registry, queue=Queue("tenants", concurrency_limit=2))
+    @task(id="keyed", registry=registry, queue=Queue("tenants", concurrency_limit=2))
     async def keyed(payload: str) -> str:
         return payload
 
@@ -138,7 +138,7 @@ def test_a_paused_queue_starts_nothing_until_resumed(registry, runner, one_slot)
 
 
 def test_pausing_an_unlimited_queue_parks_its_runs(registry, runner):
-    @task(id="free", registry_=registry)
+    @task(id="free", registry=registry)
     async def free(payload: int) -> int:
         return payload
 
@@ -152,8 +152,21 @@ def test_pausing_an_unlimited_queue_parks_its_runs(registry, runner):
     assert runner.client.get_run(handle.run_id).status.value == "COMPLETED"
 
 
+def test_cached_queue_control_state_expires_on_the_injected_clock(registry, runner):
+    @task(id="free", registry=registry)
+    async def free(payload: int) -> int:
+        return payload
+
+    runner.run(free, 1)  # caches "not paused" for control_ttl seconds
+    runner.client.pause_queue("free")
+    runner.clock.advance(runner.admission.control_ttl + 1)
+    handle = runner.trigger(free, 2)
+    runner.drain()
+    assert runner.client.get_run(handle.run_id).status.value == "WAITING_FOR_SLOT"
+
+
 def test_rate_limit_admits_no_more_than_the_limit_in_any_window(registry, runner):
-    @task(id="rated", registry_=registry, queue=Queue("api", rate_limit=RateLimit(5, 10)))
+    @task(id="rated", registry=registry, queue=Queue("api", rate_limit=RateLimit(5, 10)))
     async def rated(payload: int) -> int:
         return payload
 
@@ -171,7 +184,7 @@ def test_rate_limit_admits_no_more_than_the_limit_in_any_window(registry, runner
 def test_cron_fires_each_occurrence_once_with_two_schedulers(registry, runner):
     fired: list[str] = []
 
-    @task(id="every-5", registry_=registry, cron="*/5 * * * *")
+    @task(id="every-5", registry=registry, cron="*/5 * * * *")
     async def every_five(payload: ScheduledPayload) -> str:
         fired.append(payload.timestamp.isoformat())
         return payload.timestamp.isoformat()
@@ -199,13 +212,13 @@ def test_cron_fires_each_occurrence_once_with_two_schedulers(registry, runner):
 def test_invalid_cron_or_timezone_is_rejected(registry):
     with pytest.raises(ConfigurationError, match="cron expression"):
 
-        @task(id="bad", registry_=registry, cron="every minute")
+        @task(id="bad", registry=registry, cron="every minute")
         async def bad(payload: None) -> None:
             return None
 
     with pytest.raises(ConfigurationError, match="timezone"):
 
-        @task(id="bad2", registry_=registry, cron="* * * * *", timezone="Mars/Base")
+        @task(id="bad2", registry=registry, cron="* * * * *", timezone="Mars/Base")
         async def bad2(payload: None) -> None:
             return None
 

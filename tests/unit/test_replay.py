@@ -38,7 +38,7 @@ def test_replay_returns_recorded_results_without_running_bodies(registry, runner
         calls["charge"] += 1
         return Receipt(order_id=order_id, cents=4200)
 
-    @task(id="t", registry_=registry)
+    @task(id="t", registry=registry)
     async def flow(payload: dict, ctx: TaskContext) -> dict:
         receipt = await charge(payload["id"])
         assert isinstance(receipt, Receipt)  # replay validates back into the model
@@ -64,7 +64,7 @@ def test_sync_and_async_steps_both_work(registry, runner):
     async def add(x: int, y: int) -> int:
         return x + y
 
-    @task(id="t", registry_=registry)
+    @task(id="t", registry=registry)
     async def flow(payload: int) -> int:
         return await add(await double(payload), 1)
 
@@ -78,7 +78,7 @@ def test_ad_hoc_ctx_step_is_journaled(registry, runner):
         calls.append(n)
         return n + 1
 
-    @task(id="t", registry_=registry)
+    @task(id="t", registry=registry)
     async def flow(payload: int, ctx: TaskContext) -> int:
         value = await ctx.step("fetch", fetch, payload)
         await wait.for_(hours=1)
@@ -95,7 +95,7 @@ def test_step_identity_is_name_and_occurrence(registry, runner):
     def tick(i: int) -> int:
         return i
 
-    @task(id="t", registry_=registry)
+    @task(id="t", registry=registry)
     async def flow(payload: int) -> int:
         return sum([await tick(i) for i in range(payload)])
 
@@ -115,7 +115,7 @@ def test_changed_code_raises_non_determinism_naming_the_step(registry):
     def b() -> str:
         return "b"
 
-    @task(id="t", registry_=registry)
+    @task(id="t", registry=registry)
     async def flow(payload: None) -> str:
         first = await (a() if version["v"] == 1 else b())
         await wait.for_(days=1)
@@ -141,7 +141,7 @@ def test_non_determinism_error_names_position_and_both_steps():
 
 
 def test_suspend_cannot_be_swallowed_by_except_exception(registry, runner):
-    @task(id="t", registry_=registry)
+    @task(id="t", registry=registry)
     async def flow(payload: None) -> str:
         try:
             await wait.for_(hours=1)
@@ -163,7 +163,7 @@ def test_abort_run_fails_at_once_without_retry(registry, runner):
         attempts.append(1)
         raise AbortRun("card declined")
 
-    @task(id="t", registry_=registry, retry=RetryPolicy(max_attempts=5))
+    @task(id="t", registry=registry, retry=RetryPolicy(max_attempts=5))
     async def flow(payload: None) -> None:
         await check()
 
@@ -185,7 +185,7 @@ def test_retry_after_sets_the_exact_delay(registry, runner):
             raise RetryAfter(42)
         return "done"
 
-    @task(id="t", registry_=registry)
+    @task(id="t", registry=registry)
     async def flow(payload: None) -> str:
         return await limited()
 
@@ -200,7 +200,7 @@ def test_step_failing_every_attempt_fails_the_run_with_traceback(registry, runne
     def broken() -> None:
         raise ValueError("upstream 500")
 
-    @task(id="t", registry_=registry)
+    @task(id="t", registry=registry)
     async def flow(payload: None) -> None:
         await broken()
 
@@ -224,7 +224,7 @@ def test_task_level_retry_replays_completed_steps(registry, runner):
         calls["once"] += 1
         return 7
 
-    @task(id="t", registry_=registry, retry=RetryPolicy(max_attempts=3, randomize=False))
+    @task(id="t", registry=registry, retry=RetryPolicy(max_attempts=3, randomize=False))
     async def flow(payload: None, ctx: TaskContext) -> int:
         value = await once()
         if ctx.attempt < 3:
@@ -241,7 +241,7 @@ def test_task_level_retry_replays_completed_steps(registry, runner):
 def test_idempotency_key_is_stable_across_attempts(registry, runner):
     seen: list[str] = []
 
-    @task(id="t", registry_=registry, retry=RetryPolicy(max_attempts=3, min_timeout=0))
+    @task(id="t", registry=registry, retry=RetryPolicy(max_attempts=3, min_timeout=0))
     async def flow(payload: None, ctx: TaskContext) -> str:
         def send() -> str:
             seen.append(ctx.idempotency_key)
@@ -268,7 +268,7 @@ def test_deadline_chains_a_long_loop_across_invocations(registry):
         time.sleep(0.05)
         return i
 
-    @task(id="t", registry_=registry)
+    @task(id="t", registry=registry)
     async def flow(payload: int) -> int:
         return sum([await work(i) for i in range(payload)])
 
@@ -290,7 +290,7 @@ def test_expected_duration_suspends_before_a_step_that_cannot_fit(registry):
         time.sleep(0.1)
         return "s"
 
-    @task(id="t", registry_=registry)
+    @task(id="t", registry=registry)
     async def flow(payload: None) -> list[str]:
         return [await small(), await big()]
 
@@ -320,7 +320,7 @@ def test_a_step_result_above_the_maximum_fails_the_run_naming_the_step(registry)
     def medium() -> str:
         return "y" * 3000  # above inline, below the maximum: stored as a blob
 
-    @task(id="t", registry_=registry)
+    @task(id="t", registry=registry)
     async def flow(payload: None) -> int:
         value = await medium()
         await wait.for_(hours=1)  # replay must read the blob back
@@ -345,7 +345,7 @@ def test_a_step_result_above_the_maximum_fails_the_run_naming_the_step(registry)
 def test_a_run_chaining_past_max_hops_fails_with_a_clear_error(registry):
     runner = LocalRunner(registry=registry, settings=Settings(max_hops=3))
 
-    @task(id="t", registry_=registry)
+    @task(id="t", registry=registry)
     async def forever(payload: None) -> None:
         for _ in range(10):
             await wait.for_(minutes=5)

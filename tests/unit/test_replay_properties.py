@@ -104,7 +104,7 @@ def build(
 ):
     shapes = ShapeRunner(ledger, swallowed)
 
-    @task(id="shape", registry_=registry)
+    @task(id="shape", registry=registry)
     async def shaped(payload: None) -> list[str]:
         return await shapes.nodes(shape)
 

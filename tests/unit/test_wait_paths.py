@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from durable_lambda import task, wait
+from durable_lambda import ConfigurationError, task, wait
 from durable_lambda.testing import LocalRunner
 
 FAR = dt.timedelta(days=365)
@@ -19,7 +19,7 @@ FAR = dt.timedelta(days=365)
 def test_wait_takes_the_right_path(registry, seconds, via_timer):
     runner = LocalRunner(registry=registry)
 
-    @task(id="w", registry_=registry)
+    @task(id="w", registry=registry)
     async def waiter(payload: int) -> str:
         await wait.for_(seconds=payload)
         return "woke"
@@ -48,7 +48,7 @@ def test_wait_takes_the_right_path(registry, seconds, via_timer):
 def test_two_hour_wait_is_fired_by_the_scheduler_once_due(registry):
     runner = LocalRunner(registry=registry)
 
-    @task(id="w", registry_=registry)
+    @task(id="w", registry=registry)
     async def waiter(payload: None) -> str:
         await wait.for_(hours=2)
         return "woke"
@@ -70,7 +70,7 @@ def test_two_hour_wait_is_fired_by_the_scheduler_once_due(registry):
 def test_an_early_message_is_resent_for_the_wake_time(registry):
     runner = LocalRunner(registry=registry)
 
-    @task(id="w", registry_=registry)
+    @task(id="w", registry=registry)
     async def waiter(payload: None) -> str:
         await wait.for_(seconds=300)
         return "woke"
@@ -89,7 +89,7 @@ def test_duplicate_and_stale_messages_execute_nothing(registry):
     runner = LocalRunner(registry=registry)
     calls: list[int] = []
 
-    @task(id="w", registry_=registry)
+    @task(id="w", registry=registry)
     async def waiter(payload: None) -> int:
         calls.append(1)
         await wait.for_(seconds=60)
@@ -107,7 +107,7 @@ def test_a_run_not_started_within_its_ttl_expires(registry):
     runner = LocalRunner(registry=registry)
     calls: list[int] = []
 
-    @task(id="w", registry_=registry)
+    @task(id="w", registry=registry)
     async def late(payload: None) -> None:
         calls.append(1)
 
@@ -124,7 +124,7 @@ def test_a_run_not_started_within_its_ttl_expires(registry):
 def test_a_lost_resume_message_is_sent_again_by_the_scheduler(registry):
     runner = LocalRunner(registry=registry)
 
-    @task(id="w", registry_=registry)
+    @task(id="w", registry=registry)
     async def waiter(payload: None) -> str:
         await wait.for_(seconds=30)
         return "woke"
@@ -138,3 +138,41 @@ def test_a_lost_resume_message_is_sent_again_by_the_scheduler(registry):
     assert runner.scheduler.tick().lost_messages_resent == 1
     runner.drain()
     assert runner.client.get_run(handle.run_id).status.value == "COMPLETED"
+
+
+@pytest.mark.parametrize(
+    ("duration", "shown"),
+    [({"seconds": -5}, "-5 seconds"), ({"minutes": 1, "seconds": -90}, "-30 seconds")],
+)
+def test_a_negative_wait_is_rejected_when_called_in_seconds(duration, shown):
+    # Rejected at the call itself, before anything awaits it (and outside a task).
+    with pytest.raises(ConfigurationError, match=shown) as caught:
+        wait.for_(**duration)
+    assert "day" not in str(caught.value)
+
+
+def test_an_unrepresentable_wait_is_rejected_when_called():
+    with pytest.raises(ConfigurationError, match="finite duration"):
+        wait.for_(days=float("inf"))
+
+
+def test_waiting_until_a_naive_datetime_is_rejected_when_called():
+    with pytest.raises(ConfigurationError, match="timezone"):
+        wait.until(dt.datetime(2030, 1, 1, 12, 0))  # noqa: DTZ001 - the point of the test
+
+
+def test_waiting_until_an_aware_datetime_in_another_zone_resumes_at_that_instant(registry):
+    runner = LocalRunner(registry=registry)
+    paris = dt.timezone(dt.timedelta(hours=2))
+    wake = (runner.clock.now() + dt.timedelta(hours=3)).astimezone(paris)
+
+    @task(id="w", registry=registry)
+    async def waiter(payload: int) -> str:
+        await wait.until(wake)
+        return "woke"
+
+    handle = runner.trigger(waiter, 0)
+    runner.step_once()
+    assert runner.client.get_run(handle.run_id).wake_at == wake
+    runner.drain()
+    assert runner.client.result(handle.run_id).output == "woke"
