@@ -38,10 +38,13 @@ class Admitted:
     Attributes:
         slot: The counter it holds a unit of (``None``: no limit applies).
         first_start: This is the run's first start (record ``started_at``).
+        at: The instant of admission: for a rate-limited queue, exactly the
+            start the rate window recorded, so ``started_at`` and the window agree.
     """
 
     slot: SlotKey | None
     first_start: bool
+    at: dt.datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,19 +97,19 @@ class Admission:
         """Admit ``run`` (held under ``fence`` until ``expiry``), or park or delay it."""
         key = SlotKey(run.queue, run.concurrency_key)
         first = run.started_at is None
+        now = self.clock.now()
         if first and queue.rate_limit is not None:
-            now = self.clock.now()
             retry_in = self.rates.admit(
                 key.id, queue.rate_limit.limit, queue.rate_limit.period, now
             )
             if retry_in > 0:
                 return self._delay(run, fence, retry_in, now)
         if not self._limited(key, queue):
-            return Admitted(slot=None, first_start=first)
+            return Admitted(slot=None, first_start=first, at=now)
         for _ in range(PARK_ATTEMPTS):
             result = self._acquire(key, run, queue, expiry)
             if result.holds:
-                return Admitted(slot=key, first_start=first)
+                return Admitted(slot=key, first_start=first, at=now)
             try:
                 return self._park(run, queue, key, fence, result)
             except SlotAvailableError:

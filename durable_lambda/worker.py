@@ -145,7 +145,7 @@ class Worker:
         admitted = (
             self.admission.enter(run, self.registry.queue(run.queue, task), fence, taken.expiry)
             if self.admission is not None
-            else Admitted(slot=None, first_start=run.started_at is None)
+            else Admitted(slot=None, first_start=run.started_at is None, at=now)
         )
         if isinstance(admitted, Deferred):
             return Report(run.run_id, admitted.action, detail=admitted.detail)
@@ -155,7 +155,7 @@ class Worker:
             "executed",
             steps_executed=executed,
             steps_replayed=replayed,
-            first_start=now if admitted.first_start else None,
+            first_start=admitted.at if admitted.first_start else None,
             release=admitted.slot if _releases(outcome) else None,
         )
         return self._apply(run, fence, outcome, started, report)
