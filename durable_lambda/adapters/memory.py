@@ -205,8 +205,9 @@ class MemoryRunStore:
                 self._check_writable(run_id, entry)
             # Values first: a value above the maximum must leave nothing half-written.
             entries = [self._stored_entry(entry) for entry in checkpoint.entries]
-            if checkpoint.park is not None:
-                self.flow.park_locked(checkpoint.park, run_id)  # may refuse: nothing written yet
+            if checkpoint.park is not None:  # may refuse: nothing written yet
+                epoch = stored.run.epoch + 1 if checkpoint.new_epoch else stored.run.epoch
+                self.flow.park_locked(checkpoint.park, run_id, epoch)
             if checkpoint.release is not None:
                 self.flow.release_locked(checkpoint.release, run_id)  # likewise
             for entry, stored_entry in zip(checkpoint.entries, entries, strict=True):
@@ -220,14 +221,19 @@ class MemoryRunStore:
                 self._timers[(run_id, timer.epoch, timer.wake_at)] = timer
             return self._hydrate(stored)
 
-    def grant_locked(self, run_id: str) -> RunRecord | None:
-        """A parked run was handed a unit: it may be taken again (caller holds the lock).
+    def grant_locked(self, run_id: str, epoch: int) -> RunRecord | None:
+        """A run parked at ``epoch`` was handed a unit: it may be taken again (lock held).
 
-        ``None`` when the run is no longer parked (canceled, failed, expired, deleted):
-        its waiter is stale and must not take the unit.
+        ``None`` when the run is no longer parked at that epoch (canceled, failed,
+        expired, deleted, or taken and parked again): its waiter is stale and must
+        not take the unit.
         """
         stored = self._runs.get(run_id)
-        if stored is None or stored.run.status is not RunStatus.WAITING_FOR_SLOT:
+        if (
+            stored is None
+            or stored.run.status is not RunStatus.WAITING_FOR_SLOT
+            or stored.run.epoch != epoch
+        ):
             return None
         stored.run = replace(stored.run, status=RunStatus.QUEUED, wake_at=None)
         return stored.run
