@@ -122,12 +122,15 @@ class Park:
         priority: Higher is handed a unit first.
         enqueued_at: FIFO order among equal priorities.
         code_limit: The limit declared in code.
+        expires_at: The run's ttl: a timer is indexed for it with the park, so
+            the run expires while parked even if no unit ever comes.
     """
 
     key: SlotKey
     priority: int
     enqueued_at: dt.datetime
     code_limit: int | None
+    expires_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

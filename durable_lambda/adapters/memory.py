@@ -219,6 +219,9 @@ class MemoryRunStore:
             if checkpoint.timer and checkpoint.wake_at is not None:
                 timer = Timer(run_id, stored.run.epoch, checkpoint.wake_at)
                 self._timers[(run_id, timer.epoch, timer.wake_at)] = timer
+            if checkpoint.park is not None and checkpoint.park.expires_at is not None:
+                timer = Timer(run_id, stored.run.epoch, checkpoint.park.expires_at)
+                self._timers[(run_id, timer.epoch, timer.wake_at)] = timer
             return self._hydrate(stored)
 
     def grant_locked(self, run_id: str, epoch: int) -> RunRecord | None:
@@ -251,12 +254,14 @@ class MemoryRunStore:
         with self._lock:
             return sorted(self._events.get(run_id, []), key=lambda e: e.at)
 
-    def fail_run(self, run_id: str, error: ErrorInfo, event: TimelineEvent) -> RunRecord | None:
-        """Mark a non-terminal run FAILED."""
+    def fail_run(
+        self, run_id: str, error: ErrorInfo, event: TimelineEvent, *, epoch: int
+    ) -> RunRecord | None:
+        """Mark FAILED a run still at ``epoch``, not finished and not held by a live invocation."""
         with self._lock:
             self.write_requests += 1
             stored = self._runs.get(run_id)
-            if stored is None or stored.run.status.is_terminal:
+            if stored is None or not failable(stored.run, epoch, event.at):
                 return None
             stored.run = replace(
                 stored.run,
@@ -331,6 +336,18 @@ class MemoryRunStore:
             ]
         runs.sort(key=lambda r: (r.created_at, r.run_id), reverse=True)
         return runs[: query.limit]
+
+
+def failable(run: RunRecord, epoch: int, now: dt.datetime) -> bool:
+    """Whether a failed message of ``epoch`` may fail ``run`` from outside (shared by all stores).
+
+    A message of an older epoch says nothing about the run now, and a run held
+    by a live invocation is making progress whatever happened to a duplicate.
+    """
+    if run.status.is_terminal or run.epoch != epoch:
+        return False
+    live = run.lease_expiry is not None and run.lease_expiry > now
+    return not (run.status is RunStatus.RUNNING and live)
 
 
 def apply_checkpoint(run: RunRecord, checkpoint: Checkpoint) -> RunRecord:

@@ -375,7 +375,10 @@ def test_grant_next_skips_a_waiter_whose_run_is_no_longer_parked(backend: Backen
     gone = park(backend, running(backend), enqueued=1)
     waiting = park(backend, running(backend), enqueued=2)
     failed = backend.store.fail_run(
-        gone.run_id, ErrorInfo("X", "canceled"), TimelineEvent(at(30), EventKind.FAILED)
+        gone.run_id,
+        ErrorInfo("X", "canceled"),
+        TimelineEvent(at(30), EventKind.FAILED),
+        epoch=gone.epoch,
     )
     assert failed is not None
     flow(backend).release(KEY, holders[0])
@@ -404,7 +407,7 @@ def test_a_slow_grant_never_drops_the_waiter_of_the_runs_next_park(
     (holder,) = fill(backend, 1)
     parked = park(backend, running(backend), limit=1)
     store.release(KEY, holder)  # room, and nobody hands it on yet
-    read_head = store._head  # noqa: SLF001 - the read half of a grant, to interleave after it
+    read_head = store._head  # the read half of a grant: interleave after it
     interleaved = []
 
     def slow_head(key: SlotKey):
