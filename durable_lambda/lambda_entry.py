@@ -60,7 +60,8 @@ def redelivery_delay(error: BaseException, receives: int) -> int:
     receives = max(1, receives)
     if isinstance(error, POISON_ERRORS):
         return min(BACKOFF_MAX_SECONDS, 5 * receives)
-    return min(BACKOFF_MAX_SECONDS, BACKOFF_FIRST_SECONDS * 2 ** min(receives - 1, 16))
+    doubled: int = BACKOFF_FIRST_SECONDS * 2 ** min(receives - 1, 16)
+    return min(BACKOFF_MAX_SECONDS, doubled)
 
 
 @dataclass(slots=True)
