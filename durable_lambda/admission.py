@@ -104,12 +104,16 @@ class Admission:
         key = unit_of(run)
         first = run.started_at is None
         now = self.clock.now()
-        if first and queue.rate_limit is not None:
+        rated: dt.datetime | None = None  # the start this admission records in the rate window
+        # A run counts once against the rate limit: one parked after passing it
+        # is not counted again when a unit is handed to it.
+        if first and queue.rate_limit is not None and run.admitted_at is None:
             retry_in = self.rates.admit(
                 key.id, queue.rate_limit.limit, queue.rate_limit.period, now
             )
             if retry_in > 0:
                 return self._delay(run, fence, retry_in, now)
+            rated = now
         if not self._limited(key, queue):
             return Admitted(slot=None, first_start=first, at=now)
         for _ in range(PARK_ATTEMPTS):
@@ -117,7 +121,7 @@ class Admission:
             if result.holds:
                 return Admitted(slot=key, first_start=first, at=now)
             try:
-                return self._park(run, queue, key, fence, result)
+                return self._park(run, queue, key, fence, result, rated=rated)
             except SlotAvailableError:
                 continue  # a unit was released between our acquire and park
         return self._delay(run, fence, 1.0, self.clock.now())
@@ -224,7 +228,14 @@ class Admission:
         return result
 
     def _park(
-        self, run: RunRecord, queue: Queue, key: SlotKey, fence: Fence, result: AcquireResult
+        self,
+        run: RunRecord,
+        queue: Queue,
+        key: SlotKey,
+        fence: Fence,
+        result: AcquireResult,
+        *,
+        rated: dt.datetime | None,
     ) -> Deferred:
         now = self.clock.now()
         why = "paused" if result.outcome is AcquireOutcome.PAUSED else "full"
@@ -241,7 +252,11 @@ class Admission:
             run.run_id,
             fence,
             Checkpoint(
-                status=RunStatus.WAITING_FOR_SLOT, new_epoch=True, park=park, events=(event,)
+                status=RunStatus.WAITING_FOR_SLOT,
+                new_epoch=True,
+                park=park,
+                events=(event,),
+                admitted_at=rated,
             ),
         )
         # Parked behind others while there is room (e.g. just after a limit was

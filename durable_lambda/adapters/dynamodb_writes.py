@@ -162,6 +162,8 @@ def checkpoint_update(
         update.set_or_remove(name, getattr(new, name))
     if new.started_at is not None and old.started_at is None:
         update.set("started_at", items.s(items.iso(new.started_at)))
+    if new.admitted_at is not None and old.admitted_at is None:
+        update.set("admitted_at", items.s(items.iso(new.admitted_at)))
     if new.finished_at is not None:
         update.set("ttl", items.n(items.epoch_seconds(new.finished_at + retention)))
     else:

@@ -371,6 +371,7 @@ def apply_checkpoint(run: RunRecord, checkpoint: Checkpoint) -> RunRecord:
         output=checkpoint.output if checkpoint.output is not None else run.output,
         updated_at=at,
         started_at=run.started_at or checkpoint.started_at,
+        admitted_at=run.admitted_at or checkpoint.admitted_at,
         finished_at=at if checkpoint.status.is_terminal else None,
     )
 

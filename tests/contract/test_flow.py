@@ -696,3 +696,19 @@ def test_a_release_of_a_unit_not_held_is_not_folded(backend: Backend):
         _finish(backend, run)
     assert backend.store.get_run(run.run_id) == run
     assert flow(backend).state(KEY).count == 0
+
+
+def test_a_park_records_that_the_run_passed_its_rate_limit(backend: Backend):
+    run = running(backend)
+    parked = backend.store.checkpoint(
+        run.run_id,
+        Fence(OWNER, run.epoch),
+        Checkpoint(
+            status=RunStatus.WAITING_FOR_SLOT,
+            new_epoch=True,
+            park=Park(KEY, 0, at(0), 0),
+            admitted_at=at(12),
+        ),
+    )
+    assert parked.admitted_at == at(12)
+    assert backend.store.get_run(run.run_id) == parked

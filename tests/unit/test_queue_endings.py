@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from durable_lambda import Queue, TaskContext, step, task, wait
+from durable_lambda import Queue, RateLimit, TaskContext, step, task, wait
 from durable_lambda.engine.slots import SlotKey
 from durable_lambda.engine.state import RunStatus
 from durable_lambda.messages import encode_message
@@ -161,3 +161,25 @@ def test_a_stale_dead_letter_fails_nothing_even_under_a_live_holder(registry, ru
     assert _scheduler(runner, letters).fail_dead_lettered_runs() == 0
     assert runner.client.get_run(run_id) == taken.run
     assert letters.deleted == ["h0", "h1"]
+
+
+def test_a_parked_run_counts_once_against_the_rate_limit(registry, runner):
+    @task(
+        id="rated-slot",
+        registry_=registry,
+        queue=Queue("rs", concurrency_limit=1, rate_limit=RateLimit(2, 60)),
+    )
+    async def rated_slot(payload: str) -> str:
+        return payload
+
+    key = SlotKey("rs")
+    runner.flow.acquire(key, "someone-else", FAR, 1, runner.clock.now())
+    first = runner.trigger(rated_slot, "first").run_id
+    runner.drain()  # passes the rate limit (1 of 2), then parks
+    assert _status(runner, first) is RunStatus.WAITING_FOR_SLOT
+    runner.admission.leave(key, "someone-else")
+    runner.drain()  # granted: starts without a second rate admission
+    second = runner.trigger(rated_slot, "second").run_id
+    runner.drain()
+    assert [_status(runner, r) for r in (first, second)] == [RunStatus.COMPLETED] * 2
+    assert EventKind.RATE_LIMITED not in {e.kind for e in runner.timeline(second)}
