@@ -8,11 +8,12 @@ hands it on and sends the parked run's resume message.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from durable_lambda.engine.journal import ErrorInfo
 from durable_lambda.engine.slots import AcquireOutcome, AcquireResult, QueueState, SlotKey
 from durable_lambda.engine.state import RunStatus
-from durable_lambda.errors import SlotAvailableError
+from durable_lambda.errors import ReleaseNotFoldedError, SlotAvailableError
 from durable_lambda.messages import MAX_DELAY_SECONDS, sqs_delay
 from durable_lambda.ports import Clock, RateStore, ResumeQueue, RunStore, SlotStore
 from durable_lambda.queue import Queue
@@ -37,10 +38,13 @@ class Admitted:
     Attributes:
         slot: The counter it holds a unit of (``None``: no limit applies).
         first_start: This is the run's first start (record ``started_at``).
+        at: The instant of admission: for a rate-limited queue, exactly the
+            start the rate window recorded, so ``started_at`` and the window agree.
     """
 
     slot: SlotKey | None
     first_start: bool
+    at: dt.datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +53,11 @@ class Deferred:
 
     action: str  # parked | rate_limited
     detail: str
+
+
+def unit_of(run: RunRecord) -> SlotKey:
+    """The counter whose unit ``run`` holds while it executes, if its queue is limited."""
+    return SlotKey(run.queue, run.concurrency_key)
 
 
 class Admission:
@@ -91,23 +100,27 @@ class Admission:
         self, run: RunRecord, queue: Queue, fence: Fence, expiry: dt.datetime
     ) -> Admitted | Deferred:
         """Admit ``run`` (held under ``fence`` until ``expiry``), or park or delay it."""
-        key = SlotKey(run.queue, run.concurrency_key)
+        key = unit_of(run)
         first = run.started_at is None
-        if first and queue.rate_limit is not None:
-            now = self.clock.now()
+        now = self.clock.now()
+        rated: dt.datetime | None = None  # the start this admission records in the rate window
+        # A run counts once against the rate limit: one parked after passing it
+        # is not counted again when a unit is handed to it.
+        if first and queue.rate_limit is not None and run.admitted_at is None:
             retry_in = self.rates.admit(
                 key.id, queue.rate_limit.limit, queue.rate_limit.period, now
             )
             if retry_in > 0:
                 return self._delay(run, fence, retry_in, now)
+            rated = now
         if not self._limited(key, queue):
-            return Admitted(slot=None, first_start=first)
+            return Admitted(slot=None, first_start=first, at=now)
         for _ in range(PARK_ATTEMPTS):
             result = self._acquire(key, run, queue, expiry)
             if result.holds:
-                return Admitted(slot=key, first_start=first)
+                return Admitted(slot=key, first_start=first, at=now)
             try:
-                return self._park(run, queue, key, fence, result)
+                return self._park(run, queue, key, fence, result, rated=rated)
             except SlotAvailableError:
                 continue  # a unit was released between our acquire and park
         return self._delay(run, fence, 1.0, self.clock.now())
@@ -137,6 +150,56 @@ class Admission:
             self.slots.reap(key, holder)
         return self.hand_off(key)
 
+    # -- checkpoints that give a unit back -------------------------------------------------
+
+    def checkpoint(
+        self, run_id: str, fence: Fence, checkpoint: Checkpoint, slot: SlotKey | None
+    ) -> RunRecord:
+        """Write ``checkpoint``, giving back the run's unit of ``slot`` in the same write if it can.
+
+        Folding the release into the checkpoint costs no request and leaves no
+        window in which a crash could keep the unit held by a run that let go.
+        When runs are parked on the counter (or the run holds no unit there), the
+        checkpoint is written alone, then the unit released and handed on.
+        """
+        if slot is None:
+            return self.store.checkpoint(run_id, fence, checkpoint)
+        try:
+            return self.store.checkpoint(run_id, fence, replace(checkpoint, release=slot))
+        except ReleaseNotFoldedError:
+            stored = self.store.checkpoint(run_id, fence, checkpoint)
+            self.leave(slot, run_id)
+            return stored
+
+    def finish(
+        self, run_id: str, fence: Fence, checkpoint: Checkpoint, slot: SlotKey | None
+    ) -> RunRecord:
+        """End a run in an invocation: the one way every terminal checkpoint is written.
+
+        COMPLETED, FAILED, EXPIRED and CANCELED alike give back the unit of
+        ``slot`` (the counter the run holds, or may hold, a unit of) and hand it
+        to the next parked run, so no terminal path can keep a unit.
+
+        Raises:
+            ValueError: ``checkpoint`` does not end the run.
+        """
+        if not checkpoint.status.is_terminal:
+            raise ValueError(f"finish needs a terminal status, got {checkpoint.status}")
+        return self.checkpoint(run_id, fence, checkpoint, slot)
+
+    def fail(
+        self, run_id: str, epoch: int, error: ErrorInfo, event: TimelineEvent
+    ) -> RunRecord | None:
+        """End a run from outside any invocation (a dead letter): FAILED, then its unit back.
+
+        Fenced by ``epoch``: only a run still at the epoch of the message that
+        failed, and not held by a live invocation, is failed; ``None`` otherwise.
+        """
+        failed = self.store.fail_run(run_id, error, event, epoch=epoch)
+        if failed is not None:
+            self.leave(unit_of(failed), run_id)
+        return failed
+
     # -- internals -----------------------------------------------------------------------
 
     def _limited(self, key: SlotKey, queue: Queue) -> bool:
@@ -165,7 +228,14 @@ class Admission:
         return result
 
     def _park(
-        self, run: RunRecord, queue: Queue, key: SlotKey, fence: Fence, result: AcquireResult
+        self,
+        run: RunRecord,
+        queue: Queue,
+        key: SlotKey,
+        fence: Fence,
+        result: AcquireResult,
+        *,
+        rated: dt.datetime | None,
     ) -> Deferred:
         now = self.clock.now()
         why = "paused" if result.outcome is AcquireOutcome.PAUSED else "full"
@@ -174,13 +244,19 @@ class Admission:
             priority=run.priority,
             enqueued_at=run.created_at,
             code_limit=queue.concurrency_limit,
+            # A run not started by its ttl expires while parked, full or paused queue alike.
+            expires_at=run.expires_at if run.started_at is None else None,
         )
         event = TimelineEvent(now, EventKind.PARKED, f"queue {key.id} {why}")
         self.store.checkpoint(
             run.run_id,
             fence,
             Checkpoint(
-                status=RunStatus.WAITING_FOR_SLOT, new_epoch=True, park=park, events=(event,)
+                status=RunStatus.WAITING_FOR_SLOT,
+                new_epoch=True,
+                park=park,
+                events=(event,),
+                admitted_at=rated,
             ),
         )
         # Parked behind others while there is room (e.g. just after a limit was

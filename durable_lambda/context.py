@@ -9,7 +9,7 @@ from typing import Any
 from durable_lambda.engine.execution import current_execution, current_step
 from durable_lambda.engine.retry import RetryPolicy
 from durable_lambda.errors import ConfigurationError
-from durable_lambda.step import checked_body, make_spec
+from durable_lambda.step import make_spec
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,4 +60,4 @@ class TaskContext:
         if execution is None:
             raise ConfigurationError("ctx.step can only be awaited inside a running task")
         spec = make_spec(fn, name, retry, expected_duration)
-        return await execution.call_step(spec, checked_body(spec, fn), args, kwargs)
+        return await execution.call_step(spec, fn, args, kwargs)

@@ -19,7 +19,8 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from durable_lambda.messages import decode_message
+from durable_lambda.errors import RunNotFoundError, UnknownTaskError
+from durable_lambda.messages import PoisonMessageError, decode_message
 from durable_lambda.observability import logger
 from durable_lambda.services import Services
 from durable_lambda.settings import Settings
@@ -32,6 +33,35 @@ if TYPE_CHECKING:
     from durable_lambda.worker import Worker
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+#: Errors of the message itself (undecodable, unknown run or task): no wait cures
+#: them, so they come back within seconds and reach the DLQ for a person to see.
+POISON_ERRORS: tuple[type[BaseException], ...] = (
+    PoisonMessageError,
+    RunNotFoundError,
+    UnknownTaskError,
+)
+#: The first redelivery delay after any other error (a store or queue outage,
+#: throttling); each later receive doubles it. With the template's 5 receives a
+#: message is received last 30 + 60 + 120 + 240 = 450 s after its first failure,
+#: so an outage shorter than 7.5 minutes dead-letters no current message.
+BACKOFF_FIRST_SECONDS = 30
+#: The longest redelivery delay.
+BACKOFF_MAX_SECONDS = 900
+
+
+def redelivery_delay(error: BaseException, receives: int) -> int:
+    """Seconds a failed message stays invisible after its ``receives``-th delivery.
+
+    A bounded outage must cost time, not runs: exponential backoff spreads a
+    message's receives over minutes so an outage shorter than that never sends a
+    current message to the DLQ (where the scheduler would fail its run).
+    """
+    receives = max(1, receives)
+    if isinstance(error, POISON_ERRORS):
+        return min(BACKOFF_MAX_SECONDS, 5 * receives)
+    doubled: int = BACKOFF_FIRST_SECONDS * 2 ** min(receives - 1, 16)
+    return min(BACKOFF_MAX_SECONDS, doubled)
 
 
 @dataclass(slots=True)
@@ -99,9 +129,9 @@ def worker_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                 "resume message failed",
                 extra={"message_id": record.message_id, "error": f"{type(exc).__name__}: {exc}"},
             )
-            # Come back soon rather than after the queue's long visibility timeout.
+            # Come back after a backoff rather than the queue's long visibility timeout.
             receives = int(record.attributes.approximate_receive_count or 1)
-            app.ports.queue.retry_later(record.receipt_handle, min(900, 5 * receives))
+            app.ports.queue.retry_later(record.receipt_handle, redelivery_delay(exc, receives))
             raise
         logger.info(
             "resume message processed",

@@ -93,8 +93,14 @@ class RunStore(Protocol):
         """The run's timeline, oldest first."""
         ...
 
-    def fail_run(self, run_id: str, error: ErrorInfo, event: TimelineEvent) -> RunRecord | None:
-        """Mark a non-terminal run FAILED from outside an invocation (DLQ, hop limit)."""
+    def fail_run(
+        self, run_id: str, error: ErrorInfo, event: TimelineEvent, *, epoch: int
+    ) -> RunRecord | None:
+        """Mark a run FAILED from outside an invocation (a dead-lettered message of ``epoch``).
+
+        Only while the run is still at ``epoch``, not finished, and not RUNNING
+        under a lease live at ``event.at``; ``None`` otherwise.
+        """
         ...
 
     def note_delivery_error(self, run_id: str, reason: str) -> None:

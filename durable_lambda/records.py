@@ -37,6 +37,8 @@ class RunRecord:
         error: The error once failed.
         invocations: Invocations that took the run (the hop count).
         started_at: When the task body first ran (after rate limit and slot admission).
+        admitted_at: When a run not yet started passed its queue's rate limit and
+            was then parked: that start is counted once, not again at its grant.
         finished_at: When it reached a terminal status.
         expires_at: A run not started by then ends EXPIRED (the trigger's ``ttl``).
         last_delivery_error: Why the last resume message could not be processed.
@@ -62,6 +64,7 @@ class RunRecord:
     error: ErrorInfo | None = None
     invocations: int = 0
     started_at: dt.datetime | None = None
+    admitted_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
     expires_at: dt.datetime | None = None
     last_delivery_error: str | None = None
@@ -122,12 +125,15 @@ class Park:
         priority: Higher is handed a unit first.
         enqueued_at: FIFO order among equal priorities.
         code_limit: The limit declared in code.
+        expires_at: The run's ttl: a timer is indexed for it with the park, so
+            the run expires while parked even if no unit ever comes.
     """
 
     key: SlotKey
     priority: int
     enqueued_at: dt.datetime
     code_limit: int | None
+    expires_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +152,7 @@ class Checkpoint:
         timer: Also index the wake time for the scheduler (beyond SQS's delay).
         park: Park the run for a concurrency unit (status WAITING_FOR_SLOT).
         started_at: Record the run's first start (once admitted), if not yet set.
+        admitted_at: Record that the run passed its rate limit (with its park).
         release: Give back the run's unit of this counter in the same write. It
             folds in only while the run holds a unit and nobody is parked on the
             counter; otherwise the store writes nothing and raises
@@ -163,6 +170,7 @@ class Checkpoint:
     timer: bool = False
     park: Park | None = None
     started_at: dt.datetime | None = None
+    admitted_at: dt.datetime | None = None
     release: SlotKey | None = None
 
 

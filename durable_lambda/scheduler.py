@@ -113,7 +113,10 @@ class Scheduler:
         )
 
     def fail_dead_lettered_runs(self, rounds: int = 10) -> int:
-        """Mark FAILED each run whose resume message reached the DLQ, with the reason.
+        """Mark FAILED each run whose current resume message reached the DLQ, with the reason.
+
+        A letter of an older epoch than its run's, or of a run held by a live
+        invocation, is a stale duplicate: deleted, failing nothing.
 
         Dead letters whose body cannot be decoded, or that name no run, stay in
         the DLQ for a person to look at (its depth raises an alarm).
@@ -140,7 +143,13 @@ class Scheduler:
                 event = TimelineEvent(
                     self.clock.now(), EventKind.DEAD_LETTERED, error.message[:500]
                 )
-                if self.store.fail_run(run.run_id, error, event) is not None:
+                # Fenced by the letter's epoch: a stale duplicate fails nothing. The
+                # admission path also gives back the unit the run may hold.
+                if self.admission is not None:
+                    ended = self.admission.fail(run.run_id, message.epoch, error, event)
+                else:
+                    ended = self.store.fail_run(run.run_id, error, event, epoch=message.epoch)
+                if ended is not None:
                     failed += 1
                 self.dead_letters.delete(letter.receipt_handle)
         return failed

@@ -8,12 +8,9 @@ import typing
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
-from pydantic import ValidationError
-
-from durable_lambda import serde
 from durable_lambda.engine.execution import StepSpec, current_execution
 from durable_lambda.engine.retry import RetryPolicy
-from durable_lambda.errors import ConfigurationError, SerializationError
+from durable_lambda.errors import ConfigurationError
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -33,42 +30,6 @@ def _return_annotation(fn: Callable[..., Any]) -> Any:
     return annotation
 
 
-def checked_body(spec: StepSpec, fn: Callable[..., Any]) -> Callable[..., Any]:
-    """``fn`` with its result validated against the step's return annotation.
-
-    The check runs inside the step body, before the engine records the result,
-    so a result that breaks its annotation (``Annotated[int, Field(gt=0)]``
-    returning -1) fails the step instead of being recorded and then failing on
-    every replay. The error is terminal: retrying the same code will not fix it.
-    """
-    annotation = spec.result_type
-    if annotation is None or annotation is Any:
-        return fn
-
-    def check(value: Any) -> Any:
-        try:
-            return serde.adapter_for(annotation).validate_python(value)
-        except ValidationError as exc:
-            detail = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
-                for err in exc.errors()
-            )
-            raise SerializationError(
-                f"step {spec.name!r} returned a value that does not match its return "
-                f"annotation: {detail}"
-            ) from exc
-
-    async def check_later(value: Awaitable[Any]) -> Any:
-        return check(await value)
-
-    @functools.wraps(fn)
-    def body(*args: Any, **kwargs: Any) -> Any:
-        value = fn(*args, **kwargs)
-        return check_later(value) if inspect.isawaitable(value) else check(value)
-
-    return body
-
-
 class _Step:
     """What sync and async steps share; they differ only in how their call is typed."""
 
@@ -81,7 +42,7 @@ class _Step:
         if execution is None:
             # Outside a task a step is its function: helpers stay unit-testable.
             return self.fn(*args, **kwargs)
-        return execution.call_step(self.spec, checked_body(self.spec, self.fn), args, kwargs)
+        return execution.call_step(self.spec, self.fn, args, kwargs)
 
 
 class StepFunction(_Step, Generic[P, R]):

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from durable_lambda.admission import Admission, Admitted, Deferred
+from durable_lambda.admission import Admission, Admitted, Deferred, unit_of
 from durable_lambda.context import TaskContext
 from durable_lambda.engine.execution import Environment, Execution
 from durable_lambda.engine.journal import ErrorInfo, Journal
@@ -32,7 +32,6 @@ from durable_lambda.engine.state import RunStatus
 from durable_lambda.errors import (
     DurableLambdaError,
     HopLimitExceeded,
-    ReleaseNotFoldedError,
     RunNotFoundError,
     TerminalError,
     UnknownTaskError,
@@ -80,6 +79,7 @@ class Report:
     detail: str = ""
     first_start: dt.datetime | None = None
     release: SlotKey | None = None
+    holds: SlotKey | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -136,16 +136,17 @@ class Worker:
             self.store.checkpoint(run.run_id, fence, Checkpoint(status=RunStatus.QUEUED))
             self.store.note_delivery_error(run.run_id, str(exc))
             raise
-        if run.started_at is None and run.expires_at is not None and now > run.expires_at:
+        if run.started_at is None and run.expires_at is not None and now >= run.expires_at:
+            # Parked (its ttl timer fired) or granted a unit too late: either way
+            # the unit it may hold goes back with the terminal checkpoint.
             expired = TimelineEvent(now, EventKind.EXPIRED, f"not started by {run.expires_at}")
-            self.store.checkpoint(
-                run.run_id, fence, Checkpoint(status=RunStatus.EXPIRED, events=(started, expired))
-            )
+            checkpoint = Checkpoint(status=RunStatus.EXPIRED, events=(started, expired))
+            self._finish(run.run_id, fence, checkpoint, unit_of(run))
             return Report(run.run_id, "expired", RunStatus.EXPIRED)
         admitted = (
             self.admission.enter(run, self.registry.queue(run.queue, task), fence, taken.expiry)
             if self.admission is not None
-            else Admitted(slot=None, first_start=run.started_at is None)
+            else Admitted(slot=None, first_start=run.started_at is None, at=now)
         )
         if isinstance(admitted, Deferred):
             return Report(run.run_id, admitted.action, detail=admitted.detail)
@@ -155,8 +156,9 @@ class Worker:
             "executed",
             steps_executed=executed,
             steps_replayed=replayed,
-            first_start=now if admitted.first_start else None,
+            first_start=admitted.at if admitted.first_start else None,
             release=admitted.slot if _releases(outcome) else None,
+            holds=admitted.slot,
         )
         return self._apply(run, fence, outcome, started, report)
 
@@ -323,7 +325,10 @@ class Worker:
         if report.first_start is not None:
             checkpoint = replace(checkpoint, started_at=report.first_start)
         try:
-            stored = self._checkpoint_releasing(run, fence, checkpoint, report.release)
+            if checkpoint.status.is_terminal:
+                stored = self._finish(run.run_id, fence, checkpoint, report.holds)
+            else:
+                stored = self._checkpoint_releasing(run, fence, checkpoint, report.release)
         except TerminalError as exc:
             # e.g. an output above the maximum size: fail the run with that reason.
             if checkpoint.status is RunStatus.FAILED:
@@ -336,7 +341,7 @@ class Worker:
                     TimelineEvent(self.clock.now(), EventKind.FAILED, _short(str(exc))),
                 ),
             )
-            stored = self.store.checkpoint(run.run_id, fence, failed)
+            stored = self._finish(run.run_id, fence, failed, report.holds)
         if stored.status is RunStatus.SUSPENDED and not checkpoint.timer:
             delay = delay_until(stored.wake_at, self.clock.now())
             self.queue.send(ResumeMessage(run.run_id, stored.epoch), sqs_delay(delay))
@@ -352,21 +357,18 @@ class Worker:
     def _checkpoint_releasing(
         self, run: RunRecord, fence: Fence, checkpoint: Checkpoint, slot: SlotKey | None
     ) -> RunRecord:
-        """Write the checkpoint, giving back the run's unit in the same write when it can.
-
-        Folding the release into the checkpoint costs no request and leaves no
-        window in which a crash could keep the unit held by a finished run.
-        When runs are parked on the counter, the unit is released apart and
-        handed to the first of them.
-        """
-        if slot is None or self.admission is None:
+        """Write a checkpoint that does not end the run, giving back the unit of ``slot``."""
+        if self.admission is None:
             return self.store.checkpoint(run.run_id, fence, checkpoint)
-        try:
-            return self.store.checkpoint(run.run_id, fence, replace(checkpoint, release=slot))
-        except ReleaseNotFoldedError:
-            stored = self.store.checkpoint(run.run_id, fence, checkpoint)
-            self.admission.leave(slot, run.run_id)
-            return stored
+        return self.admission.checkpoint(run.run_id, fence, checkpoint, slot)
+
+    def _finish(
+        self, run_id: str, fence: Fence, checkpoint: Checkpoint, slot: SlotKey | None
+    ) -> RunRecord:
+        """Write a terminal checkpoint through :meth:`Admission.finish` (the unit goes back)."""
+        if self.admission is None:
+            return self.store.checkpoint(run_id, fence, checkpoint)
+        return self.admission.finish(run_id, fence, checkpoint, slot)
 
     def _resend_early(self, run: RunRecord, now: dt.datetime) -> None:
         delay = delay_until(run.wake_at, now)

@@ -240,11 +240,13 @@ class DynamoDBRunStore:
         old = self._held_record(run_id, fence)
         new = apply_checkpoint(old, checkpoint)
         actions += [self._event_put(run_id, event) for event in checkpoint.events]
-        if checkpoint.timer and checkpoint.wake_at is not None:
-            timer = items.timer_item(
-                Timer(run_id, new.epoch, checkpoint.wake_at), self.timer_shards
-            )
-            actions.append({"Put": {"TableName": self.table, "Item": timer}})
+        wakes = [checkpoint.wake_at] if checkpoint.timer else []
+        if checkpoint.park is not None:  # a parked run's ttl
+            wakes.append(checkpoint.park.expires_at)
+        for wake in wakes:
+            if wake is not None:
+                timer = items.timer_item(Timer(run_id, new.epoch, wake), self.timer_shards)
+                actions.append({"Put": {"TableName": self.table, "Item": timer}})
         update = writes.checkpoint_update(
             table=self.table,
             fence=fence,
@@ -299,10 +301,14 @@ class DynamoDBRunStore:
         query = self._prefix_query(run_id, items.EVENT_PREFIX)
         return [items.parse_event(item) for item in self._query(query)]
 
-    def fail_run(self, run_id: str, error: ErrorInfo, event: TimelineEvent) -> RunRecord | None:
-        """Mark a non-terminal run FAILED (unfenced), then add ``event``."""
+    def fail_run(
+        self, run_id: str, error: ErrorInfo, event: TimelineEvent, *, epoch: int
+    ) -> RunRecord | None:
+        """Mark FAILED a run still at ``epoch``, not held live (one update); add ``event``."""
         stored = self.secondary_values.store("error", items.error_text(error))
-        request = writes.fail_request(self.table, run_id, stored, event.at, self.retention)
+        request = writes.fail_request(
+            self.table, run_id, stored, event.at, self.retention, epoch=epoch
+        )
         try:
             response = self.client.update_item(**request)
         except ClientError as exc:

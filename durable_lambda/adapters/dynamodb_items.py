@@ -264,8 +264,9 @@ def run_item(run: RunRecord, values: RunValues, retention: dt.timedelta) -> Item
         item["tags"] = {"L": [s(tag) for tag in run.tags]}
     for name in ("lease_owner", "concurrency_key", "idempotency_key", "last_delivery_error"):
         put_optional(item, name, getattr(run, name))
-    for name in ("lease_expiry", "wake_at", "started_at", "finished_at", "expires_at"):
+    for name in ("lease_expiry", "wake_at", "started_at", "admitted_at", "finished_at"):
         put_optional(item, name, getattr(run, name))
+    put_optional(item, "expires_at", run.expires_at)
     put_value(item, "payload", values.payload)
     put_value(item, "output", values.output)
     put_value(item, "error", values.error)
@@ -296,6 +297,7 @@ def parse_run(item: Item) -> tuple[RunRecord, RunValues]:
         idempotency_key=get_s(item, "idempotency_key"),
         invocations=get_n(item, "invocations"),
         started_at=get_time(item, "started_at"),
+        admitted_at=get_time(item, "admitted_at"),
         finished_at=get_time(item, "finished_at"),
         expires_at=get_time(item, "expires_at"),
         last_delivery_error=get_s(item, "last_delivery_error"),

@@ -351,10 +351,19 @@ def drop_actions(
 
 
 def _wait_delete(table: str, waiter: Item) -> TransactWriteItemTypeDef:
+    """Delete the WAIT item read, only while it still is that one.
+
+    A run parks under the same key each time (its priority, creation time and
+    id), so the item may have been replaced since it was read: the run was
+    granted, ran and parked again. The epoch tells them apart; deleting the new
+    item would leave the run parked with nothing to wake it.
+    """
     return {
         "Delete": {
             "TableName": table,
             "Key": {"pk": waiter["pk"], "sk": waiter["sk"]},
-            "ConditionExpression": "attribute_exists(pk)",
+            "ConditionExpression": "#epoch = :epoch",
+            "ExpressionAttributeNames": {"#epoch": "epoch"},
+            "ExpressionAttributeValues": {":epoch": waiter["epoch"]},
         }
     }

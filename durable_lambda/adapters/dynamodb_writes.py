@@ -162,6 +162,8 @@ def checkpoint_update(
         update.set_or_remove(name, getattr(new, name))
     if new.started_at is not None and old.started_at is None:
         update.set("started_at", items.s(items.iso(new.started_at)))
+    if new.admitted_at is not None and old.admitted_at is None:
+        update.set("admitted_at", items.s(items.iso(new.admitted_at)))
     if new.finished_at is not None:
         update.set("ttl", items.n(items.epoch_seconds(new.finished_at + retention)))
     else:
@@ -190,9 +192,19 @@ def fenced(update: Update, table: str, run_id: str, fence: Fence) -> UpdateTypeD
 
 
 def fail_request(
-    table: str, run_id: str, error: StoredValue, at: dt.datetime, retention: dt.timedelta
+    table: str,
+    run_id: str,
+    error: StoredValue,
+    at: dt.datetime,
+    retention: dt.timedelta,
+    *,
+    epoch: int,
 ) -> UpdateItemInputTypeDef:
-    """The unfenced UpdateItem that fails a run not yet finished (DLQ, hop limit)."""
+    """The UpdateItem that fails a run from outside an invocation, as ``failable`` allows.
+
+    Fenced by the epoch of the message that failed, and never a run RUNNING
+    under a lease still live at ``at``.
+    """
     update = Update()
     update.set("status", items.s(RunStatus.FAILED.value))
     update.set("updated_at", items.s(items.iso(at)))
@@ -210,11 +222,16 @@ def fail_request(
     update.remove("gsi3sk")
     terminal = {f":t{i}": items.s(s.value) for i, s in enumerate(sorted(TERMINAL))}
     update.values.update(terminal)
+    update.values[":epoch"] = items.n(epoch)
+    update.values[":running"] = items.s(RunStatus.RUNNING.value)
+    update.values[":at"] = items.s(items.iso(at))
+    live = "(#status = :running AND attribute_exists(#lease_expiry) AND #lease_expiry > :at)"
     return {
         "TableName": table,
         "Key": items.key(items.run_pk(run_id), items.META),
         "UpdateExpression": update.expression,
-        "ConditionExpression": f"attribute_exists(pk) AND NOT #status IN ({', '.join(terminal)})",
+        "ConditionExpression": f"attribute_exists(pk) AND #epoch = :epoch"
+        f" AND NOT #status IN ({', '.join(terminal)}) AND NOT {live}",
         "ExpressionAttributeNames": update.names,
         "ExpressionAttributeValues": update.values,
         "ReturnValues": "ALL_NEW",

@@ -205,8 +205,9 @@ class MemoryRunStore:
                 self._check_writable(run_id, entry)
             # Values first: a value above the maximum must leave nothing half-written.
             entries = [self._stored_entry(entry) for entry in checkpoint.entries]
-            if checkpoint.park is not None:
-                self.flow.park_locked(checkpoint.park, run_id)  # may refuse: nothing written yet
+            if checkpoint.park is not None:  # may refuse: nothing written yet
+                epoch = stored.run.epoch + 1 if checkpoint.new_epoch else stored.run.epoch
+                self.flow.park_locked(checkpoint.park, run_id, epoch)
             if checkpoint.release is not None:
                 self.flow.release_locked(checkpoint.release, run_id)  # likewise
             for entry, stored_entry in zip(checkpoint.entries, entries, strict=True):
@@ -218,16 +219,24 @@ class MemoryRunStore:
             if checkpoint.timer and checkpoint.wake_at is not None:
                 timer = Timer(run_id, stored.run.epoch, checkpoint.wake_at)
                 self._timers[(run_id, timer.epoch, timer.wake_at)] = timer
+            if checkpoint.park is not None and checkpoint.park.expires_at is not None:
+                timer = Timer(run_id, stored.run.epoch, checkpoint.park.expires_at)
+                self._timers[(run_id, timer.epoch, timer.wake_at)] = timer
             return self._hydrate(stored)
 
-    def grant_locked(self, run_id: str) -> RunRecord | None:
-        """A parked run was handed a unit: it may be taken again (caller holds the lock).
+    def grant_locked(self, run_id: str, epoch: int) -> RunRecord | None:
+        """A run parked at ``epoch`` was handed a unit: it may be taken again (lock held).
 
-        ``None`` when the run is no longer parked (canceled, failed, expired, deleted):
-        its waiter is stale and must not take the unit.
+        ``None`` when the run is no longer parked at that epoch (canceled, failed,
+        expired, deleted, or taken and parked again): its waiter is stale and must
+        not take the unit.
         """
         stored = self._runs.get(run_id)
-        if stored is None or stored.run.status is not RunStatus.WAITING_FOR_SLOT:
+        if (
+            stored is None
+            or stored.run.status is not RunStatus.WAITING_FOR_SLOT
+            or stored.run.epoch != epoch
+        ):
             return None
         stored.run = replace(stored.run, status=RunStatus.QUEUED, wake_at=None)
         return stored.run
@@ -245,12 +254,14 @@ class MemoryRunStore:
         with self._lock:
             return sorted(self._events.get(run_id, []), key=lambda e: e.at)
 
-    def fail_run(self, run_id: str, error: ErrorInfo, event: TimelineEvent) -> RunRecord | None:
-        """Mark a non-terminal run FAILED."""
+    def fail_run(
+        self, run_id: str, error: ErrorInfo, event: TimelineEvent, *, epoch: int
+    ) -> RunRecord | None:
+        """Mark FAILED a run still at ``epoch``, not finished and not held by a live invocation."""
         with self._lock:
             self.write_requests += 1
             stored = self._runs.get(run_id)
-            if stored is None or stored.run.status.is_terminal:
+            if stored is None or not failable(stored.run, epoch, event.at):
                 return None
             stored.run = replace(
                 stored.run,
@@ -327,6 +338,18 @@ class MemoryRunStore:
         return runs[: query.limit]
 
 
+def failable(run: RunRecord, epoch: int, now: dt.datetime) -> bool:
+    """Whether a failed message of ``epoch`` may fail ``run`` from outside (shared by all stores).
+
+    A message of an older epoch says nothing about the run now, and a run held
+    by a live invocation is making progress whatever happened to a duplicate.
+    """
+    if run.status.is_terminal or run.epoch != epoch:
+        return False
+    live = run.lease_expiry is not None and run.lease_expiry > now
+    return not (run.status is RunStatus.RUNNING and live)
+
+
 def apply_checkpoint(run: RunRecord, checkpoint: Checkpoint) -> RunRecord:
     """``run`` as ``checkpoint`` leaves it (shared by all stores).
 
@@ -348,6 +371,7 @@ def apply_checkpoint(run: RunRecord, checkpoint: Checkpoint) -> RunRecord:
         output=checkpoint.output if checkpoint.output is not None else run.output,
         updated_at=at,
         started_at=run.started_at or checkpoint.started_at,
+        admitted_at=run.admitted_at or checkpoint.admitted_at,
         finished_at=at if checkpoint.status.is_terminal else None,
     )
 

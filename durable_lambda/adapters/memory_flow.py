@@ -28,12 +28,15 @@ from durable_lambda.records import Park, ResumeMessage
 if TYPE_CHECKING:
     from durable_lambda.adapters.memory import MemoryRunStore
 
+#: Reads one ``grant_next`` may make (stale waiters dropped, races lost) before giving up.
+MAX_GRANT_ROUNDS = 30
+
 
 @dataclass(slots=True)
 class _Counter:
     state: QueueState
-    # waiter order key -> run id
-    waiters: dict[str, str] = field(default_factory=dict)
+    # waiter order key -> (run id, epoch it parked at)
+    waiters: dict[str, tuple[str, int]] = field(default_factory=dict)
 
 
 class MemoryFlowStore:
@@ -111,25 +114,48 @@ class MemoryFlowStore:
         grant_expiry: dt.datetime,
         now: dt.datetime,  # noqa: ARG002 - part of the port
     ) -> ResumeMessage | None:
-        """Hand a unit to the first parked run if there is room."""
+        """Hand a unit to the first parked run if there is room.
+
+        Like the DynamoDB store, a read (:meth:`_head`) then a conditional write:
+        between them another process may grant the waiter, and its run may even
+        park again under the same order key. The write checks the epoch read.
+        """
+        for _ in range(MAX_GRANT_ROUNDS):
+            head = self._head(key)
+            if head is None:
+                return None
+            order, run_id, epoch = head
+            with self._lock:
+                counter = self._counter(key)
+                if counter.waiters.get(order) != (run_id, epoch):
+                    continue  # granted or replaced since read: read again
+                if not counter.state.has_room:  # taken meanwhile (the counter's condition)
+                    return None
+                run = self._runs.grant_locked(run_id, epoch)
+                if run is None:  # no longer parked at that epoch: drop this waiter only
+                    del counter.waiters[order]
+                    counter.state = replace(counter.state, waiting=counter.state.waiting - 1)
+                    continue
+                del counter.waiters[order]
+                holders = (*counter.state.holders, Holder(run_id, grant_expiry))
+                counter.state = replace(
+                    counter.state, holders=holders, waiting=counter.state.waiting - 1
+                )
+                return ResumeMessage(run.run_id, run.epoch)
+        return None
+
+    def _head(self, key: SlotKey) -> tuple[str, str, int] | None:
+        """The first waiter ``(order, run id, epoch)`` when the counter has room (the read)."""
         with self._lock:
             self.requests += 2  # a query and a transaction on DynamoDB
             counter = self._counter(key)
-            if not counter.state.has_room:
+            if not counter.state.has_room or not counter.waiters:
                 return None
-            while counter.waiters:
-                run_id = counter.waiters.pop(min(counter.waiters))
-                counter.state = replace(counter.state, waiting=counter.state.waiting - 1)
-                run = self._runs.grant_locked(run_id)
-                if run is None:  # no longer parked (canceled, failed): drop it, try the next
-                    continue
-                holders = (*counter.state.holders, Holder(run_id, grant_expiry))
-                counter.state = replace(counter.state, holders=holders)
-                return ResumeMessage(run.run_id, run.epoch)
-            return None
+            order = min(counter.waiters)
+            return (order, *counter.waiters[order])
 
-    def park_locked(self, park: Park, run_id: str) -> None:
-        """Register ``run_id`` as parked, if the counter is still full (caller holds the lock).
+    def park_locked(self, park: Park, run_id: str, epoch: int) -> None:
+        """Register ``run_id`` as parked at ``epoch``, if the counter is still full (lock held).
 
         Raises:
             SlotAvailableError: The counter has room again: acquire instead.
@@ -138,7 +164,7 @@ class MemoryFlowStore:
         state = replace(counter.state, code_limit=park.code_limit)
         if not state.paused and state.has_room and not state.waiting:
             raise SlotAvailableError(f"queue {park.key.id} has room again")
-        counter.waiters[waiter_order(park.priority, park.enqueued_at, run_id)] = run_id
+        counter.waiters[waiter_order(park.priority, park.enqueued_at, run_id)] = (run_id, epoch)
         counter.state = replace(state, waiting=state.waiting + 1)
 
     def release_locked(self, key: SlotKey, run_id: str) -> None:
@@ -193,7 +219,7 @@ class MemoryFlowStore:
         """Parked run ids in the order they will be granted (for tests)."""
         with self._lock:
             counter = self._counter(key)
-            return [counter.waiters[order] for order in sorted(counter.waiters)]
+            return [counter.waiters[order][0] for order in sorted(counter.waiters)]
 
     # -- rate limits -----------------------------------------------------------------
 

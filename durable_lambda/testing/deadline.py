@@ -119,9 +119,11 @@ class DeadlineStore:
         """See :class:`~durable_lambda.ports.RunStore`."""
         return self.inner.list_events(run_id)
 
-    def fail_run(self, run_id: str, error: ErrorInfo, event: TimelineEvent) -> RunRecord | None:
+    def fail_run(
+        self, run_id: str, error: ErrorInfo, event: TimelineEvent, *, epoch: int
+    ) -> RunRecord | None:
         """See :class:`~durable_lambda.ports.RunStore`."""
-        return self.inner.fail_run(run_id, error, event)
+        return self.inner.fail_run(run_id, error, event, epoch=epoch)
 
     def note_delivery_error(self, run_id: str, reason: str) -> None:
         """See :class:`~durable_lambda.ports.RunStore`."""

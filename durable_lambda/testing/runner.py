@@ -179,16 +179,18 @@ class LocalRunner:
         self._kills[message.run_id, message.epoch] += 1
         kills = self._kills[message.run_id, message.epoch]
         reason = f"{killed.what} ran past the {self.deadline} s deadline in {kills} invocations"
+        # The message stays invisible until its visibility timeout, which outlasts
+        # the dead holder's lease: whatever happens to it next finds the run free.
+        run = self.store.get_run(message.run_id)
+        lease_expiry = run.lease_expiry if run is not None else None
+        free_in = delay_until(lease_expiry, self.clock.now()) + 1
         if kills >= self.max_receive_count:
+            self.clock.advance(free_in)
             self.store.note_delivery_error(message.run_id, reason)
             self.dead_letters.put(message, kills)
             self.scheduler.fail_dead_lettered_runs()
             return Report(message.run_id, "killed", RunStatus.FAILED, detail=reason)
-        # The message stays invisible until its visibility timeout; deliver it
-        # once the dead holder's lease has expired, so the delivery takes the run.
-        run = self.store.get_run(message.run_id)
-        lease_expiry = run.lease_expiry if run is not None else None
-        self.queue.send(message, sqs_delay(delay_until(lease_expiry, self.clock.now()) + 1))
+        self.queue.send(message, sqs_delay(free_in))
         return Report(message.run_id, "killed", detail=reason)
 
     def journal(self, run_id: str) -> list[JournalEntry]:

@@ -375,7 +375,10 @@ def test_grant_next_skips_a_waiter_whose_run_is_no_longer_parked(backend: Backen
     gone = park(backend, running(backend), enqueued=1)
     waiting = park(backend, running(backend), enqueued=2)
     failed = backend.store.fail_run(
-        gone.run_id, ErrorInfo("X", "canceled"), TimelineEvent(at(30), EventKind.FAILED)
+        gone.run_id,
+        ErrorInfo("X", "canceled"),
+        TimelineEvent(at(30), EventKind.FAILED),
+        epoch=gone.epoch,
     )
     assert failed is not None
     flow(backend).release(KEY, holders[0])
@@ -390,6 +393,55 @@ def test_grant_next_skips_a_waiter_whose_run_is_no_longer_parked(backend: Backen
     stored = backend.store.get_run(gone.run_id)
     assert stored is not None
     assert stored.status is RunStatus.FAILED
+
+
+def test_a_slow_grant_never_drops_the_waiter_of_the_runs_next_park(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
+):
+    """A grant that read a waiter, then lost it to another grant, leaves the run's new park alone.
+
+    The run parks under the same order key each time, so between this grant's
+    read and its write the key may already name the run's next park.
+    """
+    store = flow(backend)
+    (holder,) = fill(backend, 1)
+    parked = park(backend, running(backend), limit=1)
+    store.release(KEY, holder)  # room, and nobody hands it on yet
+    read_head = store._head  # the read half of a grant: interleave after it
+    interleaved = []
+
+    def slow_head(key: SlotKey):
+        head = read_head(key)
+        if not interleaved:
+            interleaved.append(True)
+            # Meanwhile: another process grants the run, the run executes, gives
+            # its unit back at a wait, resumes and parks again behind a newcomer.
+            granted = store.grant_next(KEY, at(400), at(20))
+            assert granted is not None
+            assert granted.run_id == parked.run_id
+            taken = backend.store.take_lease(parked.run_id, granted.epoch, OWNER, at(300), at(21))
+            assert taken.outcome is LeaseOutcome.TAKEN
+            waited = backend.store.checkpoint(
+                parked.run_id,
+                Fence(OWNER, granted.epoch),
+                Checkpoint(status=RunStatus.SUSPENDED, new_epoch=True, release=KEY),
+            )
+            assert acquire(backend, "run_newcomer", limit=1).outcome is AcquireOutcome.ACQUIRED
+            taken = backend.store.take_lease(parked.run_id, waited.epoch, OWNER, at(300), at(22))
+            assert taken.outcome is LeaseOutcome.TAKEN
+            assert taken.run is not None
+            interleaved.append(park(backend, taken.run, limit=1))
+        return head
+
+    monkeypatch.setattr(store, "_head", slow_head)
+    assert store.grant_next(KEY, at(400), at(30)) is None  # its waiter is gone, the queue full
+    reparked = interleaved[-1]
+    assert reparked.status is RunStatus.WAITING_FOR_SLOT
+    assert store.state(KEY).waiting == 1  # the new park is still counted...
+    store.release(KEY, "run_newcomer")
+    message = store.grant_next(KEY, at(400), at(40))
+    assert message is not None  # ...and still there to be handed the next unit
+    assert (message.run_id, message.epoch) == (parked.run_id, reparked.epoch)
 
 
 def test_keys_with_waiters_lists_each_counter_with_parked_runs_once(backend: Backend):
@@ -644,3 +696,19 @@ def test_a_release_of_a_unit_not_held_is_not_folded(backend: Backend):
         _finish(backend, run)
     assert backend.store.get_run(run.run_id) == run
     assert flow(backend).state(KEY).count == 0
+
+
+def test_a_park_records_that_the_run_passed_its_rate_limit(backend: Backend):
+    run = running(backend)
+    parked = backend.store.checkpoint(
+        run.run_id,
+        Fence(OWNER, run.epoch),
+        Checkpoint(
+            status=RunStatus.WAITING_FOR_SLOT,
+            new_epoch=True,
+            park=Park(KEY, 0, at(0), 0),
+            admitted_at=at(12),
+        ),
+    )
+    assert parked.admitted_at == at(12)
+    assert backend.store.get_run(run.run_id) == parked

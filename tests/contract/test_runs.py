@@ -9,7 +9,14 @@ from contract_backends import T0, Backend, at
 
 from durable_lambda.engine.journal import ErrorInfo
 from durable_lambda.engine.state import RunStatus
-from durable_lambda.records import EventKind, RunQuery, RunRecord, TimelineEvent
+from durable_lambda.records import (
+    Checkpoint,
+    EventKind,
+    Fence,
+    RunQuery,
+    RunRecord,
+    TimelineEvent,
+)
 
 
 def test_every_run_field_survives_create_and_get(backend: Backend):
@@ -167,12 +174,12 @@ def test_all_runs_list_newest_first_across_statuses(backend: Backend):
     assert a.run_id in {r.run_id for r in backend.store.list_runs(RunQuery())}
 
 
-def test_failing_a_live_run_from_outside_ends_it_and_records_why(backend: Backend):
+def test_failing_a_run_from_outside_ends_it_and_records_why(backend: Backend):
     run = backend.new_run()
-    backend.store.take_lease(run.run_id, 0, "owner", at(60), at(5))
+    backend.store.take_lease(run.run_id, 0, "owner", at(20), at(5))  # its holder died at 20
     event = TimelineEvent(at(30), EventKind.DEAD_LETTERED, "dead-lettered")
     error = ErrorInfo("durable_lambda.DeadLettered", "5 deliveries")
-    failed = backend.store.fail_run(run.run_id, error, event)
+    failed = backend.store.fail_run(run.run_id, error, event, epoch=0)
     assert failed is not None
     assert failed == backend.store.get_run(run.run_id)
     assert failed.status is RunStatus.FAILED
@@ -188,10 +195,37 @@ def test_failing_a_live_run_from_outside_ends_it_and_records_why(backend: Backen
 def test_failing_a_finished_or_unknown_run_changes_nothing(backend: Backend):
     done = backend.new_run(status=RunStatus.COMPLETED, output='"x"', finished_at=at(3))
     event = TimelineEvent(at(30), EventKind.DEAD_LETTERED)
-    assert backend.store.fail_run(done.run_id, ErrorInfo("E", "m"), event) is None
+    assert backend.store.fail_run(done.run_id, ErrorInfo("E", "m"), event, epoch=0) is None
     assert backend.store.get_run(done.run_id) == done
     assert backend.store.list_events(done.run_id) == []
-    assert backend.store.fail_run("run_missing", ErrorInfo("E", "m"), event) is None
+    assert backend.store.fail_run("run_missing", ErrorInfo("E", "m"), event, epoch=0) is None
+
+
+def test_a_failed_message_of_an_older_epoch_fails_nothing(backend: Backend):
+    run = backend.new_run()
+    backend.store.take_lease(run.run_id, 0, "owner", at(20), at(5))
+    waiting = backend.store.checkpoint(
+        run.run_id,
+        Fence("owner", 0),
+        Checkpoint(status=RunStatus.SUSPENDED, wake_at=at(40), new_epoch=True),
+    )
+    event = TimelineEvent(at(30), EventKind.DEAD_LETTERED)
+    assert backend.store.fail_run(run.run_id, ErrorInfo("E", "m"), event, epoch=0) is None
+    assert backend.store.get_run(run.run_id) == waiting
+    assert EventKind.DEAD_LETTERED not in {e.kind for e in backend.store.list_events(run.run_id)}
+
+
+def test_a_run_held_by_a_live_invocation_is_not_failed_from_outside(backend: Backend):
+    run = backend.new_run()
+    taken = backend.store.take_lease(run.run_id, 0, "owner", at(60), at(5))
+    event = TimelineEvent(at(30), EventKind.DEAD_LETTERED)  # a duplicate of epoch 0 gave up
+    assert backend.store.fail_run(run.run_id, ErrorInfo("E", "m"), event, epoch=0) is None
+    assert backend.store.get_run(run.run_id) == taken.run
+    failed = backend.store.fail_run(
+        run.run_id, ErrorInfo("E", "m"), TimelineEvent(at(61), EventKind.DEAD_LETTERED), epoch=0
+    )
+    assert failed is not None  # once its lease has expired, the holder is dead
+    assert failed.status is RunStatus.FAILED
 
 
 def test_delivery_error_is_remembered_on_the_run(backend: Backend):

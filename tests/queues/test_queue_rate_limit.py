@@ -1,14 +1,19 @@
-"""A rate limit admits no more than its limit of starts in any window of its period."""
+"""A rate limit admits no more than its limit of starts in any window of its period.
+
+Everything asserted here is a fact the system recorded: each run's ``started_at``
+is the very instant the rate limiter recorded its admission, and each refusal
+is a RATE_LIMITED timeline event at the instant the limiter read a full
+window. Nothing depends on how fast this machine is.
+"""
 
 from __future__ import annotations
 
 import pytest
-from ledger import read_ledger
-from queue_helpers import first_starts
 from queue_tasks import RATED
 from stack_waits import wait_all
 
 from durable_lambda.engine.state import RunStatus
+from durable_lambda.records import EventKind
 from durable_lambda.settings import Settings
 
 pytestmark = [pytest.mark.emulator, pytest.mark.slow]
@@ -16,12 +21,16 @@ pytestmark = [pytest.mark.emulator, pytest.mark.slow]
 RUNS = 30
 
 
-def _most_in_a_window(starts: list[float], period: float) -> int:
-    """The most starts in any half-open window ``[t, t + period)`` (one opening at each start)."""
-    return max(sum(1 for s in starts if first <= s < first + period) for first in starts)
+def _in_window(starts: list[float], end: float, period: float) -> int:
+    """Starts in ``(end - period, end]``: the window the limiter reads at ``end``.
+
+    The comparison is the limiter's own (``t > now - period``) on the same floats,
+    so no tolerance is needed.
+    """
+    return sum(1 for t in starts if end - period < t <= end)
 
 
-def test_five_per_ten_seconds_admits_at_most_five_starts_in_any_ten_seconds(make_stack, ledger):
+def test_five_per_ten_seconds_admits_at_most_five_starts_in_any_ten_seconds(make_stack):
     limit = RATED.rate_limit
     assert limit is not None
     stack = make_stack(
@@ -33,28 +42,26 @@ def test_five_per_ten_seconds_admits_at_most_five_starts_in_any_ten_seconds(make
         batch_size=5,
     )
     ids = [stack.trigger("q-rated", {"label": f"r{i}"}).run_id for i in range(RUNS)]
-    runs = wait_all(stack, ids, timeout=150)
+    runs = wait_all(stack, ids, timeout=300)
     assert [r.status for r in runs] == [RunStatus.COMPLETED] * RUNS
 
-    # started_at is stamped when the worker took the run, a moment before admission
-    # read the clock for the sliding window (a lease write and a task lookup apart,
-    # milliseconds). Two starts admitted exactly a period apart may therefore look
-    # up to that moment closer: shrink the window by a tolerance that covers it.
-    recorded = sorted(r.started_at.timestamp() for r in runs if r.started_at is not None)
-    assert len(recorded) == RUNS
-    assert _most_in_a_window(recorded, limit.period - 0.25) <= limit.limit
+    starts = sorted(r.started_at.timestamp() for r in runs if r.started_at is not None)
+    assert len(starts) == RUNS
+    # Any half-open window of a period holds at most `limit` starts: the most
+    # crowded one ends at a start.
+    crowded = max(_in_window(starts, end, limit.period) for end in starts)
+    assert crowded <= limit.limit, f"{crowded} starts in {limit.period} s, limit {limit.limit}"
 
-    # A run's first step starts after admission by the journal load and the step
-    # bookkeeping of its invocation, which vary from run to run (and under load
-    # on this machine); 1 s covers that gap with room to spare and is still far
-    # below the 2 s between starts an over-admitting limiter would show.
-    firsts = sorted(first_starts(read_ledger(ledger)).values())
-    assert len(firsts) == RUNS
-    assert _most_in_a_window(firsts, limit.period - 1.0) <= limit.limit
-
-    # 30 starts at 5 per 10 s need at least 50 s; the limiter should not waste much more.
-    assert recorded[-1] - recorded[0] >= (RUNS // limit.limit - 1) * limit.period - 0.25
-    span = recorded[-1] - recorded[0]
-    assert span <= (RUNS // limit.limit - 1) * limit.period + 20, f"{span:.1f} s"
-    # Every run lined up behind the limit was delayed, not dropped or failed.
-    assert sum(r.invocations for r in runs) > RUNS
+    # Runs lined up behind the limit were delayed, not failed (all completed
+    # above): each refusal is recorded with the wait the limiter computed, and
+    # a refusal for a full window was made at an instant whose window already
+    # held `limit` recorded starts.
+    refusals = [
+        event
+        for run_id in ids
+        for event in stack.client.store.list_events(run_id)
+        if event.kind == EventKind.RATE_LIMITED
+    ]
+    assert refusals
+    assert all(e.delay is not None and 0 < e.delay <= limit.period for e in refusals)
+    assert any(_in_window(starts, e.at.timestamp(), limit.period) == limit.limit for e in refusals)

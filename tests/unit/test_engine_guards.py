@@ -35,7 +35,7 @@ def test_a_deploy_that_drops_trailing_steps_fails_with_non_determinism(registry,
     def charge() -> int:
         return 42
 
-    @task(id="t", registry_=registry)
+    @task(id="t", registry=registry)
     async def flow(payload: None) -> str:
         await wait.for_(minutes=5)
         await a()
@@ -90,7 +90,7 @@ def test_a_store_error_while_recording_never_reaches_user_code_nor_spends_an_att
         charged["n"] += 1
         return 42
 
-    @task(id="t", registry_=registry, retry=RetryPolicy(max_attempts=1))
+    @task(id="t", registry=registry, retry=RetryPolicy(max_attempts=1))
     async def flow(payload: None) -> int:
         try:
             return await charge()
@@ -128,7 +128,7 @@ def test_a_result_that_does_not_match_the_annotation_fails_the_step_naming_it(re
         calls["n"] += 1
         return None  # type: ignore[return-value]
 
-    @task(id="t", registry_=registry)
+    @task(id="t", registry=registry)
     async def flow(payload: None) -> str:
         try:
             await lookup()
@@ -195,7 +195,7 @@ def test_gather_of_plain_step_coroutines_numbers_each_call_in_its_own_scope(regi
         await asyncio.sleep(0.001 * (3 - x))
         return x
 
-    @task(id="t", registry_=registry)
+    @task(id="t", registry=registry)
     async def flow(payload: None) -> list[int]:
         values = list(await asyncio.gather(echo(0), echo(1), echo(2)))
         await wait.for_(minutes=1)

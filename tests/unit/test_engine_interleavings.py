@@ -35,7 +35,7 @@ def test_gather_branches_with_the_same_step_name_replay_their_own_results(regist
     async def branch(prefix: str, delay: float) -> list[str]:
         return [await fetch(f"{prefix}1", delay), await fetch(f"{prefix}2", delay)]
 
-    @task(id="t", registry_=registry)
+    @task(id="t", registry=registry)
     async def flow(payload: None) -> list[list[str]]:
         result = await asyncio.gather(branch("a", 0.02), branch("b", 0.0))
         await wait.for_(minutes=5)  # a second invocation replays both branches
@@ -71,7 +71,7 @@ def test_gather_branches_with_different_step_names_replay_without_non_determinis
     async def rights() -> list[str]:
         return [await right(0), await right(1)]
 
-    @task(id="t", registry_=registry)
+    @task(id="t", registry=registry)
     async def flow(payload: None) -> list[list[str]]:
         result = list(await asyncio.gather(lefts(), rights()))
         await wait.for_(minutes=5)
@@ -101,7 +101,7 @@ def test_nested_gathers_and_create_task_get_stable_scopes_and_unique_idempotency
     async def branch(prefix: str, ctx: TaskContext) -> list[str]:
         return list(await asyncio.gather(leaf(f"{prefix}x", ctx), leaf(f"{prefix}y", ctx)))
 
-    @task(id="t", registry_=registry)
+    @task(id="t", registry=registry)
     async def flow(payload: None, ctx: TaskContext) -> list[list[str]]:
         first = list(await asyncio.gather(branch("a", ctx), branch("b", ctx)))
         await wait.for_(minutes=1)
@@ -133,7 +133,7 @@ def test_a_sibling_step_started_as_another_branch_waits_runs_once(registry, runn
         await asyncio.sleep(0.01)
         return f"sent to {to}"
 
-    @task(id="t", registry_=registry)
+    @task(id="t", registry=registry)
     async def flow(payload: None) -> str:
         _, receipt = await asyncio.gather(wait.for_(minutes=5), send_email("a@b.c"))
         return receipt
@@ -161,7 +161,7 @@ def test_a_sibling_step_runs_once_when_another_step_schedules_a_retry(registry, 
         await asyncio.sleep(0.01)
         return 42
 
-    @task(id="t", registry_=registry)
+    @task(id="t", registry=registry)
     async def flow(payload: None) -> list[object]:
         return list(await asyncio.gather(flaky(), charge()))
 
@@ -182,7 +182,7 @@ def test_a_task_group_sibling_is_not_cut_in_half_by_a_suspension(registry, runne
         finished["finished"] += 1
         return "uploaded"
 
-    @task(id="t", registry_=registry)
+    @task(id="t", registry=registry)
     async def flow(payload: None) -> str:
         async with asyncio.TaskGroup() as group:
             group.create_task(wait.for_(minutes=5))
@@ -196,7 +196,7 @@ def test_a_task_group_sibling_is_not_cut_in_half_by_a_suspension(registry, runne
 
 
 def test_a_bare_except_around_a_wait_fails_the_run_instead_of_completing_it(registry, runner):
-    @task(id="t", registry_=registry)
+    @task(id="t", registry=registry)
     async def flow(payload: None) -> str:
         try:
             await wait.for_(hours=1)
@@ -222,7 +222,7 @@ def test_swallowing_steps_in_a_loop_never_reports_a_partial_result(registry):
         time.sleep(0.05)
         return i
 
-    @task(id="t", registry_=registry)
+    @task(id="t", registry=registry)
     async def flow(payload: None) -> str:
         failed = 0
         for i in range(30):
@@ -243,7 +243,7 @@ def test_swallowing_steps_in_a_loop_never_reports_a_partial_result(registry):
 def test_re_raising_the_signal_after_cleanup_suspends_normally(registry, runner):
     cleanups: list[str] = []
 
-    @task(id="t", registry_=registry)
+    @task(id="t", registry=registry)
     async def flow(payload: None) -> str:
         try:
             await wait.for_(hours=1)
@@ -259,7 +259,7 @@ def test_re_raising_the_signal_after_cleanup_suspends_normally(registry, runner)
 
 
 def test_raising_another_error_while_handling_the_signal_is_a_swallow(registry, runner):
-    @task(id="t", registry_=registry, retry=RetryPolicy(max_attempts=3))
+    @task(id="t", registry=registry, retry=RetryPolicy(max_attempts=3))
     async def flow(payload: None) -> str:
         try:
             await wait.for_(hours=1)
@@ -281,7 +281,7 @@ def test_a_genuine_error_of_one_branch_while_another_waits_follows_the_retry_pol
     def broken() -> None:
         raise ValueError("boom")
 
-    @task(id="t", registry_=registry, retry=RetryPolicy(max_attempts=1))
+    @task(id="t", registry=registry, retry=RetryPolicy(max_attempts=1))
     async def flow(payload: None) -> None:
         await asyncio.gather(broken(), wait.for_(hours=1))
 
@@ -292,7 +292,7 @@ def test_a_genuine_error_of_one_branch_while_another_waits_follows_the_retry_pol
 
 
 def test_elapsed_waits_are_recorded_completed(registry, runner):
-    @task(id="t", registry_=registry)
+    @task(id="t", registry=registry)
     async def flow(payload: None) -> str:
         await wait.for_(hours=1)
         await wait.for_(minutes=20)
@@ -323,7 +323,7 @@ def test_steps_started_in_parallel_after_a_deadline_suspend_run_once(registry, l
     async def chain(prefix: str) -> list[str]:
         return [await slow(f"{prefix}{i}") for i in range(6)]
 
-    @task(id="t", registry_=registry)
+    @task(id="t", registry=registry)
     async def flow(payload: None) -> list[list[str]]:
         return list(await asyncio.gather(chain(label), chain(label.upper())))
 

@@ -76,6 +76,7 @@ def _version_seen_with(tmp_path, prelude: str) -> str:
         text=True,
         check=True,
         env={**os.environ, "PYTHONPATH": env_path},
+        cwd=tmp_path,  # not the checkout: its egg-info would name the version first
     )
     return completed.stdout.strip()
 
