@@ -11,13 +11,8 @@ import datetime as dt
 from dataclasses import dataclass, replace
 
 from durable_lambda.engine.journal import ErrorInfo
-from durable_lambda.engine.slots import AcquireOutcome, AcquireResult, QueueState, SlotKey
-from durable_lambda.engine.state import RunStatus
-from durable_lambda.errors import ReleaseNotFoldedError, SlotAvailableError
-from durable_lambda.messages import MAX_DELAY_SECONDS, sqs_delay
-from durable_lambda.ports import Clock, RateStore, ResumeQueue, RunStore, SlotStore
-from durable_lambda.queue import Queue
-from durable_lambda.records import (
+from durable_lambda.engine.outcome import Action
+from durable_lambda.engine.records import (
     Checkpoint,
     EventKind,
     Fence,
@@ -26,6 +21,13 @@ from durable_lambda.records import (
     RunRecord,
     TimelineEvent,
 )
+from durable_lambda.engine.resume import plan
+from durable_lambda.engine.slots import AcquireOutcome, AcquireResult, QueueState, SlotKey
+from durable_lambda.engine.state import RunStatus
+from durable_lambda.errors import ReleaseNotFoldedError, SlotAvailableError
+from durable_lambda.messages import send_resume
+from durable_lambda.ports import Clock, RateStore, ResumeQueue, RunStore, SlotStore
+from durable_lambda.queue import Queue
 
 #: Attempts to park before giving up on a counter that keeps changing under us.
 PARK_ATTEMPTS = 5
@@ -51,7 +53,7 @@ class Admitted:
 class Deferred:
     """The run was parked or delayed; the invocation ends here."""
 
-    action: str  # parked | rate_limited
+    action: Action  # PARKED or RATE_LIMITED
     detail: str
 
 
@@ -263,10 +265,11 @@ class Admission:
         # raised): make sure somebody hands units on now.
         if result.state.has_room and not result.state.paused:
             self.hand_off(key)
-        return Deferred("parked", f"queue {key.id} {why}")
+        return Deferred(Action.PARKED, f"queue {key.id} {why}")
 
     def _delay(self, run: RunRecord, fence: Fence, retry_in: float, now: dt.datetime) -> Deferred:
         wake = now + dt.timedelta(seconds=retry_in)
+        resume = plan(wake, now)
         event = TimelineEvent(now, EventKind.RATE_LIMITED, f"queue {run.queue}", delay=retry_in)
         stored = self.store.checkpoint(
             run.run_id,
@@ -276,9 +279,8 @@ class Admission:
                 wake_at=wake,
                 new_epoch=True,
                 events=(event,),
-                timer=retry_in > MAX_DELAY_SECONDS,
+                timer=resume.timer,
             ),
         )
-        if retry_in <= MAX_DELAY_SECONDS:
-            self.queue.send(ResumeMessage(run.run_id, stored.epoch), sqs_delay(retry_in))
-        return Deferred("rate_limited", f"retry in {retry_in:.1f} s")
+        send_resume(self.queue, ResumeMessage(run.run_id, stored.epoch), resume)
+        return Deferred(Action.RATE_LIMITED, f"retry in {retry_in:.1f} s")

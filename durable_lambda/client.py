@@ -9,13 +9,7 @@ from typing import Any
 
 from durable_lambda import serde
 from durable_lambda.admission import Admission
-from durable_lambda.engine.slots import QueueState, SlotKey, validate_priority
-from durable_lambda.engine.state import RunStatus
-from durable_lambda.errors import ConfigurationError, RunNotFoundError
-from durable_lambda.ids import new_run_id
-from durable_lambda.messages import MAX_DELAY_SECONDS, sqs_delay
-from durable_lambda.ports import Clock, ResumeQueue, RunStore, SlotStore
-from durable_lambda.records import (
+from durable_lambda.engine.records import (
     EventKind,
     ResumeMessage,
     RunQuery,
@@ -23,6 +17,13 @@ from durable_lambda.records import (
     TimelineEvent,
     Timer,
 )
+from durable_lambda.engine.resume import plan_in
+from durable_lambda.engine.slots import QueueState, SlotKey, validate_priority
+from durable_lambda.engine.state import RunStatus
+from durable_lambda.errors import ConfigurationError, RunNotFoundError
+from durable_lambda.ids import new_run_id
+from durable_lambda.messages import send_resume
+from durable_lambda.ports import Clock, ResumeQueue, RunStore, SlotStore
 from durable_lambda.result import RunResult
 from durable_lambda.settings import Settings
 from durable_lambda.task import Task, TaskRegistry, default_registry
@@ -176,10 +177,10 @@ class Client:
         self.store.add_events(
             run.run_id, [TimelineEvent(now, EventKind.TRIGGERED, f"task {definition.id}")]
         )
-        if delay_s > MAX_DELAY_SECONDS:
+        resume = plan_in(delay_s)
+        if resume.timer:
             self.store.add_timer(Timer(run.run_id, run.epoch, wake_at or now))
-        else:
-            self.queue.send(ResumeMessage(run.run_id, run.epoch), sqs_delay(delay_s))
+        send_resume(self.queue, ResumeMessage(run.run_id, run.epoch), resume)
         return RunHandle(run.run_id, definition.id)
 
     def get_run(self, run_id: str) -> RunRecord:

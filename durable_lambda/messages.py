@@ -1,29 +1,27 @@
-"""The resume message's wire format: ``{"run_id": "...", "epoch": N}`` and nothing else."""
+"""Resume messages: the wire format ``{"run_id": "...", "epoch": N}`` and the one send."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import math
 
+from durable_lambda.engine.records import ResumeMessage
+from durable_lambda.engine.resume import ResumePlan
 from durable_lambda.errors import TerminalError
-from durable_lambda.records import ResumeMessage
+from durable_lambda.ports import ResumeQueue
 
 MAX_BODY = 1024
-#: SQS's longest DelaySeconds; later wake-ups go through the timer index.
-MAX_DELAY_SECONDS = 900
 
 
-def delay_until(wake_at: dt.datetime | None, now: dt.datetime) -> float:
-    """Seconds from ``now`` until ``wake_at`` (0 when due, or when ``None``)."""
-    if wake_at is None:
-        return 0.0
-    return max(0.0, (wake_at - now).total_seconds())
+def send_resume(queue: ResumeQueue, message: ResumeMessage, plan: ResumePlan) -> bool:
+    """Send ``message`` as ``plan`` says; nothing when a timer carries the wake-up instead.
 
-
-def sqs_delay(seconds: float) -> int:
-    """``seconds`` as SQS DelaySeconds: whole seconds, rounded up (never early), capped."""
-    return min(MAX_DELAY_SECONDS, math.ceil(max(0.0, seconds)))
+    Returns:
+        Whether a message was sent.
+    """
+    if plan.timer:
+        return False
+    queue.send(message, plan.delay_seconds)
+    return True
 
 
 class PoisonMessageError(TerminalError):

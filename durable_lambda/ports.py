@@ -11,8 +11,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from durable_lambda.engine.journal import ErrorInfo, JournalEntry
-from durable_lambda.engine.slots import AcquireResult, Holder, QueueState, SlotKey
-from durable_lambda.records import (
+from durable_lambda.engine.records import (
     Checkpoint,
     Fence,
     LeaseResult,
@@ -22,6 +21,7 @@ from durable_lambda.records import (
     TimelineEvent,
     Timer,
 )
+from durable_lambda.engine.slots import AcquireResult, Holder, QueueState, SlotKey
 
 
 class Clock(Protocol):

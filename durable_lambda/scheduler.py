@@ -12,15 +12,10 @@ from dataclasses import dataclass
 from durable_lambda.admission import Admission
 from durable_lambda.cron import CronFirer
 from durable_lambda.engine.journal import ErrorInfo
-from durable_lambda.messages import (
-    MAX_DELAY_SECONDS,
-    PoisonMessageError,
-    decode_message,
-    delay_until,
-    sqs_delay,
-)
+from durable_lambda.engine.records import EventKind, ResumeMessage, TimelineEvent
+from durable_lambda.engine.resume import MAX_DELAY_SECONDS, plan
+from durable_lambda.messages import PoisonMessageError, decode_message, send_resume
 from durable_lambda.ports import Clock, DeadLetters, ResumeQueue, RunStore
-from durable_lambda.records import EventKind, ResumeMessage, TimelineEvent
 
 #: Timers due within SQS's longest delay are handed to SQS with the exact delay.
 TIMER_HORIZON = dt.timedelta(seconds=MAX_DELAY_SECONDS)
@@ -74,8 +69,8 @@ class Scheduler:
         for timer in self.store.due_timers(now + TIMER_HORIZON, limit=batch):
             # Send first, then delete: a crash in between costs a duplicate
             # message (harmless), never a lost wake-up.
-            self.queue.send(
-                ResumeMessage(timer.run_id, timer.epoch), sqs_delay(delay_until(timer.wake_at, now))
+            send_resume(
+                self.queue, ResumeMessage(timer.run_id, timer.epoch), plan(timer.wake_at, now)
             )
             self.store.delete_timer(timer)
             fired += 1

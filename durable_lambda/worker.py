@@ -9,23 +9,34 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from durable_lambda.admission import Admission, Admitted, Deferred, unit_of
 from durable_lambda.context import TaskContext
+from durable_lambda.engine.checkpoints import checkpoint_for
 from durable_lambda.engine.execution import Environment, Execution
 from durable_lambda.engine.journal import ErrorInfo, Journal
 from durable_lambda.engine.lease import lease_expiry, safety_margin
 from durable_lambda.engine.outcome import (
     Abandoned,
-    Completed,
+    Action,
+    Expired,
     Failed,
     Outcome,
-    RetryRun,
     Suspended,
     SuspendReason,
 )
+from durable_lambda.engine.records import (
+    Checkpoint,
+    EventKind,
+    Fence,
+    LeaseOutcome,
+    ResumeMessage,
+    RunRecord,
+    TimelineEvent,
+)
+from durable_lambda.engine.resume import delay_until, plan, plan_in
 from durable_lambda.engine.retry import RandomSource
 from durable_lambda.engine.slots import SlotKey
 from durable_lambda.engine.state import RunStatus
@@ -37,17 +48,8 @@ from durable_lambda.errors import (
     UnknownTaskError,
 )
 from durable_lambda.ids import new_owner
-from durable_lambda.messages import MAX_DELAY_SECONDS, delay_until, sqs_delay
+from durable_lambda.messages import send_resume
 from durable_lambda.ports import Clock, ResumeQueue, RunStore
-from durable_lambda.records import (
-    Checkpoint,
-    EventKind,
-    Fence,
-    LeaseOutcome,
-    ResumeMessage,
-    RunRecord,
-    TimelineEvent,
-)
 from durable_lambda.settings import Settings
 from durable_lambda.task import Task, TaskRegistry
 
@@ -72,15 +74,11 @@ class Report:
     """What one message did, for logs, metrics and tests."""
 
     run_id: str
-    action: str  # executed | stale | early | busy | deferred | abandoned | parked | rate_limited
+    action: Action
     status: RunStatus | None = None
     steps_executed: int = 0
     steps_replayed: int = 0
     detail: str = ""
-    first_start: dt.datetime | None = None
-    release: SlotKey | None = None
-    holds: SlotKey | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +115,7 @@ class Worker:
         self.admission = admission
 
     def handle(self, message: ResumeMessage, invocation: Invocation) -> Report:
-        """Process one resume message.
+        """Process one resume message: gate, take, admit, execute, commit.
 
         Raises:
             RunNotFoundError: No such run (the message is poison; SQS retries it
@@ -129,20 +127,14 @@ class Worker:
             return taken
         run, fence, now = taken.run, taken.fence, taken.now
         started = TimelineEvent(now, EventKind.INVOCATION_STARTED, f"invocation {run.invocations}")
-        try:
-            task = self.registry.get(run.task_id)
-        except UnknownTaskError as exc:
-            # Give the run back untouched so a worker that knows the task can take it.
-            self.store.checkpoint(run.run_id, fence, Checkpoint(status=RunStatus.QUEUED))
-            self.store.note_delivery_error(run.run_id, str(exc))
-            raise
+        task = self._task_of(run, fence)
         if run.started_at is None and run.expires_at is not None and now >= run.expires_at:
             # Parked (its ttl timer fired) or granted a unit too late: either way
             # the unit it may hold goes back with the terminal checkpoint.
-            expired = TimelineEvent(now, EventKind.EXPIRED, f"not started by {run.expires_at}")
-            checkpoint = Checkpoint(status=RunStatus.EXPIRED, events=(started, expired))
-            self._finish(run.run_id, fence, checkpoint, unit_of(run))
-            return Report(run.run_id, "expired", RunStatus.EXPIRED)
+            expired = Expired(f"not started by {run.expires_at}")
+            return self._commit(
+                run, fence, expired, started, held=_Held(unit_of(run)), action=Action.EXPIRED
+            )
         admitted = (
             self.admission.enter(run, self.registry.queue(run.queue, task), fence, taken.expiry)
             if self.admission is not None
@@ -151,16 +143,18 @@ class Worker:
         if isinstance(admitted, Deferred):
             return Report(run.run_id, admitted.action, detail=admitted.detail)
         outcome, executed, replayed = self._execute(run, task, fence, invocation)
-        report = Report(
-            run.run_id,
-            "executed",
-            steps_executed=executed,
-            steps_replayed=replayed,
-            first_start=admitted.at if admitted.first_start else None,
-            release=admitted.slot if _releases(outcome) else None,
-            holds=admitted.slot,
-        )
-        return self._apply(run, fence, outcome, started, report)
+        held = _Held(admitted.slot, admitted.at if admitted.first_start else None)
+        report = self._commit(run, fence, outcome, started, held=held, action=Action.EXECUTED)
+        return replace(report, steps_executed=executed, steps_replayed=replayed)
+
+    def _task_of(self, run: RunRecord, fence: Fence) -> Task[Any, Any]:
+        try:
+            return self.registry.get(run.task_id)
+        except UnknownTaskError as exc:
+            # Give the run back untouched so a worker that knows the task can take it.
+            self.store.checkpoint(run.run_id, fence, Checkpoint(status=RunStatus.QUEUED))
+            self.store.note_delivery_error(run.run_id, str(exc))
+            raise
 
     def _take(self, message: ResumeMessage, invocation: Invocation) -> _Taken | Report:
         """Take the run's lease, or say why this message executes nothing."""
@@ -175,7 +169,7 @@ class Worker:
             # to a fresh invocation rather than take a lease we cannot use.
             self.queue.send(message, 0)
             return Report(
-                message.run_id, "deferred", detail="too little time left in this invocation"
+                message.run_id, Action.DEFERRED, detail="too little time left in this invocation"
             )
         owner = new_owner(invocation.request_id)
         expiry = lease_expiry(now, invocation.remaining())
@@ -186,18 +180,22 @@ class Worker:
         assert run is not None  # noqa: S101 - every other outcome carries the run
         if taken.outcome is LeaseOutcome.STALE:
             return Report(
-                run.run_id, "stale", run.status, detail=f"epoch {message.epoch} vs {run.epoch}"
+                run.run_id, Action.STALE, run.status, detail=f"epoch {message.epoch} vs {run.epoch}"
             )
         if taken.outcome is LeaseOutcome.BUSY:
             # A duplicate while the holder lives. Keep a copy due when the lease
             # expires: if the holder dies, that copy recovers the run; if it
             # suspends first, the copy is stale and dropped.
-            wait_s = delay_until(run.lease_expiry, now) + 1
-            self.queue.send(message, sqs_delay(wait_s))
-            return Report(run.run_id, "busy", run.status, detail=f"held until {run.lease_expiry}")
+            # A probe, not a wake-up: capped at SQS's delay even when the lease
+            # runs longer, it comes back, finds the run busy again, and re-sends.
+            self.queue.send(message, plan_in(delay_until(run.lease_expiry, now) + 1).delay_seconds)
+            return Report(
+                run.run_id, Action.BUSY, run.status, detail=f"held until {run.lease_expiry}"
+            )
         if taken.outcome is LeaseOutcome.EARLY:
-            self._resend_early(run, now)
-            return Report(run.run_id, "early", run.status, detail=f"wakes at {run.wake_at}")
+            # Further out than SQS's delay, the run's timer fires it: drop this copy.
+            send_resume(self.queue, ResumeMessage(run.run_id, run.epoch), plan(run.wake_at, now))
+            return Report(run.run_id, Action.EARLY, run.status, detail=f"wakes at {run.wake_at}")
         return _Taken(run, Fence(owner=owner, epoch=run.epoch), expiry, now)
 
     def _execute(
@@ -243,138 +241,76 @@ class Worker:
         outcome = execution.run(lambda: task.invoke(payload, ctx))
         return outcome, execution.steps_executed, execution.steps_replayed
 
-    def _apply(
+    def _commit(
         self,
         run: RunRecord,
         fence: Fence,
         outcome: Outcome,
         started: TimelineEvent,
-        report: Report,
-    ) -> Report:
-        now = self.clock.now()
-        if isinstance(outcome, Abandoned):
-            return Report(run.run_id, "abandoned", detail=outcome.reason)
-        if isinstance(outcome, Completed):
-            checkpoint = Checkpoint(
-                status=RunStatus.COMPLETED,
-                output=outcome.output,
-                entries=outcome.entries,
-                events=(started, TimelineEvent(now, EventKind.COMPLETED)),
-            )
-            return self._commit(run, fence, checkpoint, report)
-        if isinstance(outcome, Failed):
-            checkpoint = Checkpoint(
-                status=RunStatus.FAILED,
-                error=outcome.error,
-                entries=outcome.entries,
-                events=(started, TimelineEvent(now, EventKind.FAILED, _short(outcome.reason))),
-            )
-            return self._commit(run, fence, checkpoint, report)
-        if isinstance(outcome, RetryRun):
-            wake = now + dt.timedelta(seconds=outcome.delay)
-            event = TimelineEvent(
-                now,
-                EventKind.RUN_RETRY_SCHEDULED,
-                _short(f"{outcome.error.type}: {outcome.error.message} ({outcome.reason})"),
-                delay=outcome.delay,
-            )
-            checkpoint = Checkpoint(
-                status=RunStatus.SUSPENDED,
-                wake_at=wake,
-                new_epoch=True,
-                error=outcome.error,
-                attempt=run.attempt + 1,
-                events=(started, event),
-                timer=outcome.delay > MAX_DELAY_SECONDS,
-            )
-            return self._commit(run, fence, checkpoint, report)
-        return self._suspend(run, fence, outcome=outcome, started=started, now=now, report=report)
-
-    def _suspend(
-        self,
-        run: RunRecord,
-        fence: Fence,
         *,
-        outcome: Suspended,
-        started: TimelineEvent,
-        now: dt.datetime,
-        report: Report,
+        held: _Held,
+        action: Action,
     ) -> Report:
-        delay = delay_until(outcome.wake_at, now)
-        kind = (
-            EventKind.STEP_RETRY_SCHEDULED
-            if outcome.reason is SuspendReason.STEP_RETRY
-            else EventKind.SUSPENDED
-        )
-        event = TimelineEvent(
-            now, kind, _short(f"{outcome.reason.value}: {outcome.detail}"), delay=delay
-        )
-        checkpoint = Checkpoint(
-            status=RunStatus.SUSPENDED,
-            wake_at=outcome.wake_at,
-            new_epoch=True,
-            entries=outcome.entries,
-            events=(started, event),
-            timer=delay > MAX_DELAY_SECONDS,
-        )
-        return self._commit(run, fence, checkpoint, report)
-
-    def _commit(
-        self, run: RunRecord, fence: Fence, checkpoint: Checkpoint, report: Report
-    ) -> Report:
-        if report.first_start is not None:
-            checkpoint = replace(checkpoint, started_at=report.first_start)
+        """Write the checkpoint of ``outcome`` and send the run's next resume message."""
+        now = self.clock.now()
+        checkpoint = checkpoint_for(outcome, run, now, started=started)
+        if checkpoint is None:
+            reason = outcome.reason if isinstance(outcome, Abandoned) else ""
+            return Report(run.run_id, Action.ABANDONED, detail=reason)
+        if held.first_start is not None:
+            checkpoint = replace(checkpoint, started_at=held.first_start)
         try:
-            if checkpoint.status.is_terminal:
-                stored = self._finish(run.run_id, fence, checkpoint, report.holds)
-            else:
-                stored = self._checkpoint_releasing(run, fence, checkpoint, report.release)
+            stored = self._write(run, fence, checkpoint, held.slot, keeps=not _releases(outcome))
         except TerminalError as exc:
             # e.g. an output above the maximum size: fail the run with that reason.
             if checkpoint.status is RunStatus.FAILED:
                 raise
-            failed = Checkpoint(
-                status=RunStatus.FAILED,
-                error=ErrorInfo.from_exception(exc),
-                events=(
-                    *checkpoint.events[:1],
-                    TimelineEvent(self.clock.now(), EventKind.FAILED, _short(str(exc))),
-                ),
-            )
-            stored = self._finish(run.run_id, fence, failed, report.holds)
+            failed = Failed(ErrorInfo.from_exception(exc), str(exc))
+            fallback = checkpoint_for(failed, run, self.clock.now(), started=started)
+            assert fallback is not None  # noqa: S101 - a Failed outcome always checkpoints
+            stored = self._write(run, fence, fallback, held.slot, keeps=False)
         if stored.status is RunStatus.SUSPENDED and not checkpoint.timer:
-            delay = delay_until(stored.wake_at, self.clock.now())
-            self.queue.send(ResumeMessage(run.run_id, stored.epoch), sqs_delay(delay))
+            resume = plan(stored.wake_at, self.clock.now())
+            send_resume(self.queue, ResumeMessage(run.run_id, stored.epoch), resume)
         return Report(
             run.run_id,
-            report.action,
+            action,
             stored.status,
-            report.steps_executed,
-            report.steps_replayed,
             detail=f"wake_at={stored.wake_at}" if stored.wake_at else "",
         )
 
-    def _checkpoint_releasing(
-        self, run: RunRecord, fence: Fence, checkpoint: Checkpoint, slot: SlotKey | None
+    def _write(
+        self,
+        run: RunRecord,
+        fence: Fence,
+        checkpoint: Checkpoint,
+        slot: SlotKey | None,
+        *,
+        keeps: bool,
     ) -> RunRecord:
-        """Write a checkpoint that does not end the run, giving back the unit of ``slot``."""
+        """Write ``checkpoint``; the unit of ``slot`` goes back unless the run ``keeps`` it.
+
+        Terminal checkpoints go through :meth:`Admission.finish`, the one path
+        that always gives the unit back and hands it on.
+        """
         if self.admission is None:
             return self.store.checkpoint(run.run_id, fence, checkpoint)
-        return self.admission.checkpoint(run.run_id, fence, checkpoint, slot)
+        if checkpoint.status.is_terminal:
+            return self.admission.finish(run.run_id, fence, checkpoint, slot)
+        return self.admission.checkpoint(run.run_id, fence, checkpoint, None if keeps else slot)
 
-    def _finish(
-        self, run_id: str, fence: Fence, checkpoint: Checkpoint, slot: SlotKey | None
-    ) -> RunRecord:
-        """Write a terminal checkpoint through :meth:`Admission.finish` (the unit goes back)."""
-        if self.admission is None:
-            return self.store.checkpoint(run_id, fence, checkpoint)
-        return self.admission.finish(run_id, fence, checkpoint, slot)
 
-    def _resend_early(self, run: RunRecord, now: dt.datetime) -> None:
-        delay = delay_until(run.wake_at, now)
-        if delay <= MAX_DELAY_SECONDS:
-            self.queue.send(ResumeMessage(run.run_id, run.epoch), sqs_delay(delay))
-        # Further out, the run's timer fires it; this message is simply dropped.
+@dataclass(frozen=True, slots=True)
+class _Held:
+    """What the invocation holds besides the lease.
+
+    Attributes:
+        slot: The counter whose unit it holds, if any.
+        first_start: When it was admitted, if this is the run's first start.
+    """
+
+    slot: SlotKey | None
+    first_start: dt.datetime | None = None
 
 
 def _releases(outcome: Outcome) -> bool:
@@ -386,7 +322,3 @@ def _releases(outcome: Outcome) -> bool:
     if isinstance(outcome, Abandoned):
         return False
     return not (isinstance(outcome, Suspended) and outcome.reason is SuspendReason.DEADLINE)
-
-
-def _short(text: str, limit: int = 500) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -36,16 +36,8 @@ from durable_lambda.adapters import dynamodb_items as items
 from durable_lambda.adapters import dynamodb_slots as slots
 from durable_lambda.adapters import dynamodb_writes as writes
 from durable_lambda.adapters.dynamodb_indexes import RunIndexes
-from durable_lambda.adapters.memory import apply_checkpoint, lease_outcome
 from durable_lambda.engine.journal import ErrorInfo, JournalEntry
-from durable_lambda.engine.state import RunStatus
-from durable_lambda.errors import (
-    LeaseLostError,
-    ReleaseNotFoldedError,
-    RunNotFoundError,
-    SlotAvailableError,
-)
-from durable_lambda.records import (
+from durable_lambda.engine.records import (
     Checkpoint,
     Fence,
     LeaseOutcome,
@@ -54,6 +46,14 @@ from durable_lambda.records import (
     RunRecord,
     TimelineEvent,
     Timer,
+)
+from durable_lambda.engine.state import RunStatus
+from durable_lambda.engine.transitions import apply_checkpoint, lease_outcome
+from durable_lambda.errors import (
+    LeaseLostError,
+    ReleaseNotFoldedError,
+    RunNotFoundError,
+    SlotAvailableError,
 )
 from durable_lambda.values import StoredValue, ValueStore
 

@@ -29,6 +29,7 @@ from botocore.exceptions import ClientError
 from durable_lambda.adapters import dynamodb_items as items
 from durable_lambda.adapters import dynamodb_slots as slots
 from durable_lambda.adapters import dynamodb_writes as writes
+from durable_lambda.engine.records import ResumeMessage
 from durable_lambda.engine.slots import (
     AcquireOutcome,
     AcquireResult,
@@ -38,7 +39,6 @@ from durable_lambda.engine.slots import (
     rate_decision,
     validate_limit_override,
 )
-from durable_lambda.records import ResumeMessage
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient

@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, cast
 
 from durable_lambda.adapters import dynamodb_items as items
+from durable_lambda.engine.records import RunQuery, RunRecord
 from durable_lambda.engine.state import RunStatus
-from durable_lambda.records import RunQuery, RunRecord
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from durable_lambda.engine.journal import EntryKind, EntryStatus, ErrorInfo, JournalEntry
+from durable_lambda.engine.records import EventKind, RunRecord, TimelineEvent, Timer
 from durable_lambda.engine.state import RunStatus
-from durable_lambda.records import EventKind, RunRecord, TimelineEvent, Timer
 from durable_lambda.values import StoredValue
 
 if TYPE_CHECKING:

@@ -28,9 +28,9 @@ from typing import TYPE_CHECKING, Any, cast
 
 from durable_lambda.adapters import dynamodb_items as items
 from durable_lambda.adapters import dynamodb_writes as writes
+from durable_lambda.engine.records import Park
 from durable_lambda.engine.slots import Holder, QueueState, SlotKey, waiter_order
 from durable_lambda.engine.state import RunStatus
-from durable_lambda.records import Park
 
 if TYPE_CHECKING:
     import datetime as dt

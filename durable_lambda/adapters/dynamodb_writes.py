@@ -15,9 +15,9 @@ from botocore.exceptions import ClientError
 
 from durable_lambda.adapters import dynamodb_items as items
 from durable_lambda.engine.journal import EntryStatus
+from durable_lambda.engine.records import Fence, RunRecord
 from durable_lambda.engine.state import RESUMABLE, TERMINAL, RunStatus
 from durable_lambda.errors import LeaseLostError, RunNotFoundError
-from durable_lambda.records import Fence, RunRecord
 from durable_lambda.values import StoredValue
 
 if TYPE_CHECKING:

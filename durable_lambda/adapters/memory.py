@@ -15,10 +15,7 @@ from dataclasses import dataclass, replace
 
 from durable_lambda.adapters.memory_flow import MemoryFlowStore
 from durable_lambda.engine.journal import EntryStatus, ErrorInfo, JournalEntry
-from durable_lambda.engine.state import RESUMABLE, RunStatus
-from durable_lambda.errors import LeaseLostError, RunNotFoundError
-from durable_lambda.messages import MAX_DELAY_SECONDS
-from durable_lambda.records import (
+from durable_lambda.engine.records import (
     Checkpoint,
     Fence,
     LeaseOutcome,
@@ -29,6 +26,10 @@ from durable_lambda.records import (
     TimelineEvent,
     Timer,
 )
+from durable_lambda.engine.resume import MAX_DELAY_SECONDS
+from durable_lambda.engine.state import RunStatus
+from durable_lambda.engine.transitions import apply_checkpoint, failable, lease_outcome
+from durable_lambda.errors import LeaseLostError, RunNotFoundError
 from durable_lambda.values import StoredValue, ValueStore
 
 #: Journal statuses no later write may overwrite (RETRYING and WAITING may be).
@@ -56,21 +57,6 @@ class _Stored:
     run: RunRecord
     payload: StoredValue
     output: StoredValue | None = None
-
-
-def lease_outcome(run: RunRecord, epoch: int, now: dt.datetime) -> LeaseOutcome:
-    """Whether a message of ``epoch`` may take ``run`` at ``now`` (shared by all stores)."""
-    if run.status.is_terminal or run.epoch != epoch:
-        return LeaseOutcome.STALE
-    if run.status is RunStatus.RUNNING:
-        if run.lease_expiry is not None and run.lease_expiry > now:
-            return LeaseOutcome.BUSY
-        return LeaseOutcome.TAKEN
-    if run.status not in RESUMABLE:
-        return LeaseOutcome.STALE
-    if run.wake_at is not None and run.wake_at > now:
-        return LeaseOutcome.EARLY
-    return LeaseOutcome.TAKEN
 
 
 class MemoryRunStore:
@@ -336,44 +322,6 @@ class MemoryRunStore:
             ]
         runs.sort(key=lambda r: (r.created_at, r.run_id), reverse=True)
         return runs[: query.limit]
-
-
-def failable(run: RunRecord, epoch: int, now: dt.datetime) -> bool:
-    """Whether a failed message of ``epoch`` may fail ``run`` from outside (shared by all stores).
-
-    A message of an older epoch says nothing about the run now, and a run held
-    by a live invocation is making progress whatever happened to a duplicate.
-    """
-    if run.status.is_terminal or run.epoch != epoch:
-        return False
-    live = run.lease_expiry is not None and run.lease_expiry > now
-    return not (run.status is RunStatus.RUNNING and live)
-
-
-def apply_checkpoint(run: RunRecord, checkpoint: Checkpoint) -> RunRecord:
-    """``run`` as ``checkpoint`` leaves it (shared by all stores).
-
-    The lease is released unless the run stays RUNNING; ``updated_at`` (and
-    ``finished_at`` for a terminal status) is the time of the checkpoint's last
-    event; error, attempt and output change only when the checkpoint sets them.
-    """
-    running = checkpoint.status is RunStatus.RUNNING
-    at = max((e.at for e in checkpoint.events), default=run.updated_at)
-    return replace(
-        run,
-        status=checkpoint.status,
-        epoch=run.epoch + 1 if checkpoint.new_epoch else run.epoch,
-        lease_owner=run.lease_owner if running else None,
-        lease_expiry=run.lease_expiry if running else None,
-        wake_at=checkpoint.wake_at,
-        error=checkpoint.error if checkpoint.error is not None else run.error,
-        attempt=checkpoint.attempt or run.attempt,
-        output=checkpoint.output if checkpoint.output is not None else run.output,
-        updated_at=at,
-        started_at=run.started_at or checkpoint.started_at,
-        admitted_at=run.admitted_at or checkpoint.admitted_at,
-        finished_at=at if checkpoint.status.is_terminal else None,
-    )
 
 
 class MemoryResumeQueue:

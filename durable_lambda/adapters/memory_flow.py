@@ -12,6 +12,7 @@ import threading
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
+from durable_lambda.engine.records import Park, ResumeMessage
 from durable_lambda.engine.slots import (
     AcquireOutcome,
     AcquireResult,
@@ -23,7 +24,6 @@ from durable_lambda.engine.slots import (
     waiter_order,
 )
 from durable_lambda.errors import ReleaseNotFoldedError, SlotAvailableError
-from durable_lambda.records import Park, ResumeMessage
 
 if TYPE_CHECKING:
     from durable_lambda.adapters.memory import MemoryRunStore

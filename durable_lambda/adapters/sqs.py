@@ -6,9 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from durable_lambda.engine.records import ResumeMessage
+from durable_lambda.engine.resume import MAX_DELAY_SECONDS
 from durable_lambda.errors import ConfigurationError
-from durable_lambda.messages import MAX_DELAY_SECONDS, encode_message
-from durable_lambda.records import ResumeMessage
+from durable_lambda.messages import encode_message
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient

@@ -62,10 +62,32 @@ class RetryRun:
 
 
 @dataclass(frozen=True, slots=True)
+class Expired:
+    """The run was not started before its ``ttl``: it ends EXPIRED without running."""
+
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
 class Abandoned:
     """Another invocation took the run over; this one stops and writes nothing more."""
 
     reason: str
 
 
-Outcome = Completed | Failed | Suspended | RetryRun | Abandoned
+Outcome = Completed | Failed | Suspended | RetryRun | Expired | Abandoned
+
+
+class Action(StrEnum):
+    """What the worker did with one resume message."""
+
+    EXECUTED = "executed"  # took the run and ran an invocation of it
+    EXPIRED = "expired"  # took the run and ended it EXPIRED (its ttl passed before it started)
+    STALE = "stale"  # the message's epoch has passed or the run is finished: dropped
+    BUSY = "busy"  # a live invocation holds the run: re-sent for when its lease expires
+    EARLY = "early"  # the run's wake time has not come: re-sent for then (or left to its timer)
+    DEFERRED = "deferred"  # too little time left in this invocation: re-sent to a fresh one
+    ABANDONED = "abandoned"  # another invocation took the run over mid-way: wrote nothing more
+    PARKED = "parked"  # no concurrency unit: parked until a release hands one on
+    RATE_LIMITED = "rate_limited"  # over the queue's rate limit: delayed
+    KILLED = "killed"  # (LocalRunner) the invocation ran past its deadline

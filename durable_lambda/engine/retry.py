@@ -101,6 +101,3 @@ class RetryPolicy:
         return RetryDecision(
             retry=True, delay=delay, reason=f"attempt {attempt} of {self.max_attempts} failed"
         )
-
-
-NO_RETRY = RetryPolicy(max_attempts=1)

@@ -1,4 +1,7 @@
-"""The run state machine: statuses and the transitions allowed between them. Pure."""
+"""Run statuses and their classes (terminal, resumable). Pure.
+
+The transitions themselves are the rules of ``engine/transitions.py``.
+"""
 
 from __future__ import annotations
 
@@ -27,31 +30,3 @@ TERMINAL = frozenset({RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELED,
 
 #: Statuses from which an invocation may take the run's lease.
 RESUMABLE = frozenset({RunStatus.QUEUED, RunStatus.SUSPENDED, RunStatus.WAITING_FOR_SLOT})
-
-_ALLOWED: dict[RunStatus, frozenset[RunStatus]] = {
-    RunStatus.QUEUED: frozenset(
-        {RunStatus.RUNNING, RunStatus.WAITING_FOR_SLOT, RunStatus.CANCELED, RunStatus.EXPIRED}
-        | {RunStatus.FAILED}
-    ),
-    RunStatus.WAITING_FOR_SLOT: frozenset(
-        {RunStatus.RUNNING, RunStatus.CANCELED, RunStatus.EXPIRED, RunStatus.FAILED}
-    ),
-    RunStatus.RUNNING: frozenset(
-        {
-            RunStatus.RUNNING,  # a crashed holder's lease is taken over
-            RunStatus.SUSPENDED,
-            RunStatus.WAITING_FOR_SLOT,
-            RunStatus.COMPLETED,
-            RunStatus.FAILED,
-            RunStatus.CANCELED,
-        }
-    ),
-    RunStatus.SUSPENDED: frozenset(
-        {RunStatus.RUNNING, RunStatus.WAITING_FOR_SLOT, RunStatus.CANCELED, RunStatus.FAILED}
-    ),
-}
-
-
-def can_transition(current: RunStatus, target: RunStatus) -> bool:
-    """Whether a run in ``current`` may move to ``target``."""
-    return target in _ALLOWED.get(current, frozenset())

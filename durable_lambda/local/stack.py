@@ -31,8 +31,8 @@ from durable_lambda.task import default_registry
 if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient
 
+    from durable_lambda.engine.records import RunRecord
     from durable_lambda.local.endpoint_session import EndpointSession
-    from durable_lambda.records import RunRecord
 
 WORKER_HANDLER = "functions.worker.app.handler"
 SCHEDULER_HANDLER = "functions.scheduler.app.handler"

@@ -15,9 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from durable_lambda.engine.journal import ErrorInfo, JournalEntry
-from durable_lambda.messages import encode_message
-from durable_lambda.ports import DeadLetter, RunStore
-from durable_lambda.records import (
+from durable_lambda.engine.records import (
     Checkpoint,
     Fence,
     LeaseResult,
@@ -27,6 +25,8 @@ from durable_lambda.records import (
     TimelineEvent,
     Timer,
 )
+from durable_lambda.messages import encode_message
+from durable_lambda.ports import DeadLetter, RunStore
 
 
 class InvocationKilled(BaseException):

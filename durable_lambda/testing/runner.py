@@ -9,12 +9,13 @@ from typing import Any
 from durable_lambda.adapters.memory import MemoryBlobStore, MemoryResumeQueue, MemoryRunStore
 from durable_lambda.client import RunHandle
 from durable_lambda.engine.journal import JournalEntry
+from durable_lambda.engine.outcome import Action
+from durable_lambda.engine.records import ResumeMessage, TimelineEvent
+from durable_lambda.engine.resume import delay_until, plan_in
 from durable_lambda.engine.retry import RandomSource
 from durable_lambda.engine.state import RunStatus
 from durable_lambda.errors import ConfigurationError, DurableLambdaError
-from durable_lambda.messages import delay_until, sqs_delay
 from durable_lambda.ports import FlowStore, RunStore
-from durable_lambda.records import ResumeMessage, TimelineEvent
 from durable_lambda.result import RunResult
 from durable_lambda.services import Services
 from durable_lambda.settings import Settings
@@ -189,9 +190,9 @@ class LocalRunner:
             self.store.note_delivery_error(message.run_id, reason)
             self.dead_letters.put(message, kills)
             self.scheduler.fail_dead_lettered_runs()
-            return Report(message.run_id, "killed", RunStatus.FAILED, detail=reason)
-        self.queue.send(message, sqs_delay(free_in))
-        return Report(message.run_id, "killed", detail=reason)
+            return Report(message.run_id, Action.KILLED, RunStatus.FAILED, detail=reason)
+        self.queue.send(message, plan_in(free_in).delay_seconds)  # SQS redelivery, capped
+        return Report(message.run_id, Action.KILLED, detail=reason)
 
     def journal(self, run_id: str) -> list[JournalEntry]:
         """The run's journal entries."""

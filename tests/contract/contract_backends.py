@@ -11,9 +11,9 @@ from typing import Any, Protocol
 import pytest
 
 from durable_lambda.adapters.memory import MemoryBlobStore, MemoryRunStore
+from durable_lambda.engine.records import RunRecord
 from durable_lambda.engine.state import RunStatus
 from durable_lambda.ports import RateStore, RunStore, ScheduleStore, SlotStore
-from durable_lambda.records import RunRecord
 from durable_lambda.settings import Settings
 from durable_lambda.testing.aws_counter import RequestCounter
 from durable_lambda.values import ValueStore

@@ -12,10 +12,10 @@ import yaml
 from contract_backends import SETTINGS, Backend, at
 
 from durable_lambda.adapters import dynamodb_items as items
+from durable_lambda.engine.records import Checkpoint, Fence, ResumeMessage, RunRecord
 from durable_lambda.engine.state import RunStatus
 from durable_lambda.errors import ConfigurationError
 from durable_lambda.messages import decode_message
-from durable_lambda.records import Checkpoint, Fence, ResumeMessage, RunRecord
 
 pytestmark = pytest.mark.moto
 

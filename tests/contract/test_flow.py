@@ -8,10 +8,7 @@ import pytest
 from contract_backends import Backend, FlowStore, at
 
 from durable_lambda.engine.journal import ErrorInfo
-from durable_lambda.engine.slots import AcquireOutcome, Holder, SlotKey
-from durable_lambda.engine.state import RunStatus
-from durable_lambda.errors import LeaseLostError, ReleaseNotFoldedError, SlotAvailableError
-from durable_lambda.records import (
+from durable_lambda.engine.records import (
     Checkpoint,
     EventKind,
     Fence,
@@ -21,6 +18,9 @@ from durable_lambda.records import (
     RunRecord,
     TimelineEvent,
 )
+from durable_lambda.engine.slots import AcquireOutcome, Holder, SlotKey
+from durable_lambda.engine.state import RunStatus
+from durable_lambda.errors import LeaseLostError, ReleaseNotFoldedError, SlotAvailableError
 
 KEY = SlotKey("emails")
 OWNER = "owner-a"

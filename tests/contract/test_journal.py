@@ -6,9 +6,16 @@ import pytest
 from contract_backends import Backend, at
 
 from durable_lambda.engine.journal import EntryKind, EntryStatus, ErrorInfo, JournalEntry
+from durable_lambda.engine.records import (
+    Checkpoint,
+    EventKind,
+    Fence,
+    RunRecord,
+    TimelineEvent,
+    Timer,
+)
 from durable_lambda.engine.state import RunStatus
 from durable_lambda.errors import LeaseLostError
-from durable_lambda.records import Checkpoint, EventKind, Fence, RunRecord, TimelineEvent, Timer
 
 OWNER = "owner-a"
 

@@ -6,9 +6,9 @@ import pytest
 from contract_backends import Backend, at
 
 from durable_lambda.engine.journal import EntryKind, EntryStatus, JournalEntry
+from durable_lambda.engine.records import Checkpoint, Fence, LeaseOutcome
 from durable_lambda.engine.state import RunStatus
 from durable_lambda.errors import LeaseLostError, RunNotFoundError
-from durable_lambda.records import Checkpoint, Fence, LeaseOutcome
 
 STEP = JournalEntry(0, "charge", 0, EntryKind.STEP, EntryStatus.COMPLETED, result='"ok"')
 

@@ -7,9 +7,9 @@ from contract_backends import Backend, at
 
 from durable_lambda.adapters import dynamodb_items as items
 from durable_lambda.engine.journal import EntryKind, EntryStatus, JournalEntry
+from durable_lambda.engine.records import Checkpoint, EventKind, Fence, TimelineEvent
 from durable_lambda.engine.state import RunStatus
 from durable_lambda.errors import LeaseLostError
-from durable_lambda.records import Checkpoint, EventKind, Fence, TimelineEvent
 from durable_lambda.values import StoredValue
 
 pytestmark = pytest.mark.moto

@@ -8,8 +8,7 @@ import pytest
 from contract_backends import T0, Backend, at
 
 from durable_lambda.engine.journal import ErrorInfo
-from durable_lambda.engine.state import RunStatus
-from durable_lambda.records import (
+from durable_lambda.engine.records import (
     Checkpoint,
     EventKind,
     Fence,
@@ -17,6 +16,7 @@ from durable_lambda.records import (
     RunRecord,
     TimelineEvent,
 )
+from durable_lambda.engine.state import RunStatus
 
 
 def test_every_run_field_survives_create_and_get(backend: Backend):

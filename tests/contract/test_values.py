@@ -6,9 +6,9 @@ import pytest
 from contract_backends import Backend, at
 
 from durable_lambda.engine.journal import EntryKind, EntryStatus, JournalEntry
+from durable_lambda.engine.records import Checkpoint, Fence
 from durable_lambda.engine.state import RunStatus
 from durable_lambda.errors import PayloadTooLarge
-from durable_lambda.records import Checkpoint, Fence
 
 OWNER = "owner-a"
 

@@ -12,8 +12,8 @@ import pytest
 from queue_tasks import RATED
 from stack_waits import wait_all
 
+from durable_lambda.engine.records import EventKind
 from durable_lambda.engine.state import RunStatus
-from durable_lambda.records import EventKind
 from durable_lambda.settings import Settings
 
 pytestmark = [pytest.mark.emulator, pytest.mark.slow]

@@ -10,8 +10,8 @@ from ledger_checks import executions
 from stack_waits import wait_all
 
 from durable_lambda.engine.journal import EntryStatus
+from durable_lambda.engine.records import EventKind
 from durable_lambda.engine.state import RunStatus
-from durable_lambda.records import EventKind
 
 pytestmark = [pytest.mark.emulator, pytest.mark.slow]
 

@@ -7,9 +7,9 @@ import json
 import time
 from typing import Any
 
+from durable_lambda.engine.records import RunRecord
 from durable_lambda.engine.state import RunStatus
 from durable_lambda.local.stack import EmulatedStack
-from durable_lambda.records import RunRecord
 
 
 def wait_all(

@@ -14,7 +14,7 @@ from durable_lambda.adapters.memory import MemoryBlobStore, MemoryRunStore
 from durable_lambda.engine.execution import Environment, Execution
 from durable_lambda.engine.journal import EntryKind, EntryStatus, Journal, JournalEntry
 from durable_lambda.engine.outcome import Completed
-from durable_lambda.records import Fence
+from durable_lambda.engine.records import Fence
 from durable_lambda.testing import LocalRunner
 from durable_lambda.values import ValueStore
 

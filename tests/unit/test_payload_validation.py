@@ -16,7 +16,7 @@ from durable_lambda import (
     task,
 )
 from durable_lambda.engine.journal import EntryStatus
-from durable_lambda.records import RunQuery
+from durable_lambda.engine.records import RunQuery
 
 
 class OrderIn(BaseModel):

@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 import pytest
 
 from durable_lambda import Queue, RateLimit, TaskContext, step, task, wait
+from durable_lambda.engine.records import EventKind, ResumeMessage
 from durable_lambda.engine.slots import SlotKey
 from durable_lambda.engine.state import RunStatus
 from durable_lambda.messages import encode_message
-from durable_lambda.records import EventKind, ResumeMessage
 from durable_lambda.scheduler import Scheduler
 from durable_lambda.settings import Settings
 from durable_lambda.testing import LocalRunner

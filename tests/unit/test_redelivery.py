@@ -15,9 +15,9 @@ import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from durable_lambda import lambda_entry
+from durable_lambda.engine.records import ResumeMessage
 from durable_lambda.errors import RunNotFoundError
 from durable_lambda.messages import encode_message
-from durable_lambda.records import ResumeMessage
 from durable_lambda.settings import Settings
 from durable_lambda.worker import Report
 

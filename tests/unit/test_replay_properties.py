@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from durable_lambda import RetryPolicy, step, task, wait
-from durable_lambda.records import ResumeMessage
+from durable_lambda.engine.records import ResumeMessage
 from durable_lambda.task import TaskRegistry
 from durable_lambda.testing import LocalRunner
 from durable_lambda.worker import Invocation

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 
 from durable_lambda.engine.journal import ErrorInfo, JournalEntry
@@ -88,7 +88,6 @@ class EventKind(StrEnum):
     RUN_RETRY_SCHEDULED = "run_retry_scheduled"
     COMPLETED = "completed"
     FAILED = "failed"
-    RECOVERED = "recovered"
     DEAD_LETTERED = "dead_lettered"
     PARKED = "parked"
     EXPIRED = "expired"
@@ -216,4 +215,3 @@ class RunQuery:
     task_id: str | None = None
     status: RunStatus | None = None
     limit: int = 50
-    extra: dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,67 @@
+"""How a run moves: which message may take it, what a checkpoint leaves, who may fail it. Pure.
+
+Every store applies these rules (the memory store by calling them, the
+DynamoDB store by calling them on what it read and by mirroring them in its
+condition expressions), so they are written once, here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import replace
+
+from durable_lambda.engine.records import Checkpoint, LeaseOutcome, RunRecord
+from durable_lambda.engine.state import RESUMABLE, RunStatus
+
+
+def lease_outcome(run: RunRecord, epoch: int, now: dt.datetime) -> LeaseOutcome:
+    """Whether a message of ``epoch`` may take ``run`` at ``now``."""
+    if run.status.is_terminal or run.epoch != epoch:
+        return LeaseOutcome.STALE
+    if run.status is RunStatus.RUNNING:
+        if run.lease_expiry is not None and run.lease_expiry > now:
+            return LeaseOutcome.BUSY
+        return LeaseOutcome.TAKEN
+    if run.status not in RESUMABLE:
+        return LeaseOutcome.STALE
+    if run.wake_at is not None and run.wake_at > now:
+        return LeaseOutcome.EARLY
+    return LeaseOutcome.TAKEN
+
+
+def failable(run: RunRecord, epoch: int, now: dt.datetime) -> bool:
+    """Whether a failed message of ``epoch`` may fail ``run`` from outside.
+
+    A message of an older epoch says nothing about the run now, and a run held
+    by a live invocation is making progress whatever happened to a duplicate.
+    """
+    if run.status.is_terminal or run.epoch != epoch:
+        return False
+    live = run.lease_expiry is not None and run.lease_expiry > now
+    return not (run.status is RunStatus.RUNNING and live)
+
+
+def apply_checkpoint(run: RunRecord, checkpoint: Checkpoint) -> RunRecord:
+    """``run`` as ``checkpoint`` leaves it.
+
+    The lease is released unless the run stays RUNNING; ``updated_at`` (and
+    ``finished_at`` for a terminal status) is the time of the checkpoint's last
+    event; error, attempt and output change only when the checkpoint sets them.
+    """
+    running = checkpoint.status is RunStatus.RUNNING
+    at = max((e.at for e in checkpoint.events), default=run.updated_at)
+    return replace(
+        run,
+        status=checkpoint.status,
+        epoch=run.epoch + 1 if checkpoint.new_epoch else run.epoch,
+        lease_owner=run.lease_owner if running else None,
+        lease_expiry=run.lease_expiry if running else None,
+        wake_at=checkpoint.wake_at,
+        error=checkpoint.error if checkpoint.error is not None else run.error,
+        attempt=checkpoint.attempt or run.attempt,
+        output=checkpoint.output if checkpoint.output is not None else run.output,
+        updated_at=at,
+        started_at=run.started_at or checkpoint.started_at,
+        admitted_at=run.admitted_at or checkpoint.admitted_at,
+        finished_at=at if checkpoint.status.is_terminal else None,
+    )
