@@ -116,6 +116,9 @@ class DynamoDBFlowStore:
             except ClientError as exc:
                 old = self._refused(exc)
                 state = dataclasses.replace(slots.parse_counter(key, old), code_limit=code_limit)
+                if _holder_expiry(state, run_id) == expiry:
+                    # Our own take, applied before a lost response and retried by botocore.
+                    return AcquireResult(AcquireOutcome.ACQUIRED, state)
             else:
                 return AcquireResult(
                     AcquireOutcome.ACQUIRED, slots.parse_counter(key, response["Attributes"])
@@ -157,13 +160,19 @@ class DynamoDBFlowStore:
                         "UpdateExpression": slots.expression([], ["#count :minus"], ["#h"]),
                         "ConditionExpression": condition,
                         "ReturnValues": "ALL_NEW",
+                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
                     },
                     {**slots.NAMES, "#h": slots.holder_attribute(run_id)},
                     values,
                 )
             )
         except ClientError as exc:
-            self._refused(exc)
+            old = self._refused(exc)
+            if old is not None and writes.retried(exc):
+                # The holder is gone and our first try may have removed it before its
+                # response was lost: report the counter, so the caller hands the unit on.
+                state = slots.parse_counter(key, old)
+                return None if state.holds(run_id) else state
             return None
         return slots.parse_counter(key, response["Attributes"])
 
@@ -371,6 +380,10 @@ class DynamoDBFlowStore:
         if writes.error_code(exc) != _CONDITION_FAILED:
             raise exc
         return cast("Item | None", cast("dict[str, Any]", exc.response).get("Item"))
+
+
+def _holder_expiry(state: QueueState, run_id: str) -> dt.datetime | None:
+    return next((h.expiry for h in state.holders if h.run_id == run_id), None)
 
 
 def _cursor_key(task_id: str) -> Item:

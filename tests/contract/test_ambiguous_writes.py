@@ -1,0 +1,154 @@
+"""Writes whose first attempt was applied but whose response was lost, then retried by botocore.
+
+Every write must accept its own retry: the retry's failed condition is read
+back and recognised as our own write, never as a lost lease or a lost race.
+On moto the fault injector makes the first attempt apply and then time out
+(or answer 500); moto ignores ``ClientRequestToken``, so the read-back alone
+carries correctness there. The memory backend has no wire: the same tests
+check the plain outcome.
+"""
+
+from __future__ import annotations
+
+import pytest
+from contract_backends import Backend, at
+from faults import Fault
+
+from durable_lambda.engine.journal import EntryKind, EntryStatus, JournalEntry
+from durable_lambda.engine.slots import AcquireOutcome, SlotKey
+from durable_lambda.engine.state import RunStatus
+from durable_lambda.records import Checkpoint, EventKind, Fence, LeaseOutcome, TimelineEvent
+
+OWNER = "owner-a"
+AMBIGUOUS = [Fault.APPLIED_THEN_TIMEOUT, Fault.APPLIED_THEN_5XX]
+
+
+def entry(seq: int, result: str = '"ok"') -> JournalEntry:
+    return JournalEntry(seq, "step", seq, EntryKind.STEP, EntryStatus.COMPLETED, result=result)
+
+
+def fault(backend: Backend, operation: str, kind: Fault) -> None:
+    """Fault the next ``operation`` on moto (memory has no wire to fault)."""
+    if backend.faults is not None:
+        backend.faults.inject(operation, kind)
+
+
+def assert_injected(backend: Backend, operation: str) -> None:
+    """The fault really happened (a test that injects nothing proves nothing)."""
+    if backend.faults is not None:
+        assert backend.faults.count(operation) == 1
+
+
+# -- the run store ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", AMBIGUOUS)
+def test_a_retried_step_record_is_accepted_as_our_own(backend: Backend, kind: Fault):
+    run = backend.new_run()
+    backend.store.take_lease(run.run_id, 0, OWNER, at(300), at(10))
+    fault(backend, "TransactWriteItems", kind)
+    backend.store.record_entry(run.run_id, Fence(OWNER, 0), entry(0))
+    assert_injected(backend, "TransactWriteItems")
+    assert [e.seq for e in backend.store.load_journal(run.run_id)] == [0]
+    backend.store.record_entry(run.run_id, Fence(OWNER, 0), entry(1))  # the lease still holds
+
+
+@pytest.mark.parametrize("kind", AMBIGUOUS)
+def test_a_retried_checkpoint_returns_the_run_as_it_wrote_it(backend: Backend, kind: Fault):
+    run = backend.new_run()
+    backend.store.take_lease(run.run_id, 0, OWNER, at(300), at(10))
+    fault(backend, "TransactWriteItems", kind)
+    stored = backend.store.checkpoint(
+        run.run_id,
+        Fence(OWNER, 0),
+        Checkpoint(
+            status=RunStatus.SUSPENDED,
+            wake_at=at(5000),
+            new_epoch=True,
+            entries=(entry(0),),
+            events=(TimelineEvent(at(20), EventKind.SUSPENDED, "wait"),),
+            timer=True,
+        ),
+    )
+    assert_injected(backend, "TransactWriteItems")
+    assert (stored.status, stored.epoch, stored.wake_at) == (RunStatus.SUSPENDED, 1, at(5000))
+    again = backend.store.get_run(run.run_id)
+    assert again is not None
+    assert (again.status, again.epoch) == (RunStatus.SUSPENDED, 1)
+    assert [e.seq for e in backend.store.load_journal(run.run_id)] == [0]
+    assert [e.kind for e in backend.store.list_events(run.run_id)] == [EventKind.SUSPENDED]
+    assert len(backend.store.due_timers(at(6000))) == 1
+
+
+@pytest.mark.parametrize("kind", AMBIGUOUS)
+def test_a_retried_create_returns_the_run(backend: Backend, kind: Fault):
+    fault(backend, "PutItem", kind)
+    run = backend.new_run()
+    assert_injected(backend, "PutItem")
+    assert backend.store.get_run(run.run_id) == run
+
+
+@pytest.mark.parametrize("kind", AMBIGUOUS)
+def test_a_retried_create_with_an_idempotency_key_returns_the_run(backend: Backend, kind: Fault):
+    fault(backend, "TransactWriteItems", kind)
+    run = backend.new_run(idempotency_key="order-1")
+    assert_injected(backend, "TransactWriteItems")
+    assert backend.store.get_run(run.run_id) == run
+    assert backend.new_run(idempotency_key="order-1").run_id == run.run_id
+
+
+@pytest.mark.parametrize("kind", AMBIGUOUS)
+def test_a_retried_lease_take_is_taken(backend: Backend, kind: Fault):
+    run = backend.new_run()
+    fault(backend, "UpdateItem", kind)
+    taken = backend.store.take_lease(run.run_id, 0, OWNER, at(300), at(10))
+    assert_injected(backend, "UpdateItem")
+    assert taken.outcome is LeaseOutcome.TAKEN
+    stored = backend.store.get_run(run.run_id)
+    assert stored is not None
+    assert stored.invocations == 1
+
+
+@pytest.mark.parametrize("kind", AMBIGUOUS)
+def test_a_retried_fail_run_reports_the_failure(backend: Backend, kind: Fault):
+    from durable_lambda.engine.journal import ErrorInfo  # noqa: PLC0415
+
+    run = backend.new_run()
+    fault(backend, "UpdateItem", kind)
+    failed = backend.store.fail_run(
+        run.run_id,
+        ErrorInfo("DeadLetter", "gave up"),
+        TimelineEvent(at(50), EventKind.FAILED, "dlq"),
+    )
+    assert_injected(backend, "UpdateItem")
+    assert failed is not None
+    assert failed.status is RunStatus.FAILED
+    assert [e.kind for e in backend.store.list_events(run.run_id)] == [EventKind.FAILED]
+
+
+# -- the flow store ---------------------------------------------------------------------------
+
+KEY = SlotKey("q")
+
+
+@pytest.mark.parametrize("kind", AMBIGUOUS)
+def test_a_retried_acquire_takes_one_unit(backend: Backend, kind: Fault):
+    assert backend.flow is not None
+    fault(backend, "UpdateItem", kind)
+    result = backend.flow.acquire(KEY, "run_a", at(300), 2, at(10))
+    assert_injected(backend, "UpdateItem")
+    assert result.outcome is AcquireOutcome.ACQUIRED
+    assert backend.flow.state(KEY).count == 1
+
+
+@pytest.mark.parametrize("kind", AMBIGUOUS)
+def test_a_retried_release_reports_the_counter(backend: Backend, kind: Fault):
+    assert backend.flow is not None
+    backend.flow.acquire(KEY, "run_a", at(300), 2, at(10))
+    fault(backend, "UpdateItem", kind)
+    state = backend.flow.release(KEY, "run_a")
+    assert_injected(backend, "UpdateItem")
+    # None would mean "held nothing": the caller would skip handing the unit on.
+    assert state is not None
+    assert state.count == 0
+    assert backend.flow.state(KEY).count == 0
