@@ -14,10 +14,13 @@ import pytest
 from contract_backends import Backend, at
 from faults import Fault
 
+from durable_lambda import Queue, TaskContext, task, wait
 from durable_lambda.engine.journal import EntryKind, EntryStatus, JournalEntry
 from durable_lambda.engine.slots import AcquireOutcome, SlotKey
 from durable_lambda.engine.state import RunStatus
 from durable_lambda.records import Checkpoint, EventKind, Fence, LeaseOutcome, TimelineEvent
+from durable_lambda.task import TaskRegistry
+from durable_lambda.testing import LocalRunner
 
 OWNER = "owner-a"
 AMBIGUOUS = [Fault.APPLIED_THEN_TIMEOUT, Fault.APPLIED_THEN_5XX]
@@ -152,3 +155,42 @@ def test_a_retried_release_reports_the_counter(backend: Backend, kind: Fault):
     assert state is not None
     assert state.count == 0
     assert backend.flow.state(KEY).count == 0
+
+
+# -- a whole run through the worker -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", AMBIGUOUS)
+@pytest.mark.parametrize(
+    "operations", [("TransactWriteItems",), ("TransactWriteItems", "UpdateItem", "PutItem")]
+)
+def test_a_run_whose_every_write_is_retried_completes_with_each_step_once(
+    backend: Backend, registry: TaskRegistry, kind: Fault, operations: tuple[str, ...]
+):
+    """Every write (of ``operations``) answers its first try with a fault."""
+    if backend.faults is not None:
+        for operation in operations:
+            backend.faults.inject(operation, kind, calls=set(range(1, 200)))
+    runner = LocalRunner(registry=registry, store=backend.store, flow=backend.flow)
+    bodies: list[str] = []
+
+    @task(id="ambiguous", registry_=registry, queue=Queue("amb", concurrency_limit=1))
+    async def flow(payload: int, ctx: TaskContext) -> int:
+        total = 0
+        for i in range(payload):
+            total += await ctx.step(f"add{i}", lambda i=i: bodies.append(f"add{i}") or i)
+            await wait.for_(seconds=30)
+        return total
+
+    result = runner.run(flow, 3)
+    assert result.ok
+    assert result.output == 3
+    assert [r.action for r in runner.reports] == ["executed"] * 4  # nothing abandoned
+    assert bodies == ["add0", "add1", "add2"]
+    assert [e.key for e in runner.journal(result.run_id)].count("add0#0") == 1
+    assert backend.flow is not None
+    assert backend.flow.state(SlotKey("amb")).count == 0
+    if backend.faults is not None:
+        assert backend.faults.count("TransactWriteItems") >= 4
+        assert backend.faults.count("TransactWriteItems") >= 4  # 3 step records, checkpoints
+        assert all(backend.faults.count(operation) >= 1 for operation in operations)
