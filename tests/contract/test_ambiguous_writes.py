@@ -194,3 +194,13 @@ def test_a_run_whose_every_write_is_retried_completes_with_each_step_once(
         assert backend.faults.count("TransactWriteItems") >= 4
         assert backend.faults.count("TransactWriteItems") >= 4  # 3 step records, checkpoints
         assert all(backend.faults.count(operation) >= 1 for operation in operations)
+
+
+@pytest.mark.parametrize("kind", AMBIGUOUS)
+def test_a_retried_blob_put_stores_the_value_once(backend: Backend, kind: Fault):
+    fault(backend, "PutObject", kind)
+    text = '"' + "y" * (70 * 1024) + '"'
+    stored = backend.store.values.store("step 'big' result", text)  # type: ignore[attr-defined]
+    assert_injected(backend, "PutObject")
+    assert backend.store.values.load(stored) == text  # type: ignore[attr-defined]
+    assert backend.blob_count() == 1
