@@ -304,7 +304,7 @@ class DynamoDBFlowStore:
     def admit(self, key: str, limit: int, period: float, now: dt.datetime) -> float:
         """Record a start if the sliding window allows it (optimistic, versioned)."""
         item_key = items.key(f"RATE#{key}", "WINDOW")
-        for _ in range(CONFLICT_ATTEMPTS):
+        for attempt in range(CONFLICT_ATTEMPTS):
             old = self.client.get_item(TableName=self.table, Key=item_key, ConsistentRead=True).get(
                 "Item"
             )
@@ -320,6 +320,8 @@ class DynamoDBFlowStore:
                 "type": items.s("rate"),
                 "starts": {"L": [items.n(float(t)) for t in decision.starts]},
                 "version": items.n(version + 1),
+                # Tells this start's retried put (first try applied) from another's.
+                writes.WRITE_ID: items.s(writes.write_token(key, now.isoformat(), attempt, old)),
                 # An idle window is worthless once a period has passed.
                 "ttl": items.n(math.ceil(now.timestamp() + period) + 60),
             }
@@ -333,9 +335,15 @@ class DynamoDBFlowStore:
                 }
             )
             try:
-                self.client.put_item(TableName=self.table, Item=window, **condition)
+                self.client.put_item(
+                    TableName=self.table,
+                    Item=window,
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                    **condition,
+                )
             except ClientError as exc:
-                self._refused(exc)
+                if writes.ours(self._refused(exc), items.req_s(window, writes.WRITE_ID)):
+                    return 0.0  # our own start, applied before its response was lost
                 continue  # another start was recorded meanwhile: decide again
             return 0.0
         return CONTENDED_RETRY
@@ -366,10 +374,17 @@ class DynamoDBFlowStore:
             "fired": items.s(items.iso(fired)),
         }
         try:
-            self.client.put_item(TableName=self.table, Item=item, **condition)
+            self.client.put_item(
+                TableName=self.table,
+                Item=item,
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                **condition,
+            )
         except ClientError as exc:
-            self._refused(exc)
-            return False
+            old = self._refused(exc)
+            # At ``fired`` already: our retried move, or another scheduler's move to the same
+            # occurrence; either way it is fired once (its run has a per-occurrence key).
+            return old is not None and items.get_time(old, "fired") == fired
         return True
 
     # -- helpers ---------------------------------------------------------------------

@@ -204,3 +204,25 @@ def test_a_retried_blob_put_stores_the_value_once(backend: Backend, kind: Fault)
     assert_injected(backend, "PutObject")
     assert backend.store.values.load(stored) == text  # type: ignore[attr-defined]
     assert backend.blob_count() == 1
+
+
+@pytest.mark.parametrize("kind", AMBIGUOUS)
+def test_a_retried_rate_admission_records_one_start(backend: Backend, kind: Fault):
+    assert backend.flow is not None
+    fault(backend, "PutItem", kind)
+    assert backend.flow.admit("rated", 2, 60, at(10)) == 0.0
+    assert_injected(backend, "PutItem")
+    # One start recorded, so one more fits in the window.
+    assert backend.flow.admit("rated", 2, 60, at(11)) == 0.0
+    assert backend.flow.admit("rated", 2, 60, at(12)) > 0
+
+
+@pytest.mark.parametrize("kind", AMBIGUOUS)
+def test_a_retried_cron_cursor_move_reports_it_moved(backend: Backend, kind: Fault):
+    assert backend.flow is not None
+    backend.flow.mark_fired("nightly", None, at(0))
+    fault(backend, "PutItem", kind)
+    assert backend.flow.mark_fired("nightly", at(0), at(60))
+    assert_injected(backend, "PutItem")
+    assert backend.flow.last_fired("nightly") == at(60)
+    assert not backend.flow.mark_fired("nightly", at(0), at(120))  # a genuine loser still loses
