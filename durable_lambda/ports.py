@@ -44,7 +44,12 @@ class BlobStore(Protocol):
     """Content-addressed storage for large values (S3)."""
 
     def put(self, key: str, data: bytes) -> None:
-        """Store ``data`` under ``key`` (idempotent: same key, same content)."""
+        """Store ``data`` under ``key`` (idempotent: same key, same content).
+
+        A key already there whose object is older than
+        :data:`~durable_lambda.values.BLOB_REFRESH_AFTER` has its age reset: blobs
+        expire by age, and this reference must not outlive its blob.
+        """
         ...
 
     def get(self, key: str) -> bytes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from dataclasses import dataclass
 
@@ -9,6 +10,12 @@ from durable_lambda.errors import PayloadTooLarge
 from durable_lambda.ports import BlobStore
 
 BLOB_PREFIX = "values/sha256/"
+#: A reused blob older than this has its age reset. Blobs are shared by content
+#: and the bucket expires them by age (template.yaml's ``BlobRetentionDays``), so
+#: a run referencing an old blob could otherwise lose it the next day; with the
+#: refresh, a blob outlives its latest reference by the retention minus one day,
+#: and reuse costs a write at most once a day per blob.
+BLOB_REFRESH_AFTER = dt.timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True)

@@ -117,20 +117,25 @@ class DynamoDBRunStore:
             output=self._store_secondary("output", run.output),
             error=self._store_error("error", run.error),
         )
+        meta = items.run_item(run, stored, self.retention)
+        # No fence names a create: a nonce tells this call's write from an earlier create.
+        token = writes.write_token("create", meta, os.urandom(8).hex())
         put_meta: TransactWriteItemTypeDef = {
             "Put": {
                 "TableName": self.table,
-                "Item": items.run_item(run, stored, self.retention),
+                "Item": {**meta, writes.WRITE_ID: items.s(token)},
                 "ConditionExpression": "attribute_not_exists(pk)",
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             }
         }
         if run.idempotency_key is None:
             try:
                 self.client.put_item(**put_meta["Put"])
             except ClientError as exc:
-                if writes.error_code(exc) == _CONDITION_FAILED:
+                if writes.error_code(exc) != _CONDITION_FAILED:
+                    raise
+                if not writes.ours(cast("dict[str, Any]", exc.response).get("Item"), token):
                     raise ValueError(f"run {run.run_id} already exists") from None
-                raise
             return run
         return self._create_claimed(run, run.idempotency_key, put_meta, idempotency_ttl)
 
@@ -151,12 +156,18 @@ class DynamoDBRunStore:
             claim["expires_at"] = items.s(items.iso(expiry))
             claim["ttl"] = items.n(items.epoch_seconds(expiry))
         gone: str | None = None
-        for _ in range(CONFLICT_ATTEMPTS + 2):
+        token = items.get_s(cast("Item", put_meta["Put"]["Item"]), writes.WRITE_ID) or ""
+        for attempt in range(CONFLICT_ATTEMPTS + 2):
             put_claim = writes.claim_put(self.table, claim, run.created_at, gone)
             try:
-                self.client.transact_write_items(TransactItems=[put_claim, put_meta])
+                self.client.transact_write_items(
+                    TransactItems=[put_claim, put_meta],
+                    ClientRequestToken=writes.write_token(token, put_claim, attempt),
+                )
             except ClientError as exc:
                 reasons = writes.cancellation_reasons(exc)
+                if writes.applied(reasons, token):  # our own create, retried by botocore
+                    return run
                 if writes.failed_condition(reasons, 1):
                     raise ValueError(f"run {run.run_id} already exists") from None
                 if writes.failed_condition(reasons, 0):
@@ -312,9 +323,14 @@ class DynamoDBRunStore:
         try:
             response = self.client.update_item(**request)
         except ClientError as exc:
-            if writes.error_code(exc) == _CONDITION_FAILED:
+            if writes.error_code(exc) != _CONDITION_FAILED:
+                raise
+            old = cast("Item | None", cast("dict[str, Any]", exc.response).get("Item"))
+            if old is None or not writes.ours(old, writes.token_of(request)):
                 return None
-            raise
+            # Our own update, applied before its response was lost and retried by botocore.
+            self.add_events(run_id, [event])
+            return self._hydrate(old)
         self.add_events(run_id, [event])
         return self._hydrate(response["Attributes"])
 
@@ -404,12 +420,24 @@ class DynamoDBRunStore:
         return {"Put": {"TableName": self.table, "Item": items.event_item(run_id, event, counter)}}
 
     def _transact(self, run_id: str, fence: Fence, actions: list[TransactWriteItemTypeDef]) -> None:
-        """Write ``actions`` atomically; a cancellation raises what the memory store raises."""
+        """Write ``actions`` atomically; a cancellation raises what the memory store raises.
+
+        The transaction's token (see :func:`~dynamodb_writes.write_token`) makes
+        botocore's retry of an applied try succeed on DynamoDB, and is stamped on
+        the items it conditions so the retry is recognised where tokens are ignored.
+        """
+        token = writes.write_token(run_id, fence.owner, fence.epoch, actions)
+        actions = writes.stamp(actions, token)
         for attempt in range(CONFLICT_ATTEMPTS):
             try:
-                self.client.transact_write_items(TransactItems=actions)
+                # A new token per conflict retry: the last try was cancelled, not applied.
+                self.client.transact_write_items(
+                    TransactItems=actions, ClientRequestToken=writes.write_token(token, attempt)
+                )
             except ClientError as exc:
                 reasons = writes.cancellation_reasons(exc)
+                if writes.applied(reasons, token):
+                    return  # our own first try, applied before its response was lost
                 failure = writes.fenced_failure(run_id, fence, actions, reasons)
                 if failure is not None:
                     raise failure from None

@@ -116,6 +116,9 @@ class DynamoDBFlowStore:
             except ClientError as exc:
                 old = self._refused(exc)
                 state = dataclasses.replace(slots.parse_counter(key, old), code_limit=code_limit)
+                if _holder_expiry(state, run_id) == expiry:
+                    # Our own take, applied before a lost response and retried by botocore.
+                    return AcquireResult(AcquireOutcome.ACQUIRED, state)
             else:
                 return AcquireResult(
                     AcquireOutcome.ACQUIRED, slots.parse_counter(key, response["Attributes"])
@@ -157,13 +160,19 @@ class DynamoDBFlowStore:
                         "UpdateExpression": slots.expression([], ["#count :minus"], ["#h"]),
                         "ConditionExpression": condition,
                         "ReturnValues": "ALL_NEW",
+                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
                     },
                     {**slots.NAMES, "#h": slots.holder_attribute(run_id)},
                     values,
                 )
             )
         except ClientError as exc:
-            self._refused(exc)
+            old = self._refused(exc)
+            if old is not None and writes.retried(exc):
+                # The holder is gone and our first try may have removed it before its
+                # response was lost: report the counter, so the caller hands the unit on.
+                state = slots.parse_counter(key, old)
+                return None if state.holds(run_id) else state
             return None
         return slots.parse_counter(key, response["Attributes"])
 
@@ -295,7 +304,7 @@ class DynamoDBFlowStore:
     def admit(self, key: str, limit: int, period: float, now: dt.datetime) -> float:
         """Record a start if the sliding window allows it (optimistic, versioned)."""
         item_key = items.key(f"RATE#{key}", "WINDOW")
-        for _ in range(CONFLICT_ATTEMPTS):
+        for attempt in range(CONFLICT_ATTEMPTS):
             old = self.client.get_item(TableName=self.table, Key=item_key, ConsistentRead=True).get(
                 "Item"
             )
@@ -311,6 +320,8 @@ class DynamoDBFlowStore:
                 "type": items.s("rate"),
                 "starts": {"L": [items.n(float(t)) for t in decision.starts]},
                 "version": items.n(version + 1),
+                # Tells this start's retried put (first try applied) from another's.
+                writes.WRITE_ID: items.s(writes.write_token(key, now.isoformat(), attempt, old)),
                 # An idle window is worthless once a period has passed.
                 "ttl": items.n(math.ceil(now.timestamp() + period) + 60),
             }
@@ -324,9 +335,15 @@ class DynamoDBFlowStore:
                 }
             )
             try:
-                self.client.put_item(TableName=self.table, Item=window, **condition)
+                self.client.put_item(
+                    TableName=self.table,
+                    Item=window,
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                    **condition,
+                )
             except ClientError as exc:
-                self._refused(exc)
+                if writes.ours(self._refused(exc), items.req_s(window, writes.WRITE_ID)):
+                    return 0.0  # our own start, applied before its response was lost
                 continue  # another start was recorded meanwhile: decide again
             return 0.0
         return CONTENDED_RETRY
@@ -357,10 +374,17 @@ class DynamoDBFlowStore:
             "fired": items.s(items.iso(fired)),
         }
         try:
-            self.client.put_item(TableName=self.table, Item=item, **condition)
+            self.client.put_item(
+                TableName=self.table,
+                Item=item,
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                **condition,
+            )
         except ClientError as exc:
-            self._refused(exc)
-            return False
+            old = self._refused(exc)
+            # At ``fired`` already: our retried move, or another scheduler's move to the same
+            # occurrence; either way it is fired once (its run has a per-occurrence key).
+            return old is not None and items.get_time(old, "fired") == fired
         return True
 
     # -- helpers ---------------------------------------------------------------------
@@ -371,6 +395,10 @@ class DynamoDBFlowStore:
         if writes.error_code(exc) != _CONDITION_FAILED:
             raise exc
         return cast("Item | None", cast("dict[str, Any]", exc.response).get("Item"))
+
+
+def _holder_expiry(state: QueueState, run_id: str) -> dt.datetime | None:
+    return next((h.expiry for h in state.holders if h.run_id == run_id), None)
 
 
 def _cursor_key(task_id: str) -> Item:

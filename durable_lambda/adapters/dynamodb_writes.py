@@ -8,7 +8,10 @@ a journal position is written only while empty, RETRYING or WAITING.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
+import hashlib
+import json
 from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError
@@ -36,6 +39,8 @@ MAX_TRANSACTION_BYTES = 3_500_000
 FENCE_CONDITION = "#lease_owner = :owner AND #epoch = :fence_epoch"
 FENCE_NAMES = {"#lease_owner": "lease_owner", "#epoch": "epoch"}
 ENTRY_WRITABLE = "attribute_not_exists(pk) OR #status IN (:retrying, :waiting)"
+#: The token of the last write that stamped an item (see :func:`write_token`).
+WRITE_ID = "write_id"
 
 
 class Update:
@@ -226,6 +231,8 @@ def fail_request(
     update.values[":running"] = items.s(RunStatus.RUNNING.value)
     update.values[":at"] = items.s(items.iso(at))
     live = "(#status = :running AND attribute_exists(#lease_expiry) AND #lease_expiry > :at)"
+    # Its retry, once applied, finds the run terminal: the token tells it was us.
+    update.set(WRITE_ID, items.s(write_token("fail", run_id, update.expression, update.values)))
     return {
         "TableName": table,
         "Key": items.key(items.run_pk(run_id), items.META),
@@ -235,7 +242,14 @@ def fail_request(
         "ExpressionAttributeNames": update.names,
         "ExpressionAttributeValues": update.values,
         "ReturnValues": "ALL_NEW",
+        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
     }
+
+
+def token_of(request: UpdateItemInputTypeDef) -> str:
+    """The ``write_id`` a request stamps (``""`` for none)."""
+    values = cast("Item", request.get("ExpressionAttributeValues", {}))
+    return items.get_s(values, f":{WRITE_ID}") or ""
 
 
 def fence_check(table: str, run_id: str, fence: Fence) -> TransactWriteItemTypeDef:
@@ -267,6 +281,7 @@ def entry_put(table: str, item: Item) -> TransactWriteItemTypeDef:
                 ":retrying": items.s(EntryStatus.RETRYING.value),
                 ":waiting": items.s(EntryStatus.WAITING.value),
             },
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
     }
 
@@ -301,6 +316,76 @@ def chunks_with_tail(
         if not out[-2]:
             del out[-2]
     return out
+
+
+# -- writes that recognise their own retry -----------------------------------------------------
+
+
+def write_token(*parts: object) -> str:
+    """A deterministic token naming one write: a hash of everything it writes (36 characters).
+
+    botocore retries a write whose response was lost (read timeout, 5xx), and
+    the retry of an applied conditional write fails its own condition. The
+    token is sent as a transaction's ``ClientRequestToken`` (DynamoDB then
+    answers the retry with success) and stamped on the items the write
+    conditions (``write_id``), so a read-back of the failed condition can tell
+    our own write from another's where the token is ignored (moto). Hashing the
+    full parameters, with the fence's owner and epoch among them, means a
+    legitimately different write never reuses a token (DynamoDB would raise
+    IdempotentParameterMismatchException) and a token never outlives the
+    invocation that owns it, well inside DynamoDB's 10-minute window.
+    """
+    text = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:36]
+
+
+def stamp(actions: list[TransactWriteItemTypeDef], token: str) -> list[TransactWriteItemTypeDef]:
+    """Copies of ``actions`` whose conditional writes set ``write_id`` to ``token``."""
+    stamped = []
+    for action in actions:
+        action = copy.copy(action)  # noqa: PLW2901 - a copy of the loop variable, on purpose
+        if "Put" in action and "ConditionExpression" in action["Put"]:
+            put = action["Put"] = copy.copy(action["Put"])
+            put["Item"] = {**put["Item"], WRITE_ID: items.s(token)}
+        elif "Update" in action and "ConditionExpression" in action["Update"]:
+            update = cast("dict[str, Any]", copy.copy(action["Update"]))
+            update["UpdateExpression"] = stamped_expression(update["UpdateExpression"])
+            update["ExpressionAttributeNames"] = {
+                **update.get("ExpressionAttributeNames", {}),
+                "#write_id": WRITE_ID,
+            }
+            update["ExpressionAttributeValues"] = {
+                **update.get("ExpressionAttributeValues", {}),
+                ":write_id": items.s(token),
+            }
+            action["Update"] = cast("UpdateTypeDef", update)
+        stamped.append(action)
+    return stamped
+
+
+def stamped_expression(expression: str) -> str:
+    """``expression`` that also sets ``#write_id = :write_id``."""
+    if expression.startswith("SET "):
+        return f"SET #write_id = :write_id, {expression[4:]}"
+    return f"SET #write_id = :write_id {expression}"
+
+
+def ours(old: Item | None, token: str) -> bool:
+    """Whether ``old`` (an item read back from a failed condition) carries our write."""
+    return old is not None and items.get_s(old, WRITE_ID) == token
+
+
+def applied(reasons: list[dict[str, Any]], token: str) -> bool:
+    """Whether a cancelled transaction was in fact applied before (by its retried first try).
+
+    A transaction is atomic: one item stamped with its token proves all of it happened.
+    """
+    return any(ours(cast("Item | None", reason.get("Item")), token) for reason in reasons)
+
+
+def retried(exc: ClientError) -> bool:
+    """Whether botocore retried the call that failed: its first try may have been applied."""
+    return int(exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0)) > 0
 
 
 # -- failures ------------------------------------------------------------------------------

@@ -30,22 +30,28 @@ from durable_lambda.engine.resume import MAX_DELAY_SECONDS
 from durable_lambda.engine.state import RunStatus
 from durable_lambda.engine.transitions import apply_checkpoint, failable, lease_outcome
 from durable_lambda.errors import LeaseLostError, RunNotFoundError
-from durable_lambda.values import StoredValue, ValueStore
+from durable_lambda.values import BLOB_REFRESH_AFTER, StoredValue, ValueStore
 
 #: Journal statuses no later write may overwrite (RETRYING and WAITING may be).
 FINAL_ENTRY_STATUSES = frozenset({EntryStatus.COMPLETED, EntryStatus.FAILED})
 
 
 class MemoryBlobStore:
-    """Blobs in a dict."""
+    """Blobs in a dict, with the time each was last written (what S3 expires by)."""
 
     def __init__(self) -> None:
         """Start empty."""
         self.blobs: dict[str, bytes] = {}
+        self.modified: dict[str, dt.datetime] = {}
 
     def put(self, key: str, data: bytes) -> None:
-        """Keep ``data`` (first write wins, as with S3 ``IfNoneMatch``)."""
+        """Keep ``data`` (first write wins, as with S3 ``IfNoneMatch``); refresh an old blob."""
+        now = dt.datetime.now(dt.UTC)
         self.blobs.setdefault(key, data)
+        if now - self.modified.get(key, dt.datetime.min.replace(tzinfo=dt.UTC)) > (
+            BLOB_REFRESH_AFTER
+        ):
+            self.modified[key] = now
 
     def get(self, key: str) -> bytes:
         """The bytes under ``key``."""

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import pytest
+from faults import FaultInjector, no_backoff
 
 from durable_lambda.adapters.memory import MemoryBlobStore, MemoryRunStore
 from durable_lambda.engine.records import RunRecord
@@ -62,6 +63,8 @@ class Backend:
     counter: RequestCounter | None = None
     #: The flow store (slots, rate windows, cron cursors) on the same data.
     flow: FlowStore | None = None
+    #: Faults injected into the AWS clients (``None`` on memory, which has no wire).
+    faults: FaultInjector | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     _ids: int = 0
@@ -116,6 +119,7 @@ def moto_backend(monkeypatch: pytest.MonkeyPatch) -> Iterator[Backend]:
         def blob_count() -> int:
             return int(s3.list_objects_v2(Bucket=settings.bucket_name).get("KeyCount", 0))
 
+        no_backoff(monkeypatch)
         yield Backend(
             name="moto",
             store=ports.store,
@@ -124,5 +128,6 @@ def moto_backend(monkeypatch: pytest.MonkeyPatch) -> Iterator[Backend]:
             other_store=lambda: aws_ports(settings, session).store,
             counter=RequestCounter().attach(ports.store.client),
             flow=ports.flow,
+            faults=FaultInjector().attach(ports.store.client, ports.blobs.client),
             extra={"session": session, "ports": ports},
         )
