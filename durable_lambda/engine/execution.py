@@ -14,7 +14,6 @@ the signal afterwards cannot turn the invocation into a completed run.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import datetime as dt
 import inspect
 import traceback
@@ -24,15 +23,19 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from durable_lambda import serde
-from durable_lambda.engine.journal import (
-    Call,
-    EntryKind,
-    EntryStatus,
-    ErrorInfo,
-    Journal,
-    JournalEntry,
-    call_key,
+from durable_lambda.engine.calls import (
+    WAIT_NAME,
+    StepCall,
+    StepInfo,
+    StepSpec,
+    current_step,
+    enter_step,
+    entry_of,
+    in_step_body,
+    leave_step,
+    step_context,
 )
+from durable_lambda.engine.journal import EntryKind, EntryStatus, ErrorInfo, Journal, JournalEntry
 from durable_lambda.engine.lease import must_suspend
 from durable_lambda.engine.outcome import (
     Abandoned,
@@ -45,6 +48,15 @@ from durable_lambda.engine.outcome import (
 )
 from durable_lambda.engine.retry import RandomSource, RetryPolicy
 from durable_lambda.engine.scopes import ScopeNumbering, current_scope
+from durable_lambda.engine.signals import (
+    AbandonSignal,
+    StoreFailedSignal,
+    SuspendSignal,
+    caught_signal,
+    only_signals,
+    quiet_signals,
+    retrieve,
+)
 from durable_lambda.errors import (
     AbortRun,
     LeaseLostError,
@@ -57,43 +69,18 @@ from durable_lambda.errors import (
     TerminalError,
 )
 
-WAIT_NAME = "$wait"
+__all__ = [
+    "WAIT_NAME",
+    "Environment",
+    "Execution",
+    "StepInfo",
+    "StepSpec",
+    "current_execution",
+    "current_step",
+]
 
 Recorder = Callable[[JournalEntry], None]
 """Persists a journal entry before the task goes on (raises ``LeaseLostError`` when fenced out)."""
-
-
-@dataclass(frozen=True, slots=True)
-class StepSpec:
-    """How a step is run and recorded.
-
-    Attributes:
-        name: The step's name; with its scope and occurrence it is the step's identity.
-        retry: Its retry policy; ``None`` uses the task's.
-        expected_duration: Seconds the step is expected to take; the invocation
-            suspends first when that would cut into the deadline's safety margin.
-        result_type: Annotation the result is validated against before it is
-            recorded, and decoded into on replay.
-    """
-
-    name: str
-    retry: RetryPolicy | None = None
-    expected_duration: float = 0.0
-    result_type: Any = None
-
-
-@dataclass(frozen=True, slots=True)
-class StepInfo:
-    """What a running step body can learn about itself (see ``TaskContext``)."""
-
-    run_id: str
-    key: str
-    attempt: int
-
-    @property
-    def idempotency_key(self) -> str:
-        """Stable across every attempt and replay of this step in this run."""
-        return f"{self.run_id}:{self.key}"
 
 
 @dataclass(slots=True)
@@ -119,20 +106,7 @@ class Environment:
     rng: RandomSource | None = None
 
 
-class _SuspendSignal(Suspend):
-    """Internal: stop this invocation; the reason is kept on the execution."""
-
-
-class _AbandonSignal(Suspend):
-    """Internal: another invocation owns the run; stop without writing anything."""
-
-
-class _StoreFailedSignal(Suspend):
-    """Internal: the store failed to record; the invocation fails and is retried whole."""
-
-
 _current: ContextVar[Execution | None] = ContextVar("durable_lambda_execution", default=None)
-_current_step: ContextVar[StepInfo | None] = ContextVar("durable_lambda_step", default=None)
 
 
 def current_execution() -> Execution | None:
@@ -140,51 +114,9 @@ def current_execution() -> Execution | None:
     return _current.get()
 
 
-def current_step() -> StepInfo | None:
-    """The step whose body is running, or ``None`` outside a step."""
-    return _current_step.get()
-
-
 def _error_of(exc: BaseException) -> ErrorInfo:
     text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     return ErrorInfo.from_exception(exc, text)
-
-
-def _in_step_body(context: contextvars.Context) -> bool:
-    return context.get(_current_step) is not None
-
-
-@dataclass(frozen=True, slots=True)
-class _StepCall:
-    """One step call: its spec, its place in the journal and its attempt number."""
-
-    spec: StepSpec
-    call: Call
-    attempt: int
-
-    @property
-    def key(self) -> str:
-        return call_key(self.call.scope, self.spec.name, self.call.occurrence)
-
-    def entry(self, status: EntryStatus, **fields: Any) -> JournalEntry:
-        """This call's journal entry in ``status``."""
-        return _entry(self.call, self.spec.name, EntryKind.STEP, status, self.attempt, **fields)
-
-
-def _entry(
-    call: Call, name: str, kind: EntryKind, status: EntryStatus, attempts: int, **fields: Any
-) -> JournalEntry:
-    return JournalEntry(
-        seq=call.seq,
-        name=name,
-        occurrence=call.occurrence,
-        kind=kind,
-        status=status,
-        attempts=attempts,
-        scope=call.scope,
-        position=call.position,
-        **fields,
-    )
 
 
 @dataclass(slots=True)
@@ -249,7 +181,7 @@ class Execution:
             attempt = recorded.attempts + 1
             if recorded.wake_at is not None and recorded.wake_at > self.env.now():
                 self._suspend(SuspendReason.STEP_RETRY, recorded.wake_at, recorded.key)
-        step_call = _StepCall(spec, call, attempt)
+        step_call = StepCall(spec, call, attempt)
         if self.stopping:
             # Another scope already stopped this invocation: start nothing new.
             self._stop_again()
@@ -264,18 +196,17 @@ class Execution:
             # An async body runs in a task of its own, shielded: cancelling the
             # caller (a TaskGroup sibling failed, the invocation ends) never
             # cuts a body in half; it finishes and records.
-            context = contextvars.copy_context()
-            context.run(_current_step.set, StepInfo(self.run_id, step_call.key, attempt))
+            context = step_context(StepInfo(self.run_id, step_call.key, attempt))
             body = asyncio.get_running_loop().create_task(
                 self._attempt(step_call, fn, args, kwargs or {}), context=context
             )
-            body.add_done_callback(_retrieve)
+            body.add_done_callback(retrieve)
             return await asyncio.shield(body)
         return await self._attempt(step_call, fn, args, kwargs or {})
 
     async def _attempt(
         self,
-        step_call: _StepCall,
+        step_call: StepCall,
         fn: Callable[..., Any],
         args: Sequence[Any],
         kwargs: Mapping[str, Any],
@@ -288,7 +219,7 @@ class Execution:
             if self.stopping:
                 self._stop_again()  # stopped before the body began: start nothing
             started = self.env.now()
-            token = _current_step.set(StepInfo(self.run_id, step_call.key, step_call.attempt))
+            token = enter_step(StepInfo(self.run_id, step_call.key, step_call.attempt))
             try:
                 value = fn(*args, **kwargs)
                 if inspect.isawaitable(value):
@@ -296,7 +227,7 @@ class Execution:
             except Exception as exc:  # noqa: BLE001 - every user error is journaled
                 return self._step_failed(step_call, started, exc)
             finally:
-                _current_step.reset(token)
+                leave_step(token)
             try:
                 encoded, result = self._checked_result(step_call, value)
                 entry = step_call.entry(
@@ -316,7 +247,7 @@ class Execution:
                 self._idle.set()
 
     @staticmethod
-    def _checked_result(step_call: _StepCall, value: Any) -> tuple[str, Any]:
+    def _checked_result(step_call: StepCall, value: Any) -> tuple[str, Any]:
         """The result as JSON and as the task will see it (as on replay), checked first.
 
         Decoding what is about to be recorded both validates it against the
@@ -331,7 +262,7 @@ class Execution:
                 f"step {step_call.key!r} returned a value that cannot be recorded: {exc}"
             ) from exc
 
-    def _step_failed(self, step_call: _StepCall, started: dt.datetime, exc: Exception) -> Any:
+    def _step_failed(self, step_call: StepCall, started: dt.datetime, exc: Exception) -> Any:
         policy = step_call.spec.retry or self.task_retry
         decision = policy.decide(step_call.attempt, exc, self.env.rng)
         now = self.env.now()
@@ -373,7 +304,7 @@ class Execution:
             self._stop_again()
         now = self.env.now()
         seconds = (wake_at - now).total_seconds()
-        entry = _entry(
+        entry = entry_of(
             call,
             WAIT_NAME,
             EntryKind.WAIT,
@@ -400,7 +331,7 @@ class Execution:
             self.env.record(entry)
         except LeaseLostError as exc:
             self.abandoned = str(exc)
-            raise _AbandonSignal from exc
+            raise AbandonSignal from exc
         except PayloadTooLarge:
             raise  # the step's own failure: its result is above the maximum size
         except Exception as exc:
@@ -408,20 +339,20 @@ class Execution:
             # the task's fault: fail the invocation so the message is retried,
             # without spending one of the task's attempts.
             self.store_error = exc
-            raise _StoreFailedSignal from exc
+            raise StoreFailedSignal from exc
         self.journal.record(entry)
 
     def _suspend(self, reason: SuspendReason, wake_at: dt.datetime | None, detail: str) -> None:
         self._suspends.append(_SuspendRequest(reason, wake_at, detail))
-        raise _SuspendSignal
+        raise SuspendSignal
 
     def _stop_again(self) -> None:
         """Raise the signal of the stop already under way (user code may have swallowed it)."""
         if self.abandoned is not None:
-            raise _AbandonSignal
+            raise AbandonSignal
         if self.store_error is not None:
-            raise _StoreFailedSignal
-        raise _SuspendSignal
+            raise StoreFailedSignal
+        raise SuspendSignal
 
     # -- the invocation ------------------------------------------------------------------
 
@@ -433,13 +364,13 @@ class Execution:
                 and its message is retried; no task attempt is spent).
         """
         token = _current.set(self)
-        numbering = ScopeNumbering(_in_step_body)
+        numbering = ScopeNumbering(in_step_body)
         ended: list[BaseException | None] = []
         try:
             with asyncio.Runner() as runner:
                 loop = runner.get_loop()
                 loop.set_task_factory(numbering.task_factory)
-                loop.set_exception_handler(_quiet_signals)
+                loop.set_exception_handler(quiet_signals)
                 output = runner.run(self._drive(main, ended))
         except BaseException as exc:  # noqa: BLE001 - classified below
             return self._outcome_of_error(exc, ended)
@@ -516,9 +447,9 @@ class Execution:
             return self._failed(exc)
         if not self._suspends:
             return None
-        if isinstance(body_error, Suspend) or _only_signals(body_error):
+        if isinstance(body_error, Suspend) or only_signals(body_error):
             return self._suspended()
-        if _caught_signal(body_error):
+        if caught_signal(body_error):
             return self._failed(SuspendSwallowedError(self._swallowed_message("raised")))
         # A genuine error of another scope, raised while this one suspended.
         return None
@@ -554,32 +485,3 @@ class Execution:
 
 def _wake_key(request: _SuspendRequest) -> dt.datetime:
     return request.wake_at or dt.datetime.min.replace(tzinfo=dt.UTC)
-
-
-def _only_signals(exc: BaseException | None) -> bool:
-    """Whether ``exc`` is a group (a TaskGroup's) holding nothing but our stop signals."""
-    return isinstance(exc, BaseExceptionGroup) and exc.split(Suspend)[1] is None
-
-
-def _caught_signal(exc: BaseException | None) -> bool:
-    """Whether ``exc`` was raised while handling one of our stop signals."""
-    seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
-        if isinstance(exc, Suspend):
-            return True
-        seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__
-    return False
-
-
-def _retrieve(task: asyncio.Task[Any]) -> None:
-    """Mark a step body task's outcome as seen (its caller may have been cancelled)."""
-    if not task.cancelled():
-        task.exception()
-
-
-def _quiet_signals(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-    """Drop asyncio's complaints about our stop signals left in tasks nobody awaited."""
-    if isinstance(context.get("exception"), Suspend):
-        return
-    loop.default_exception_handler(context)

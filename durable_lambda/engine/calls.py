@@ -1,0 +1,111 @@
+"""What a durable call is: a step's spec, its place in the journal, its running body. Pure."""
+
+from __future__ import annotations
+
+import contextvars
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+from durable_lambda.engine.journal import Call, EntryKind, EntryStatus, JournalEntry, call_key
+from durable_lambda.engine.retry import RetryPolicy
+
+WAIT_NAME = "$wait"
+
+
+@dataclass(frozen=True, slots=True)
+class StepSpec:
+    """How a step is run and recorded.
+
+    Attributes:
+        name: The step's name; with its scope and occurrence it is the step's identity.
+        retry: Its retry policy; ``None`` uses the task's.
+        expected_duration: Seconds the step is expected to take; the invocation
+            suspends first when that would cut into the deadline's safety margin.
+        result_type: Annotation the result is validated against before it is
+            recorded, and decoded into on replay.
+    """
+
+    name: str
+    retry: RetryPolicy | None = None
+    expected_duration: float = 0.0
+    result_type: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class StepInfo:
+    """What a running step body can learn about itself (see ``TaskContext``)."""
+
+    run_id: str
+    key: str
+    attempt: int
+
+    @property
+    def idempotency_key(self) -> str:
+        """Stable across every attempt and replay of this step in this run."""
+        return f"{self.run_id}:{self.key}"
+
+
+_current_step: ContextVar[StepInfo | None] = ContextVar("durable_lambda_step", default=None)
+
+
+def current_step() -> StepInfo | None:
+    """The step whose body is running, or ``None`` outside a step."""
+    return _current_step.get()
+
+
+def in_step_body(context: contextvars.Context) -> bool:
+    """Whether ``context`` is that of a running step body."""
+    return context.get(_current_step) is not None
+
+
+def step_context(info: StepInfo) -> contextvars.Context:
+    """A copy of the current context in which ``info``'s body runs."""
+    context = contextvars.copy_context()
+    context.run(_current_step.set, info)
+    return context
+
+
+def enter_step(info: StepInfo) -> contextvars.Token[StepInfo | None]:
+    """Mark ``info``'s body as running in this context (undo with :func:`leave_step`)."""
+    return _current_step.set(info)
+
+
+def leave_step(token: contextvars.Token[StepInfo | None]) -> None:
+    """Undo :func:`enter_step`."""
+    _current_step.reset(token)
+
+
+@dataclass(frozen=True, slots=True)
+class StepCall:
+    """One step call: its spec, its place in the journal and its attempt number."""
+
+    spec: StepSpec
+    call: Call
+    attempt: int
+
+    @property
+    def key(self) -> str:
+        """The call's identity (see :func:`~durable_lambda.engine.journal.call_key`)."""
+        return call_key(self.call.scope, self.spec.name, self.call.occurrence)
+
+    def entry(self, status: EntryStatus, **fields: Any) -> JournalEntry:
+        """This call's journal entry in ``status``."""
+        return entry_of(self.call, self.spec.name, EntryKind.STEP, status, self.attempt, **fields)
+
+
+def entry_of(
+    call: Call, name: str, kind: EntryKind, status: EntryStatus, attempts: int, **fields: Any
+) -> JournalEntry:
+    """The journal entry of ``call`` of ``name`` in ``status``."""
+    return JournalEntry(
+        seq=call.seq,
+        name=name,
+        occurrence=call.occurrence,
+        kind=kind,
+        status=status,
+        attempts=attempts,
+        scope=call.scope,
+        position=call.position,
+        **fields,
+    )
