@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from durable_lambda import serde
@@ -25,26 +24,13 @@ from durable_lambda.records import (
 )
 from durable_lambda.result import RunResult
 from durable_lambda.settings import Settings
-from durable_lambda.task import Task, TaskRegistry, default_registry
+from durable_lambda.task import RunHandle, Task, TaskRegistry, default_registry
+
+__all__ = ["MAX_KEY_LENGTH", "MAX_TAGS", "MAX_TAG_LENGTH", "Client", "RunHandle"]
 
 MAX_TAGS = 10
 MAX_TAG_LENGTH = 128
 MAX_KEY_LENGTH = 256
-
-
-@dataclass(frozen=True, slots=True)
-class RunHandle:
-    """A triggered run.
-
-    Attributes:
-        run_id: The run's id.
-        task_id: Its task.
-        cached: True when an idempotency key matched an earlier run, which is returned.
-    """
-
-    run_id: str
-    task_id: str
-    cached: bool = False
 
 
 def _seconds(value: dt.timedelta | float | None, name: str) -> float | None:

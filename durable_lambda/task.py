@@ -6,9 +6,9 @@ import datetime as dt
 import inspect
 import re
 import typing
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypedDict, TypeVar, Unpack
 
 from pydantic import ValidationError
 
@@ -19,7 +19,6 @@ from durable_lambda.errors import ConfigurationError, PayloadValidationError, Un
 from durable_lambda.queue import Queue
 
 if TYPE_CHECKING:
-    from durable_lambda.client import RunHandle
     from durable_lambda.context import TaskContext
 
 P = TypeVar("P")
@@ -31,6 +30,44 @@ TaskFunction = Callable[..., Coroutine[Any, Any, Any]]
 #: separates parts, into log lines and into URLs, so no separators, spaces or
 #: control characters.
 _TASK_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
+
+
+@dataclass(frozen=True, slots=True)
+class RunHandle:
+    """A triggered run.
+
+    Attributes:
+        run_id: The run's id.
+        task_id: Its task.
+        cached: True when an idempotency key matched an earlier run, which is returned.
+    """
+
+    run_id: str
+    task_id: str
+    cached: bool = False
+
+
+class TriggerOptions(TypedDict, total=False):
+    """The options of a trigger; :meth:`durable_lambda.client.Client.trigger` documents each."""
+
+    idempotency_key: str | None
+    idempotency_key_ttl: dt.timedelta | float | None
+    delay: dt.timedelta | float | None
+    ttl: dt.timedelta | float | None
+    tags: Sequence[str]
+    concurrency_key: str | None
+    priority: int
+    queue: str | None
+
+
+class Trigger(Protocol):
+    """What starts runs: a :class:`~durable_lambda.client.Client`, or a test double."""
+
+    def trigger(
+        self, task: Task[Any, Any], payload: Any, /, **options: Unpack[TriggerOptions]
+    ) -> RunHandle:
+        """Start a run of ``task`` with ``payload``."""
+        ...
 
 
 def _validation_errors(exc: ValidationError) -> list[tuple[str, str]]:
@@ -100,7 +137,7 @@ class Task(Generic[P, R]):
 
         return body()
 
-    def trigger(self, payload: P, **options: Any) -> RunHandle:
+    def trigger(self, payload: P, **options: Unpack[TriggerOptions]) -> RunHandle:
         """Start a run from any Python process with AWS credentials.
 
         Uses the default :class:`~durable_lambda.client.Client` built from
