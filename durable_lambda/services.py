@@ -11,10 +11,9 @@ from dataclasses import dataclass
 
 from durable_lambda.admission import Admission
 from durable_lambda.client import Client
-from durable_lambda.cron import CronFirer
 from durable_lambda.engine.retry import RandomSource
 from durable_lambda.ports import Clock, DeadLetters, FlowStore, ResumeQueue, RunStore
-from durable_lambda.scheduler import Scheduler
+from durable_lambda.scheduler import CronFirer, Scheduler
 from durable_lambda.settings import Settings
 from durable_lambda.task import TaskRegistry
 from durable_lambda.worker import Worker
