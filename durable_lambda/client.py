@@ -82,18 +82,10 @@ class Client:
     def default(cls, settings: Settings | None = None) -> Client:
         """A client on AWS, configured from ``settings`` (default: the environment)."""
         from durable_lambda.adapters.aws import aws_ports  # noqa: PLC0415 - boto3 only when used
-        from durable_lambda.services import Services  # noqa: PLC0415 - services import this module
+        from durable_lambda.services import build_services  # noqa: PLC0415 - it imports this module
 
         settings = settings or Settings.from_env()
-        ports = aws_ports(settings)
-        return Services.build(
-            store=ports.store,
-            flow=ports.flow,
-            queue=ports.queue,
-            clock=ports.clock,
-            registry=default_registry,
-            settings=settings,
-        ).client
+        return build_services(aws_ports(settings), default_registry, settings).client
 
     def trigger(
         self,

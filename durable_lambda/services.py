@@ -1,7 +1,7 @@
-"""The runtime's services wired to one set of ports: admission, worker, client, scheduler.
+"""The one place that wires ports to the runtime's services: admission, worker, client, scheduler.
 
-One place builds them, so the Lambda handlers, ``Client.default`` and
-``LocalRunner`` cannot drift apart in how they are put together.
+The Lambda handlers, the default client and ``LocalRunner`` all call
+:func:`build_services`, so they cannot drift apart in how they are put together.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from durable_lambda.admission import Admission
 from durable_lambda.client import Client
 from durable_lambda.engine.retry import RandomSource
-from durable_lambda.ports import Clock, DeadLetters, FlowStore, ResumeQueue, RunStore
+from durable_lambda.ports import Ports
 from durable_lambda.scheduler import CronFirer, Scheduler
 from durable_lambda.settings import Settings
 from durable_lambda.task import TaskRegistry
@@ -28,45 +28,48 @@ class Services:
     client: Client
     scheduler: Scheduler
 
-    @classmethod
-    def build(
-        cls,
-        *,
-        store: RunStore,
-        flow: FlowStore,
-        queue: ResumeQueue,
-        clock: Clock,
-        registry: TaskRegistry,
-        settings: Settings,
-        dead_letters: DeadLetters | None = None,
-        rng: RandomSource | None = None,
-    ) -> Services:
-        """Wire the services to the ports."""
-        admission = Admission(slots=flow, rates=flow, store=store, queue=queue, clock=clock)
-        worker = Worker(
-            store=store,
-            queue=queue,
-            registry=registry,
-            settings=settings,
-            clock=clock,
-            rng=rng,
-            admission=admission,
-        )
-        client = Client(
-            store=store,
-            queue=queue,
-            clock=clock,
-            registry=registry,
-            slots=flow,
-            admission=admission,
-        )
-        scheduler = Scheduler(
-            store=store,
-            queue=queue,
-            clock=clock,
-            dead_letters=dead_letters,
-            admission=admission,
-            cron=CronFirer(registry, flow, client, clock),
-            stranded_after=dt.timedelta(seconds=settings.stranded_after_seconds),
-        )
-        return cls(admission, worker, client, scheduler)
+
+def build_services(
+    ports: Ports,
+    registry: TaskRegistry,
+    settings: Settings,
+    *,
+    rng: RandomSource | None = None,
+) -> Services:
+    """Wire the services to ``ports``, looking tasks up in ``registry``.
+
+    Args:
+        ports: The backend (``memory_ports()`` or ``aws_ports(settings)``).
+        registry: Where the worker, client and cron firer find tasks.
+        settings: The runtime settings (safety margin, hop budget, stranded-run delay).
+        rng: Randomness for retry jitter (default: the system's).
+    """
+    store, flow, queue, clock = ports.store, ports.flow, ports.queue, ports.clock
+    admission = Admission(slots=flow, rates=flow, store=store, queue=queue, clock=clock)
+    worker = Worker(
+        store=store,
+        queue=queue,
+        registry=registry,
+        settings=settings,
+        clock=clock,
+        rng=rng,
+        admission=admission,
+    )
+    client = Client(
+        store=store,
+        queue=queue,
+        clock=clock,
+        registry=registry,
+        slots=flow,
+        admission=admission,
+    )
+    scheduler = Scheduler(
+        store=store,
+        queue=queue,
+        clock=clock,
+        dead_letters=ports.dead_letters,
+        admission=admission,
+        cron=CronFirer(registry, flow, client, clock),
+        stranded_after=dt.timedelta(seconds=settings.stranded_after_seconds),
+    )
+    return Services(admission, worker, client, scheduler)

@@ -14,10 +14,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from durable_lambda.adapters.memory_flow import MemoryFlowStore
+from durable_lambda.clock import SystemClock
 from durable_lambda.engine.journal import EntryStatus, ErrorInfo, JournalEntry
 from durable_lambda.engine.state import RESUMABLE, RunStatus
 from durable_lambda.errors import LeaseLostError, RunNotFoundError
 from durable_lambda.messages import MAX_DELAY_SECONDS
+from durable_lambda.ports import Clock, Ports
 from durable_lambda.records import (
     Checkpoint,
     Fence,
@@ -29,6 +31,7 @@ from durable_lambda.records import (
     TimelineEvent,
     Timer,
 )
+from durable_lambda.settings import Settings
 from durable_lambda.values import StoredValue, ValueStore
 
 #: Journal statuses no later write may overwrite (RETRYING and WAITING may be).
@@ -413,3 +416,29 @@ class MemoryResumeQueue:
         """Messages waiting."""
         with self._lock:
             return len(self._heap)
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryPorts(Ports):
+    """The ports in memory, typed as their implementations (``LocalRunner``, tests)."""
+
+    store: MemoryRunStore
+    flow: MemoryFlowStore
+    queue: MemoryResumeQueue
+    blobs: MemoryBlobStore
+    clock: Clock
+    dead_letters: None = None
+
+
+def memory_ports(settings: Settings | None = None, clock: Clock | None = None) -> MemoryPorts:
+    """Fresh ports in memory, with the value limits of ``settings`` (default: defaults).
+
+    ``clock`` (default: the system clock) also times the queue's delays.
+    """
+    settings = settings or Settings()
+    clock = clock or SystemClock()
+    blobs = MemoryBlobStore()
+    store = MemoryRunStore(ValueStore(blobs, settings.inline_limit, settings.max_value_bytes))
+    return MemoryPorts(
+        store=store, flow=store.flow, queue=MemoryResumeQueue(clock.now), blobs=blobs, clock=clock
+    )
