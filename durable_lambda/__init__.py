@@ -26,9 +26,10 @@ from durable_lambda.errors import (
 )
 from durable_lambda.queue import Queue, RateLimit
 from durable_lambda.result import RunFailedError, RunResult
+from durable_lambda.services import default_client as _default_client
 from durable_lambda.settings import Settings
 from durable_lambda.step import step
-from durable_lambda.task import Task, task
+from durable_lambda.task import Task, set_default_trigger, task
 
 __all__ = [
     "AbortRun",
@@ -57,6 +58,9 @@ __all__ = [
     "task",
     "wait",
 ]
+
+# The one seam between Task.trigger and the runtime (task.py cannot import the client).
+set_default_trigger(_default_client)
 
 
 def _version() -> str:

@@ -23,7 +23,6 @@ from durable_lambda.records import (
     Timer,
 )
 from durable_lambda.result import RunResult
-from durable_lambda.settings import Settings
 from durable_lambda.task import RunHandle, Task, TaskRegistry, default_registry
 
 __all__ = ["MAX_KEY_LENGTH", "MAX_TAGS", "MAX_TAG_LENGTH", "Client", "RunHandle"]
@@ -77,15 +76,6 @@ class Client:
         self.registry = registry or default_registry
         self.slots = slots
         self.admission = admission
-
-    @classmethod
-    def default(cls, settings: Settings | None = None) -> Client:
-        """A client on AWS, configured from ``settings`` (default: the environment)."""
-        from durable_lambda.adapters.aws import aws_ports  # noqa: PLC0415 - boto3 only when used
-        from durable_lambda.services import build_services  # noqa: PLC0415 - it imports this module
-
-        settings = settings or Settings.from_env()
-        return build_services(aws_ports(settings), default_registry, settings).client
 
     def trigger(
         self,

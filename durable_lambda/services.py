@@ -7,6 +7,7 @@ The Lambda handlers, the default client and ``LocalRunner`` all call
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from dataclasses import dataclass
 
 from durable_lambda.admission import Admission
@@ -15,7 +16,7 @@ from durable_lambda.engine.retry import RandomSource
 from durable_lambda.ports import Ports
 from durable_lambda.scheduler import CronFirer, Scheduler
 from durable_lambda.settings import Settings
-from durable_lambda.task import TaskRegistry
+from durable_lambda.task import TaskRegistry, default_registry
 from durable_lambda.worker import Worker
 
 
@@ -73,3 +74,33 @@ def build_services(
         stranded_after=dt.timedelta(seconds=settings.stranded_after_seconds),
     )
     return Services(admission, worker, client, scheduler)
+
+
+#: The default clients built so far, by settings (a process rarely has more than one).
+_default_clients: dict[Settings, Client] = {}
+_default_clients_lock = threading.Lock()
+
+
+def default_client(settings: Settings | None = None) -> Client:
+    """The process's client on AWS for ``settings`` (default: from the environment).
+
+    Building one costs a boto3 session, three clients and the services (a few
+    hundred milliseconds), so it is built once per distinct settings and
+    reused; ``Task.trigger`` reaches it through ``task.set_default_trigger``.
+    Tasks are looked up in ``default_registry``.
+    """
+    settings = settings or Settings.from_env()
+    with _default_clients_lock:
+        client = _default_clients.get(settings)
+        if client is None:
+            from durable_lambda.adapters import aws  # noqa: PLC0415 - boto3 only once a client is used
+
+            client = build_services(aws.aws_ports(settings), default_registry, settings).client
+            _default_clients[settings] = client
+        return client
+
+
+def reset_default_client() -> None:
+    """Forget the default clients: the next use builds afresh (tests, changed credentials)."""
+    with _default_clients_lock:
+        _default_clients.clear()

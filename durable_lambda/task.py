@@ -140,12 +140,41 @@ class Task(Generic[P, R]):
     def trigger(self, payload: P, **options: Unpack[TriggerOptions]) -> RunHandle:
         """Start a run from any Python process with AWS credentials.
 
-        Uses the default :class:`~durable_lambda.client.Client` built from
-        settings (environment); see :meth:`Client.trigger` for the options.
-        """
-        from durable_lambda.client import Client  # noqa: PLC0415 - avoids a cycle
+        Goes through the default trigger (see :func:`set_default_trigger`): the
+        process's client on AWS for the environment's settings, built once.
+        :meth:`Client.trigger <durable_lambda.client.Client.trigger>` documents
+        the options.
 
-        return Client.default().trigger(self, payload, **options)
+        Raises:
+            ConfigurationError: No default trigger is installed.
+        """
+        if _default_trigger is None:
+            raise ConfigurationError(
+                f"task {self.id!r}: no default trigger is installed; import durable_lambda "
+                "(it installs the AWS client) or call set_default_trigger()"
+            )
+        return _default_trigger().trigger(self, payload, **options)
+
+
+#: Where ``Task.trigger`` gets what starts its runs (see ``set_default_trigger``).
+_default_trigger: Callable[[], Trigger] | None = None
+
+
+def set_default_trigger(source: Callable[[], Trigger] | None) -> Callable[[], Trigger] | None:
+    """Install what :meth:`Task.trigger` starts runs with; returns the one it replaces.
+
+    This is the one seam between a task and the runtime. The client, worker
+    and scheduler import this module, so it cannot import them back: instead
+    the package's ``__init__`` installs ``durable_lambda.services.default_client``
+    here, the memoised client on AWS. A test may install another source (a
+    ``LocalRunner``'s client) and must put the returned one back.
+
+    Args:
+        source: Called on every trigger; returns the client to use (``None``: none).
+    """
+    global _default_trigger  # the documented process-wide seam
+    previous, _default_trigger = _default_trigger, source
+    return previous
 
 
 class TaskRegistry:
