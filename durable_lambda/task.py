@@ -8,7 +8,7 @@ import re
 import typing
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypedDict, TypeVar, Unpack
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypedDict, TypeVar, Unpack, overload
 
 from pydantic import ValidationError
 
@@ -239,6 +239,20 @@ def _origin(fn: Callable[..., Any]) -> str:
 default_registry = TaskRegistry()
 
 
+class TaskDecorator(Protocol):
+    """What ``@task(...)`` returns: it turns the function into a ``Task[payload, output]``.
+
+    The types come from the function's annotations, so ``my_task.trigger``
+    checks its payload statically as well as at runtime.
+    """
+
+    @overload
+    def __call__(self, fn: Callable[[P, TaskContext], Coroutine[Any, Any, R]], /) -> Task[P, R]: ...
+
+    @overload
+    def __call__(self, fn: Callable[[P], Coroutine[Any, Any, R]], /) -> Task[P, R]: ...
+
+
 def _annotations(fn: TaskFunction) -> tuple[Any, Any, bool]:
     params = list(inspect.signature(fn).parameters.values())
     if not 1 <= len(params) <= 2:  # noqa: PLR2004 - (payload) or (payload, ctx)
@@ -264,7 +278,7 @@ def task(
     cron: str | None = None,
     timezone: str = "UTC",
     registry: TaskRegistry | None = None,
-) -> Callable[[TaskFunction], Task[Any, Any]]:
+) -> TaskDecorator:
     """Declare a durable task.
 
     Args:
