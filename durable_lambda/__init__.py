@@ -21,10 +21,12 @@ from durable_lambda.errors import (
     PayloadValidationError,
     RetryableError,
     RetryAfter,
+    RunNotFoundError,
     StepFailedError,
     TerminalError,
 )
 from durable_lambda.queue import Queue, RateLimit
+from durable_lambda.records import RunQuery, RunRecord
 from durable_lambda.result import RunFailedError, RunResult
 from durable_lambda.services import default_client as _default_client
 from durable_lambda.settings import Settings
@@ -46,6 +48,9 @@ __all__ = [
     "RetryableError",
     "RunFailedError",
     "RunHandle",
+    "RunNotFoundError",
+    "RunQuery",
+    "RunRecord",
     "RunResult",
     "RunStatus",
     "ScheduledPayload",

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from durable_lambda import services
+from durable_lambda import RunQuery, services
 from durable_lambda.adapters import aws
 from durable_lambda.adapters.memory import MemoryPorts, memory_ports
-from durable_lambda.records import RunQuery
 from durable_lambda.settings import ENV_TABLE, Settings
 from durable_lambda.task import TaskRegistry, set_default_trigger, task
 
