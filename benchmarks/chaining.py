@@ -86,7 +86,7 @@ def wait_cycle_requests() -> tuple[list[Counter[str]], list[Counter[str]]]:
     from durable_lambda.local.endpoint_session import EndpointSession  # noqa: PLC0415
     from durable_lambda.local.moto_server import MotoServer  # noqa: PLC0415
     from durable_lambda.messages import decode_message  # noqa: PLC0415
-    from durable_lambda.services import Services  # noqa: PLC0415
+    from durable_lambda.services import build_services  # noqa: PLC0415
     from durable_lambda.settings import Settings  # noqa: PLC0415
     from durable_lambda.testing.aws_counter import RequestCounter  # noqa: PLC0415
     from durable_lambda.worker import Invocation  # noqa: PLC0415
@@ -99,14 +99,7 @@ def wait_cycle_requests() -> tuple[list[Counter[str]], list[Counter[str]]]:
         )
         ports = aws_ports(settings, session)
         # Wired as the worker function wires itself (lambda_entry): admission included.
-        worker = Services.build(
-            store=ports.store,
-            flow=ports.flow,
-            queue=ports.queue,
-            clock=ports.clock,
-            registry=IN_PROCESS,
-            settings=settings,
-        ).worker
+        worker = build_services(ports, IN_PROCESS, settings).worker
         _counter = RequestCounter().attach(ports.store.client, ports.queue.client)
         checkpoint = ports.store.checkpoint
 

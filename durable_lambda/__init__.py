@@ -10,6 +10,7 @@ from durable_lambda import wait
 from durable_lambda.client import Client, RunHandle
 from durable_lambda.context import TaskContext
 from durable_lambda.cron import ScheduledPayload
+from durable_lambda.engine.records import RunQuery, RunRecord
 from durable_lambda.engine.retry import RetryPolicy
 from durable_lambda.engine.state import RunStatus
 from durable_lambda.errors import (
@@ -21,14 +22,16 @@ from durable_lambda.errors import (
     PayloadValidationError,
     RetryableError,
     RetryAfter,
+    RunNotFoundError,
     StepFailedError,
     TerminalError,
 )
 from durable_lambda.queue import Queue, RateLimit
 from durable_lambda.result import RunFailedError, RunResult
+from durable_lambda.services import default_client as _default_client
 from durable_lambda.settings import Settings
 from durable_lambda.step import step
-from durable_lambda.task import Task, task
+from durable_lambda.task import Task, set_default_trigger, task
 
 __all__ = [
     "AbortRun",
@@ -45,6 +48,9 @@ __all__ = [
     "RetryableError",
     "RunFailedError",
     "RunHandle",
+    "RunNotFoundError",
+    "RunQuery",
+    "RunRecord",
     "RunResult",
     "RunStatus",
     "ScheduledPayload",
@@ -57,6 +63,9 @@ __all__ = [
     "task",
     "wait",
 ]
+
+# The one seam between Task.trigger and the runtime (task.py cannot import the client).
+set_default_trigger(_default_client)
 
 
 def _version() -> str:

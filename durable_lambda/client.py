@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from durable_lambda import serde
@@ -25,27 +24,13 @@ from durable_lambda.ids import new_run_id
 from durable_lambda.messages import send_resume
 from durable_lambda.ports import Clock, ResumeQueue, RunStore, SlotStore
 from durable_lambda.result import RunResult
-from durable_lambda.settings import Settings
-from durable_lambda.task import Task, TaskRegistry, default_registry
+from durable_lambda.task import RunHandle, Task, TaskRegistry, default_registry
+
+__all__ = ["MAX_KEY_LENGTH", "MAX_TAGS", "MAX_TAG_LENGTH", "Client", "RunHandle"]
 
 MAX_TAGS = 10
 MAX_TAG_LENGTH = 128
 MAX_KEY_LENGTH = 256
-
-
-@dataclass(frozen=True, slots=True)
-class RunHandle:
-    """A triggered run.
-
-    Attributes:
-        run_id: The run's id.
-        task_id: Its task.
-        cached: True when an idempotency key matched an earlier run, which is returned.
-    """
-
-    run_id: str
-    task_id: str
-    cached: bool = False
 
 
 def _seconds(value: dt.timedelta | float | None, name: str) -> float | None:
@@ -92,23 +77,6 @@ class Client:
         self.registry = registry or default_registry
         self.slots = slots
         self.admission = admission
-
-    @classmethod
-    def default(cls, settings: Settings | None = None) -> Client:
-        """A client on AWS, configured from ``settings`` (default: the environment)."""
-        from durable_lambda.adapters.aws import aws_ports  # noqa: PLC0415 - boto3 only when used
-        from durable_lambda.services import Services  # noqa: PLC0415 - services import this module
-
-        settings = settings or Settings.from_env()
-        ports = aws_ports(settings)
-        return Services.build(
-            store=ports.store,
-            flow=ports.flow,
-            queue=ports.queue,
-            clock=ports.clock,
-            registry=default_registry,
-            settings=settings,
-        ).client
 
     def trigger(
         self,

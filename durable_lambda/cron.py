@@ -1,21 +1,18 @@
-"""Cron schedules: which occurrences are due, and firing each exactly once."""
+"""Cron schedules, as pure rules: validation, due occurrences, the payload a cron run gets.
+
+No I/O and no import of the runtime, so ``task.py`` checks a schedule at
+decoration time; firing occurrences is the scheduler's job (``scheduler.CronFirer``).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 from pydantic import BaseModel
 
 from durable_lambda.errors import ConfigurationError
-
-if TYPE_CHECKING:
-    from durable_lambda.client import Client
-    from durable_lambda.ports import Clock, ScheduleStore
-    from durable_lambda.task import Task, TaskRegistry
 
 #: Occurrences fired per task per tick at most (after downtime, older ones are skipped).
 MAX_CATCH_UP = 10
@@ -65,51 +62,3 @@ def previous_occurrence(expression: str, timezone: str, now: dt.datetime) -> dt.
     it = croniter(expression, now.astimezone(ZoneInfo(timezone)))
     prev: dt.datetime = it.get_prev(dt.datetime)
     return prev.astimezone(dt.UTC)
-
-
-@dataclass(slots=True)
-class CronFirer:
-    """Fires due occurrences of every cron task, each exactly once.
-
-    Two schedulers ticking at once both trigger an occurrence with the same
-    idempotency key, so only one run exists; the cursor only moves forward.
-    """
-
-    registry: TaskRegistry
-    schedules: ScheduleStore
-    client: Client
-    clock: Clock
-
-    def fire(self) -> int:
-        """Trigger every due occurrence; returns how many runs were created."""
-        now = self.clock.now()
-        created = 0
-        for task in self.registry.tasks():
-            if task.cron is not None:
-                created += self._fire_task(task, task.cron, now)
-        return created
-
-    def _fire_task(self, task: Task[Any, Any], expression: str, now: dt.datetime) -> int:
-        last = self.schedules.last_fired(task.id)
-        if last is None:
-            # First sight of this schedule: start from the latest past
-            # occurrence without firing it (no backfill at deploy time).
-            first = previous_occurrence(expression, task.timezone, now)
-            self.schedules.mark_fired(task.id, None, first)
-            return 0
-        created = 0
-        previous = last
-        for when in occurrences(expression, task.timezone, last, now):
-            payload = {
-                "timestamp": when.isoformat(),
-                "last_timestamp": previous.isoformat(),
-                "timezone": task.timezone,
-            }
-            handle = self.client.trigger(
-                task, payload, idempotency_key=f"cron:{task.id}:{when.isoformat()}"
-            )
-            created += 0 if handle.cached else 1
-            if not self.schedules.mark_fired(task.id, previous, when):
-                break  # another scheduler moved the cursor: it fires the rest
-            previous = when
-        return created

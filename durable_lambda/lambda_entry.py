@@ -22,7 +22,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from durable_lambda.errors import RunNotFoundError, UnknownTaskError
 from durable_lambda.messages import PoisonMessageError, decode_message
 from durable_lambda.observability import logger
-from durable_lambda.services import Services
+from durable_lambda.services import build_services
 from durable_lambda.settings import Settings
 from durable_lambda.task import default_registry
 from durable_lambda.worker import Invocation
@@ -86,15 +86,7 @@ def _build(settings: Settings | None = None) -> _App:
     for module in settings.task_modules:
         importlib.import_module(module)
     ports = aws_ports(settings)
-    services = Services.build(
-        store=ports.store,
-        flow=ports.flow,
-        queue=ports.queue,
-        clock=ports.clock,
-        registry=default_registry,
-        settings=settings,
-        dead_letters=ports.dead_letters,
-    )
+    services = build_services(ports, default_registry, settings)
     worker, scheduler = services.worker, services.scheduler
     _app = _App(settings, ports, worker, scheduler)
     return _app

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from durable_lambda.engine.journal import ErrorInfo, JournalEntry
@@ -260,3 +261,26 @@ class ResumeQueue(Protocol):
     def send(self, message: ResumeMessage, delay_seconds: int = 0) -> None:
         """Send ``message``, delivered after ``delay_seconds`` (0..900)."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class Ports:
+    """One backend's ports: what ``services.build_services`` wires the services to.
+
+    Built by ``adapters.memory.memory_ports`` and ``adapters.aws.aws_ports``.
+
+    Attributes:
+        store: Runs, journals, timelines and timers.
+        flow: Concurrency counters, parked runs, rate windows and cron cursors.
+        queue: The resume queue.
+        blobs: Large values (the store writes them through its value store).
+        clock: Now, for every service.
+        dead_letters: The resume queue's dead letters, when there is such a queue.
+    """
+
+    store: RunStore
+    flow: FlowStore
+    queue: ResumeQueue
+    blobs: BlobStore
+    clock: Clock
+    dead_letters: DeadLetters | None = None

@@ -1,4 +1,6 @@
-"""The scheduler's tick: fire due timers and recover runs whose holder died. No AWS import.
+"""The scheduler's tick: fire due timers and cron schedules, recover runs whose holder died.
+
+No AWS import.
 
 Every action is safe to repeat and safe to run twice at once: it only sends
 resume messages, and a duplicate message loses the lease condition.
@@ -8,14 +10,16 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from durable_lambda.admission import Admission
-from durable_lambda.cron import CronFirer
+from durable_lambda.cron import occurrences, previous_occurrence
 from durable_lambda.engine.journal import ErrorInfo
 from durable_lambda.engine.records import EventKind, ResumeMessage, TimelineEvent
 from durable_lambda.engine.resume import MAX_DELAY_SECONDS, plan
 from durable_lambda.messages import PoisonMessageError, decode_message, send_resume
-from durable_lambda.ports import Clock, DeadLetters, ResumeQueue, RunStore
+from durable_lambda.ports import Clock, DeadLetters, ResumeQueue, RunStore, ScheduleStore
+from durable_lambda.task import Task, TaskRegistry, Trigger
 
 #: Timers due within SQS's longest delay are handed to SQS with the exact delay.
 TIMER_HORIZON = dt.timedelta(seconds=MAX_DELAY_SECONDS)
@@ -33,6 +37,60 @@ class TickReport:
     lost_messages_resent: int = 0
     slots_handed_off: int = 0
     cron_runs: int = 0
+
+
+@dataclass(slots=True)
+class CronFirer:
+    """Fires due occurrences of every cron task, each exactly once.
+
+    Two schedulers ticking at once both trigger an occurrence with the same
+    idempotency key, so only one run exists; the cursor only moves forward.
+
+    Attributes:
+        registry: The tasks whose schedules are fired.
+        schedules: Each schedule's cursor (the last occurrence fired).
+        client: What starts the runs (a :class:`~durable_lambda.client.Client`).
+        clock: Now.
+    """
+
+    registry: TaskRegistry
+    schedules: ScheduleStore
+    client: Trigger
+    clock: Clock
+
+    def fire(self) -> int:
+        """Trigger every due occurrence; returns how many runs were created."""
+        now = self.clock.now()
+        created = 0
+        for task in self.registry.tasks():
+            if task.cron is not None:
+                created += self._fire_task(task, task.cron, now)
+        return created
+
+    def _fire_task(self, task: Task[Any, Any], expression: str, now: dt.datetime) -> int:
+        last = self.schedules.last_fired(task.id)
+        if last is None:
+            # First sight of this schedule: start from the latest past
+            # occurrence without firing it (no backfill at deploy time).
+            first = previous_occurrence(expression, task.timezone, now)
+            self.schedules.mark_fired(task.id, None, first)
+            return 0
+        created = 0
+        previous = last
+        for when in occurrences(expression, task.timezone, last, now):
+            payload = {
+                "timestamp": when.isoformat(),
+                "last_timestamp": previous.isoformat(),
+                "timezone": task.timezone,
+            }
+            handle = self.client.trigger(
+                task, payload, idempotency_key=f"cron:{task.id}:{when.isoformat()}"
+            )
+            created += 0 if handle.cached else 1
+            if not self.schedules.mark_fired(task.id, previous, when):
+                break  # another scheduler moved the cursor: it fires the rest
+            previous = when
+        return created
 
 
 class Scheduler:

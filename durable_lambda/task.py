@@ -6,9 +6,9 @@ import datetime as dt
 import inspect
 import re
 import typing
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypedDict, TypeVar, Unpack, overload
 
 from pydantic import ValidationError
 
@@ -19,7 +19,6 @@ from durable_lambda.errors import ConfigurationError, PayloadValidationError, Un
 from durable_lambda.queue import Queue
 
 if TYPE_CHECKING:
-    from durable_lambda.client import RunHandle
     from durable_lambda.context import TaskContext
 
 P = TypeVar("P")
@@ -31,6 +30,44 @@ TaskFunction = Callable[..., Coroutine[Any, Any, Any]]
 #: separates parts, into log lines and into URLs, so no separators, spaces or
 #: control characters.
 _TASK_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
+
+
+@dataclass(frozen=True, slots=True)
+class RunHandle:
+    """A triggered run.
+
+    Attributes:
+        run_id: The run's id.
+        task_id: Its task.
+        cached: True when an idempotency key matched an earlier run, which is returned.
+    """
+
+    run_id: str
+    task_id: str
+    cached: bool = False
+
+
+class TriggerOptions(TypedDict, total=False):
+    """The options of a trigger; :meth:`durable_lambda.client.Client.trigger` documents each."""
+
+    idempotency_key: str | None
+    idempotency_key_ttl: dt.timedelta | float | None
+    delay: dt.timedelta | float | None
+    ttl: dt.timedelta | float | None
+    tags: Sequence[str]
+    concurrency_key: str | None
+    priority: int
+    queue: str | None
+
+
+class Trigger(Protocol):
+    """What starts runs: a :class:`~durable_lambda.client.Client`, or a test double."""
+
+    def trigger(
+        self, task: Task[Any, Any], payload: Any, /, **options: Unpack[TriggerOptions]
+    ) -> RunHandle:
+        """Start a run of ``task`` with ``payload``."""
+        ...
 
 
 def _validation_errors(exc: ValidationError) -> list[tuple[str, str]]:
@@ -100,15 +137,44 @@ class Task(Generic[P, R]):
 
         return body()
 
-    def trigger(self, payload: P, **options: Any) -> RunHandle:
+    def trigger(self, payload: P, **options: Unpack[TriggerOptions]) -> RunHandle:
         """Start a run from any Python process with AWS credentials.
 
-        Uses the default :class:`~durable_lambda.client.Client` built from
-        settings (environment); see :meth:`Client.trigger` for the options.
-        """
-        from durable_lambda.client import Client  # noqa: PLC0415 - avoids a cycle
+        Goes through the default trigger (see :func:`set_default_trigger`): the
+        process's client on AWS for the environment's settings, built once.
+        :meth:`Client.trigger <durable_lambda.client.Client.trigger>` documents
+        the options.
 
-        return Client.default().trigger(self, payload, **options)
+        Raises:
+            ConfigurationError: No default trigger is installed.
+        """
+        if _default_trigger is None:
+            raise ConfigurationError(
+                f"task {self.id!r}: no default trigger is installed; import durable_lambda "
+                "(it installs the AWS client) or call set_default_trigger()"
+            )
+        return _default_trigger().trigger(self, payload, **options)
+
+
+#: Where ``Task.trigger`` gets what starts its runs (see ``set_default_trigger``).
+_default_trigger: Callable[[], Trigger] | None = None
+
+
+def set_default_trigger(source: Callable[[], Trigger] | None) -> Callable[[], Trigger] | None:
+    """Install what :meth:`Task.trigger` starts runs with; returns the one it replaces.
+
+    This is the one seam between a task and the runtime. The client, worker
+    and scheduler import this module, so it cannot import them back: instead
+    the package's ``__init__`` installs ``durable_lambda.services.default_client``
+    here, the memoised client on AWS. A test may install another source (a
+    ``LocalRunner``'s client) and must put the returned one back.
+
+    Args:
+        source: Called on every trigger; returns the client to use (``None``: none).
+    """
+    global _default_trigger  # the documented process-wide seam
+    previous, _default_trigger = _default_trigger, source
+    return previous
 
 
 class TaskRegistry:
@@ -173,6 +239,20 @@ def _origin(fn: Callable[..., Any]) -> str:
 default_registry = TaskRegistry()
 
 
+class TaskDecorator(Protocol):
+    """What ``@task(...)`` returns: it turns the function into a ``Task[payload, output]``.
+
+    The types come from the function's annotations, so ``my_task.trigger``
+    checks its payload statically as well as at runtime.
+    """
+
+    @overload
+    def __call__(self, fn: Callable[[P, TaskContext], Coroutine[Any, Any, R]], /) -> Task[P, R]: ...
+
+    @overload
+    def __call__(self, fn: Callable[[P], Coroutine[Any, Any, R]], /) -> Task[P, R]: ...
+
+
 def _annotations(fn: TaskFunction) -> tuple[Any, Any, bool]:
     params = list(inspect.signature(fn).parameters.values())
     if not 1 <= len(params) <= 2:  # noqa: PLR2004 - (payload) or (payload, ctx)
@@ -198,7 +278,7 @@ def task(
     cron: str | None = None,
     timezone: str = "UTC",
     registry: TaskRegistry | None = None,
-) -> Callable[[TaskFunction], Task[Any, Any]]:
+) -> TaskDecorator:
     """Declare a durable task.
 
     Args:

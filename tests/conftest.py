@@ -1,13 +1,15 @@
-"""Shared fixtures: a fresh task registry per test so task ids never collide."""
+"""Shared fixtures: a fresh task registry per test so task ids never collide, no shared client."""
 
 from __future__ import annotations
 
 import random
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from durable_lambda.services import reset_default_client
 from durable_lambda.task import TaskRegistry
 from durable_lambda.testing import LocalRunner
 
@@ -24,3 +26,11 @@ def registry() -> TaskRegistry:
 @pytest.fixture
 def runner(registry: TaskRegistry) -> LocalRunner:
     return LocalRunner(registry=registry, rng=random.Random(7))
+
+
+@pytest.fixture(autouse=True)
+def _no_default_client_between_tests() -> Iterator[None]:
+    """``Task.trigger``'s memoised client is built per test, never on another test's AWS."""
+    reset_default_client()
+    yield
+    reset_default_client()

@@ -20,6 +20,7 @@ from durable_lambda.adapters.dynamodb_flow import DynamoDBFlowStore
 from durable_lambda.adapters.s3 import S3BlobStore
 from durable_lambda.adapters.sqs import SQSDeadLetters, SQSResumeQueue
 from durable_lambda.clock import SystemClock
+from durable_lambda.ports import Ports
 from durable_lambda.settings import Settings
 from durable_lambda.values import ValueStore
 
@@ -42,23 +43,23 @@ MAX_RECEIVE_COUNT = 5
 
 
 @dataclass(frozen=True, slots=True)
-class AwsPorts:
-    """The ports on AWS.
+class AwsPorts(Ports):
+    """The ports on AWS (DynamoDB, SQS, S3), typed as their adapters.
 
     Attributes:
         store: Runs, journals, timelines and timers (DynamoDB).
-        blobs: Large values (S3).
-        queue: The resume queue (SQS).
-        clock: The system clock.
         flow: Concurrency counters, parked runs, rate windows and cron cursors (DynamoDB).
+        queue: The resume queue (SQS).
+        blobs: Large values (S3).
+        clock: The system clock.
         dead_letters: The resume queue's DLQ, when configured.
     """
 
     store: DynamoDBRunStore
-    blobs: S3BlobStore
-    queue: SQSResumeQueue
-    clock: SystemClock
     flow: DynamoDBFlowStore
+    queue: SQSResumeQueue
+    blobs: S3BlobStore
+    clock: SystemClock
     dead_letters: SQSDeadLetters | None = None
 
 

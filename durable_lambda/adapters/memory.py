@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from durable_lambda.adapters.memory_flow import MemoryFlowStore
+from durable_lambda.clock import SystemClock
 from durable_lambda.engine.journal import EntryStatus, ErrorInfo, JournalEntry
 from durable_lambda.engine.records import (
     Checkpoint,
@@ -30,6 +31,8 @@ from durable_lambda.engine.resume import MAX_DELAY_SECONDS
 from durable_lambda.engine.state import RunStatus
 from durable_lambda.engine.transitions import apply_checkpoint, failable, lease_outcome
 from durable_lambda.errors import LeaseLostError, RunNotFoundError
+from durable_lambda.ports import Clock, Ports
+from durable_lambda.settings import Settings
 from durable_lambda.values import BLOB_REFRESH_AFTER, StoredValue, ValueStore
 
 #: Journal statuses no later write may overwrite (RETRYING and WAITING may be).
@@ -367,3 +370,29 @@ class MemoryResumeQueue:
         """Messages waiting."""
         with self._lock:
             return len(self._heap)
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryPorts(Ports):
+    """The ports in memory, typed as their implementations (``LocalRunner``, tests)."""
+
+    store: MemoryRunStore
+    flow: MemoryFlowStore
+    queue: MemoryResumeQueue
+    blobs: MemoryBlobStore
+    clock: Clock
+    dead_letters: None = None
+
+
+def memory_ports(settings: Settings | None = None, clock: Clock | None = None) -> MemoryPorts:
+    """Fresh ports in memory, with the value limits of ``settings`` (default: defaults).
+
+    ``clock`` (default: the system clock) also times the queue's delays.
+    """
+    settings = settings or Settings()
+    clock = clock or SystemClock()
+    blobs = MemoryBlobStore()
+    store = MemoryRunStore(ValueStore(blobs, settings.inline_limit, settings.max_value_bytes))
+    return MemoryPorts(
+        store=store, flow=store.flow, queue=MemoryResumeQueue(clock.now), blobs=blobs, clock=clock
+    )

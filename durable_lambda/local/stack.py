@@ -24,7 +24,7 @@ from durable_lambda.local.moto_server import MotoServer
 from durable_lambda.local.process_pool import Chaos, FunctionConfig, FunctionPool
 from durable_lambda.local.scheduler_ticker import SchedulerTicker
 from durable_lambda.local.sqs_poller import SqsPoller
-from durable_lambda.services import Services
+from durable_lambda.services import build_services
 from durable_lambda.settings import Settings
 from durable_lambda.task import default_registry
 
@@ -234,14 +234,7 @@ class EmulatedStack:
         for module in self.settings.task_modules:
             importlib.import_module(module)
         ports = aws_ports(self.settings, session)
-        self._client = Services.build(
-            store=ports.store,
-            flow=ports.flow,
-            queue=ports.queue,
-            clock=ports.clock,
-            registry=default_registry,
-            settings=self.settings,
-        ).client
+        self._client = build_services(ports, default_registry, self.settings).client
         self.worker = FunctionPool(self._function(self.worker_handler, "worker", self.chaos))
         self.scheduler = FunctionPool(self._function(self.scheduler_handler, "scheduler", None))
         self.poller = SqsPoller(

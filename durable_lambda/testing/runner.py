@@ -6,7 +6,7 @@ import itertools
 from collections import Counter
 from typing import Any
 
-from durable_lambda.adapters.memory import MemoryBlobStore, MemoryResumeQueue, MemoryRunStore
+from durable_lambda.adapters.memory import memory_ports
 from durable_lambda.client import RunHandle
 from durable_lambda.engine.journal import JournalEntry
 from durable_lambda.engine.outcome import Action
@@ -15,14 +15,13 @@ from durable_lambda.engine.resume import delay_until, plan_in
 from durable_lambda.engine.retry import RandomSource
 from durable_lambda.engine.state import RunStatus
 from durable_lambda.errors import ConfigurationError, DurableLambdaError
-from durable_lambda.ports import FlowStore, RunStore
+from durable_lambda.ports import FlowStore, Ports, RunStore
 from durable_lambda.result import RunResult
-from durable_lambda.services import Services
+from durable_lambda.services import build_services
 from durable_lambda.settings import Settings
 from durable_lambda.task import Task, TaskRegistry, default_registry
 from durable_lambda.testing.clock import SkipClock
 from durable_lambda.testing.deadline import DeadLetterBox, DeadlineStore, InvocationKilled
-from durable_lambda.values import ValueStore
 from durable_lambda.worker import Invocation, Report
 
 
@@ -85,26 +84,22 @@ class LocalRunner:
         self.clock = clock or SkipClock()
         self.deadline = deadline
         self.registry = registry or default_registry
-        values = ValueStore(
-            MemoryBlobStore(), self.settings.inline_limit, self.settings.max_value_bytes
-        )
-        memory = MemoryRunStore(values)
-        self.store: RunStore = store or memory
+        memory = memory_ports(self.settings, self.clock)
+        self.store: RunStore = store or memory.store
         self.flow: FlowStore = flow or (memory.flow if store is None else _require_flow(store))
-        self.queue = MemoryResumeQueue(self.clock.now)
+        self.queue = memory.queue
         self.max_receive_count = max_receive_count
         self.dead_letters = DeadLetterBox()
         self._deadline = DeadlineStore(self.store)
-        services = Services.build(
+        ports = Ports(
             store=self._deadline,
             flow=self.flow,
             queue=self.queue,
+            blobs=memory.blobs,
             clock=self.clock,
-            registry=self.registry,
-            settings=self.settings,
             dead_letters=self.dead_letters,
-            rng=rng,
         )
+        services = build_services(ports, self.registry, self.settings, rng=rng)
         self.admission = services.admission
         self.worker = services.worker
         self.client = services.client

@@ -17,12 +17,13 @@ import pytest
 from contract_backends import T0, Backend
 
 from durable_lambda import Queue, TaskContext, task
-from durable_lambda.adapters.memory import MemoryResumeQueue
+from durable_lambda.adapters.memory import MemoryBlobStore, MemoryResumeQueue
 from durable_lambda.engine.lease import LEASE_GRACE
 from durable_lambda.engine.records import ResumeMessage
 from durable_lambda.engine.slots import SlotKey
 from durable_lambda.engine.state import RunStatus
-from durable_lambda.services import Services
+from durable_lambda.ports import Ports
+from durable_lambda.services import Services, build_services
 from durable_lambda.task import TaskRegistry
 from durable_lambda.worker import Invocation, Report
 
@@ -48,14 +49,14 @@ class ManualClock:
 
 def worker_with(backend: Backend, registry: TaskRegistry, clock: ManualClock) -> Services:
     assert backend.flow is not None
-    return Services.build(
+    ports = Ports(
         store=backend.store,
         flow=backend.flow,
         queue=MemoryResumeQueue(clock.now),
+        blobs=MemoryBlobStore(),  # values go through the store's own value store
         clock=clock,
-        registry=registry,
-        settings=backend.settings,
     )
+    return build_services(ports, registry, backend.settings)
 
 
 def invoke(services: Services, message: ResumeMessage, name: str) -> Report:

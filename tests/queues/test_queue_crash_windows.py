@@ -8,6 +8,7 @@ after it runs and no handler sees it, as with a SIGKILL.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
 import threading
@@ -32,7 +33,7 @@ from durable_lambda.local.endpoint_session import EndpointSession
 from durable_lambda.local.moto_server import MotoServer
 from durable_lambda.messages import decode_message
 from durable_lambda.scheduler import STRANDED_AFTER, Scheduler
-from durable_lambda.services import Services
+from durable_lambda.services import build_services
 from durable_lambda.settings import Settings
 from durable_lambda.testing import SkipClock
 from durable_lambda.worker import Invocation, Report, Worker
@@ -144,14 +145,8 @@ def in_process(moto_server: MotoServer, ledger: Path, monkeypatch: pytest.Monkey
     )
     ports = aws_ports(settings, session)
     clock = SkipClock()
-    services = Services.build(
-        store=ports.store,
-        flow=ports.flow,
-        queue=ports.queue,
-        clock=clock,
-        registry=registry_of("queue_tasks"),
-        settings=settings,
-        dead_letters=ports.dead_letters,
+    services = build_services(
+        dataclasses.replace(ports, clock=clock), registry_of("queue_tasks"), settings
     )
     admission, worker, client = services.admission, services.worker, services.client
     scheduler = services.scheduler

@@ -14,9 +14,9 @@ from stack_waits import wait_all
 from durable_lambda.adapters.aws import aws_ports
 from durable_lambda.admission import Admission
 from durable_lambda.client import Client
-from durable_lambda.cron import CronFirer, occurrences
+from durable_lambda.cron import occurrences
 from durable_lambda.engine.records import RunQuery
-from durable_lambda.scheduler import Scheduler, TickReport
+from durable_lambda.scheduler import CronFirer, Scheduler, TickReport
 from durable_lambda.settings import Settings
 from durable_lambda.task import default_registry
 from durable_lambda.testing import SkipClock

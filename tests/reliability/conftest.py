@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import uuid
 from collections.abc import Callable, Iterator
@@ -17,7 +18,7 @@ from durable_lambda.adapters.aws import aws_ports, ensure_resources
 from durable_lambda.local.endpoint_session import EndpointSession
 from durable_lambda.local.moto_server import MotoServer
 from durable_lambda.local.stack import EmulatedStack
-from durable_lambda.services import Services
+from durable_lambda.services import build_services
 from durable_lambda.settings import Settings
 from durable_lambda.testing import SkipClock
 
@@ -80,14 +81,8 @@ def in_process(moto_server: MotoServer, ledger: Path, monkeypatch: pytest.Monkey
     )
     ports = aws_ports(settings, session)
     clock = SkipClock()
-    services = Services.build(
-        store=ports.store,
-        flow=ports.flow,
-        queue=ports.queue,
-        clock=clock,
-        registry=registry_of("ledger_tasks"),
-        settings=settings,
-        dead_letters=ports.dead_letters,
+    services = build_services(
+        dataclasses.replace(ports, clock=clock), registry_of("ledger_tasks"), settings
     )
     return InProcess(
         ports,

@@ -23,6 +23,9 @@ EXPECTED = {
     "RetryableError",
     "RunFailedError",
     "RunHandle",
+    "RunNotFoundError",
+    "RunQuery",
+    "RunRecord",
     "RunResult",
     "RunStatus",
     "ScheduledPayload",
@@ -48,6 +51,18 @@ def test_every_error_shares_one_root():
         value = getattr(durable_lambda, name)
         if isinstance(value, type) and issubclass(value, Exception):
             assert issubclass(value, durable_lambda.DurableLambdaError), name
+
+
+def test_what_the_client_takes_returns_and_raises_is_exported():
+    for method, names in {
+        durable_lambda.Client.get_run: {"RunRecord", "RunNotFoundError"},
+        durable_lambda.Client.list_runs: {"RunQuery", "RunRecord"},
+        durable_lambda.Client.trigger: {"RunHandle"},
+    }.items():
+        documented = f"{method.__annotations__} {method.__doc__}"
+        for name in names:
+            assert name in documented, (method.__name__, name)
+            assert name in durable_lambda.__all__
 
 
 def test_wait_namespace_has_its_functions():
