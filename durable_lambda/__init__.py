@@ -10,6 +10,14 @@ from durable_lambda import wait
 from durable_lambda.client import Client, RunHandle
 from durable_lambda.context import TaskContext
 from durable_lambda.cron import ScheduledPayload
+from durable_lambda.engine.batch import (
+    BatchFailedError,
+    BatchItem,
+    BatchResult,
+    CompletionConfig,
+    CompletionReason,
+    ItemStatus,
+)
 from durable_lambda.engine.records import RunQuery, RunRecord
 from durable_lambda.engine.retry import RetryPolicy
 from durable_lambda.engine.state import RunStatus
@@ -24,6 +32,7 @@ from durable_lambda.errors import (
     RetryAfter,
     RunNotFoundError,
     StepFailedError,
+    SuspendSwallowedError,
     TerminalError,
 )
 from durable_lambda.queue import Queue, RateLimit
@@ -35,9 +44,15 @@ from durable_lambda.task import Task, set_default_trigger, task
 
 __all__ = [
     "AbortRun",
+    "BatchFailedError",
+    "BatchItem",
+    "BatchResult",
     "Client",
+    "CompletionConfig",
+    "CompletionReason",
     "ConfigurationError",
     "DurableLambdaError",
+    "ItemStatus",
     "NonDeterminismError",
     "PayloadTooLarge",
     "PayloadValidationError",
@@ -56,6 +71,7 @@ __all__ = [
     "ScheduledPayload",
     "Settings",
     "StepFailedError",
+    "SuspendSwallowedError",
     "Task",
     "TaskContext",
     "TerminalError",

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from durable_lambda.engine.execution import current_execution, current_step
+from durable_lambda.engine.batch import BatchResult, CompletionConfig
+from durable_lambda.engine.composition import Branch, run_batch, run_in_child_context
+from durable_lambda.engine.execution import Execution, current_execution, current_step
 from durable_lambda.engine.retry import RetryPolicy
 from durable_lambda.errors import ConfigurationError
-from durable_lambda.step import make_spec
+from durable_lambda.step import make_spec, return_annotation
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,8 +58,123 @@ class TaskContext:
         task's policy), and executed at most once per run unless a crash hits
         between its side effect and its record.
         """
-        execution = current_execution()
-        if execution is None:
-            raise ConfigurationError("ctx.step can only be awaited inside a running task")
         spec = make_spec(fn, name, retry, expected_duration)
-        return await execution.call_step(spec, fn, args, kwargs)
+        return await _execution("ctx.step").call_step(spec, fn, args, kwargs)
+
+    async def run_in_child_context(
+        self,
+        fn: Callable[..., Awaitable[Any]],
+        *args: Any,
+        name: str | None = None,
+        result_type: Any = None,
+    ) -> Any:
+        """Run ``fn(ctx, *args)`` as a named block whose calls form one scope.
+
+        Once the block returns, its result is recorded and replay returns it
+        without entering the block; a block cut by a suspension is entered
+        again and replays its own records. An error inside it reaches the
+        caller (nothing is recorded, so a replay raises it again).
+
+        Args:
+            fn: ``async def (ctx, *args) -> T``.
+            *args: Passed after ``ctx``.
+            name: Its name in the journal (default: the function's name).
+            result_type: What the recorded result is validated into (default:
+                ``fn``'s return annotation).
+        """
+        execution = _execution("ctx.run_in_child_context")
+        label: str = name or getattr(fn, "__name__", None) or "context"
+        kind = result_type if result_type is not None else return_annotation(fn)
+        return await run_in_child_context(execution, label, lambda: fn(self, *args), kind)
+
+    async def parallel(
+        self,
+        branches: Sequence[Callable[[TaskContext], Awaitable[Any]]]
+        | Mapping[str, Callable[[TaskContext], Awaitable[Any]]],
+        *,
+        name: str = "parallel",
+        max_concurrency: int | None = None,
+        completion: CompletionConfig | None = None,
+        result_type: Any = None,
+    ) -> BatchResult[Any]:
+        """Run ``branches`` concurrently, each in its own scope; results in index order.
+
+        Args:
+            branches: ``async def (ctx) -> T`` functions, as a list (named by
+                index) or a dict of name to function.
+            name: The batch's name in the journal.
+            max_concurrency: At most this many branches run at once (default: all).
+            completion: When to stop early (default: run every branch; failures
+                are values in the result).
+            result_type: What each result is validated into (default: each
+                branch's return annotation).
+        """
+        execution = _execution("ctx.parallel")
+        named = (
+            list(branches.items())
+            if isinstance(branches, Mapping)
+            else [(str(i), b) for i, b in enumerate(branches)]
+        )
+        specs = [
+            Branch(label, _bound(fn, self), result_type or return_annotation(fn))
+            for label, fn in named
+        ]
+        return await run_batch(
+            execution, name, specs, max_concurrency=max_concurrency, completion=completion
+        )
+
+    async def map(
+        self,
+        items: Iterable[Any],
+        fn: Callable[[TaskContext, Any, int], Awaitable[Any]],
+        *,
+        name: str = "map",
+        max_concurrency: int | None = None,
+        completion: CompletionConfig | None = None,
+        item_name: Callable[[Any, int], str] | None = None,
+        result_type: Any = None,
+    ) -> BatchResult[Any]:
+        """Run ``fn(ctx, item, index)`` for each item concurrently; results in index order.
+
+        Args:
+            items: The inputs.
+            fn: ``async def (ctx, item, index) -> T``.
+            name: The batch's name in the journal.
+            max_concurrency: At most this many items run at once (default: all).
+            completion: When to stop early (default: run every item).
+            item_name: Names each item's scope (default: its index).
+            result_type: What each result is validated into (default: ``fn``'s
+                return annotation).
+        """
+        execution = _execution("ctx.map")
+        kind = result_type or return_annotation(fn)
+        specs = [
+            Branch(
+                item_name(item, index) if item_name is not None else str(index),
+                _bound_item(fn, self, item, index),
+                kind,
+            )
+            for index, item in enumerate(items)
+        ]
+        return await run_batch(
+            execution, name, specs, max_concurrency=max_concurrency, completion=completion
+        )
+
+
+def _execution(what: str) -> Execution:
+    execution = current_execution()
+    if execution is None:
+        raise ConfigurationError(f"{what} can only be awaited inside a running task")
+    return execution
+
+
+def _bound(
+    fn: Callable[[TaskContext], Awaitable[Any]], ctx: TaskContext
+) -> Callable[[], Awaitable[Any]]:
+    return lambda: fn(ctx)
+
+
+def _bound_item(
+    fn: Callable[[TaskContext, Any, int], Awaitable[Any]], ctx: TaskContext, item: Any, index: int
+) -> Callable[[], Awaitable[Any]]:
+    return lambda: fn(ctx, item, index)

@@ -16,7 +16,8 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def _return_annotation(fn: Callable[..., Any]) -> Any:
+def return_annotation(fn: Callable[..., Any]) -> Any:
+    """The return annotation of ``fn`` to validate its results into (``None``: none)."""
     try:
         # include_extras keeps Annotated[...] metadata: Field(gt=0) must hold.
         hints = typing.get_type_hints(fn, include_extras=True)
@@ -120,7 +121,7 @@ def make_spec(
         name=step_name,
         retry=retry,
         expected_duration=float(expected_duration),
-        result_type=_return_annotation(fn),
+        result_type=return_annotation(fn),
     )
 
 

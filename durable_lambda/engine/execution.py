@@ -124,6 +124,7 @@ class _SuspendRequest:
     reason: SuspendReason
     wake_at: dt.datetime | None
     detail: str
+    scope: str = ""
 
 
 @dataclass(slots=True)
@@ -343,8 +344,27 @@ class Execution:
         self.journal.record(entry)
 
     def _suspend(self, reason: SuspendReason, wake_at: dt.datetime | None, detail: str) -> None:
-        self._suspends.append(_SuspendRequest(reason, wake_at, detail))
+        self._suspends.append(_SuspendRequest(reason, wake_at, detail, current_scope()))
         raise SuspendSignal
+
+    # -- for composite calls (engine/composition.py) -----------------------------------
+
+    def check_not_stopping(self) -> None:
+        """Raise the stop under way, if any: a composite call starts nothing new either."""
+        if self.stopping:
+            self._stop_again()
+
+    def persist(self, entry: JournalEntry) -> None:
+        """Record ``entry`` as a step record is (fenced; store errors stop the invocation)."""
+        self._persist(entry)
+
+    def withdraw_suspends(self, scopes: Sequence[str]) -> None:
+        """Forget the suspensions asked for inside ``scopes`` (branches a batch no longer needs).
+
+        A batch that completes early cuts its unfinished branches; a wait or a
+        retry backoff one of them asked for must not hold the run back.
+        """
+        self._suspends = [r for r in self._suspends if not _within(r.scope, scopes)]
 
     def _stop_again(self) -> None:
         """Raise the signal of the stop already under way (user code may have swallowed it)."""
@@ -445,10 +465,11 @@ class Execution:
             raise self.store_error
         if isinstance(exc, SuspendSwallowedError):
             return self._failed(exc)
+        if isinstance(body_error, Suspend) or only_signals(body_error):
+            # With no request left (a batch withdrew them), it continues at once.
+            return self._suspended()
         if not self._suspends:
             return None
-        if isinstance(body_error, Suspend) or only_signals(body_error):
-            return self._suspended()
         if caught_signal(body_error):
             return self._failed(SuspendSwallowedError(self._swallowed_message("raised")))
         # A genuine error of another scope, raised while this one suspended.
@@ -481,6 +502,10 @@ class Execution:
             entries=tuple(self._pending),
             detail=chosen.detail,
         )
+
+
+def _within(scope: str, scopes: Sequence[str]) -> bool:
+    return any(scope == s or scope.startswith(f"{s}/") for s in scopes)
 
 
 def _wake_key(request: _SuspendRequest) -> dt.datetime:

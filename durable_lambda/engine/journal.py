@@ -29,6 +29,8 @@ class EntryKind(StrEnum):
 
     STEP = "STEP"
     WAIT = "WAIT"
+    CONTEXT = "CONTEXT"  # a child context: its result, recorded once it returned
+    BATCH = "BATCH"  # ctx.parallel / ctx.map: the aggregate result, recorded once complete
 
 
 class EntryStatus(StrEnum):
@@ -138,6 +140,7 @@ class Journal:
     _next_seq: int = 0
     _scopes: dict[str, _Scope] = field(default_factory=dict)
     _visited: set[tuple[str, int]] = field(default_factory=set)
+    _covered: list[str] = field(default_factory=list)
 
     @classmethod
     def of(cls, entries: list[JournalEntry]) -> Journal:
@@ -176,10 +179,21 @@ class Journal:
         self.entries[entry.slot] = entry
         self._visited.add(entry.slot)
 
+    def cover(self, path: str) -> None:
+        """Entries under scope ``path`` need no visit: a composite call replayed whole."""
+        self._covered.append(path)
+
     def unvisited(self) -> list[JournalEntry]:
         """Recorded entries no call of this replay reached, in storage order."""
-        missed = [e for slot, e in self.entries.items() if slot not in self._visited]
+        missed = [
+            e
+            for slot, e in self.entries.items()
+            if slot not in self._visited and not self._is_covered(e.scope)
+        ]
         return sorted(missed, key=lambda e: e.seq)
+
+    def _is_covered(self, scope: str) -> bool:
+        return any(scope == p or scope.startswith(f"{p}/") for p in self._covered)
 
     def __len__(self) -> int:
         """The number of recorded entries."""

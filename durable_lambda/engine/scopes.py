@@ -14,8 +14,9 @@ replay, so counting their tasks would shift the numbering of later siblings.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
-from collections.abc import Callable, Coroutine, Generator
+from collections.abc import Callable, Coroutine, Generator, Iterator
 from typing import Any
 
 ROOT = ""
@@ -23,11 +24,33 @@ ROOT = ""
 _scope: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "durable_lambda_scope", default=None
 )
+#: Set in the context of a task created with a scope already chosen (a batch branch).
+_named: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "durable_lambda_scope_named", default=False
+)
 
 
 def current_scope() -> str:
     """The scope path of the running code (the root outside any numbered task)."""
     return _scope.get() or ROOT
+
+
+@contextlib.contextmanager
+def in_scope(path: str) -> Iterator[None]:
+    """Run the enclosed code (in this task) in scope ``path`` (a child context)."""
+    token = _scope.set(path)
+    try:
+        yield
+    finally:
+        _scope.reset(token)
+
+
+def named_scope_context(path: str) -> contextvars.Context:
+    """A context for a new task whose scope is ``path`` rather than the next number."""
+    context = contextvars.copy_context()
+    context.run(_scope.set, path)
+    context.run(_named.set, True)
+    return context
 
 
 class ScopeNumbering:
@@ -54,7 +77,10 @@ class ScopeNumbering:
         given: contextvars.Context | None = kwargs.pop("context", None)
         context = given.copy() if given is not None else contextvars.copy_context()
         parent = context.get(_scope)
-        if parent is None:
+        if context.get(_named):
+            # A batch branch: its scope is its name; tasks it creates number from it.
+            context.run(_named.set, False)
+        elif parent is None:
             # The first task of the loop is the task body itself: the root.
             context.run(_scope.set, ROOT)
         elif not self._is_step_body(context):

@@ -10,6 +10,12 @@ import durable_lambda
 
 EXPECTED = {
     "AbortRun",
+    "BatchFailedError",
+    "BatchItem",
+    "BatchResult",
+    "CompletionConfig",
+    "CompletionReason",
+    "ItemStatus",
     "Client",
     "ConfigurationError",
     "DurableLambdaError",
@@ -31,6 +37,7 @@ EXPECTED = {
     "ScheduledPayload",
     "Settings",
     "StepFailedError",
+    "SuspendSwallowedError",
     "Task",
     "TaskContext",
     "TerminalError",

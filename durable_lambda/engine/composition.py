@@ -1,0 +1,221 @@
+"""Composite calls in one run: child contexts, and parallel branches with a completion policy. Pure.
+
+A child context is a named block whose calls form one scope; once it returns,
+its result is recorded and replay returns it without entering the block. A
+batch (``ctx.parallel``, ``ctx.map``) runs each branch in a scope named after
+it, at most ``max_concurrency`` at once, stops early as its
+:class:`~durable_lambda.engine.batch.CompletionConfig` says, and records its
+whole result once complete, so replay never re-reads every branch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from durable_lambda import serde
+from durable_lambda.engine.batch import (
+    BatchItem,
+    BatchResult,
+    CompletionConfig,
+    CompletionReason,
+    ItemStatus,
+)
+from durable_lambda.engine.calls import entry_of
+from durable_lambda.engine.journal import EntryKind, EntryStatus, ErrorInfo, call_key
+from durable_lambda.engine.scopes import current_scope, in_scope, named_scope_context
+from durable_lambda.errors import ConfigurationError, SerializationError, Suspend
+
+if TYPE_CHECKING:
+    from durable_lambda.engine.execution import Execution
+
+
+@dataclass(frozen=True, slots=True)
+class Branch:
+    """One branch of a batch: its name, the coroutine factory, its result type."""
+
+    name: str
+    run: Callable[[], Awaitable[Any]]
+    result_type: Any = None
+
+
+def _checked(what: str, value: Any, result_type: Any) -> tuple[str, Any]:
+    """``value`` as recorded JSON and as a replay would return it."""
+    try:
+        encoded = serde.encode(value)
+        return encoded, serde.decode(encoded, result_type)
+    except SerializationError as exc:
+        raise SerializationError(f"{what} returned a value that cannot be recorded: {exc}") from exc
+
+
+async def run_in_child_context(
+    execution: Execution, name: str, body: Callable[[], Awaitable[Any]], result_type: Any
+) -> Any:
+    """Run ``body`` as the child context ``name``: replayed whole once it has returned."""
+    _check_name(name, "child context")
+    call = execution.journal.next_call(current_scope(), name, EntryKind.CONTEXT)
+    path = call_key(call.scope, name, call.occurrence)
+    recorded = call.recorded
+    if recorded is not None and recorded.status is EntryStatus.COMPLETED:
+        execution.journal.cover(path)
+        execution.steps_replayed += 1
+        return serde.decode(recorded.result or "null", result_type)
+    execution.check_not_stopping()
+    started = execution.env.now()
+    with in_scope(path):
+        value = await body()
+    encoded, result = _checked(f"child context {path!r}", value, result_type)
+    execution.persist(
+        entry_of(
+            call,
+            name,
+            EntryKind.CONTEXT,
+            EntryStatus.COMPLETED,
+            1,
+            result=encoded,
+            started_at=started,
+            ended_at=execution.env.now(),
+        )
+    )
+    return result
+
+
+async def run_batch(
+    execution: Execution,
+    name: str,
+    branches: Sequence[Branch],
+    *,
+    max_concurrency: int | None,
+    completion: CompletionConfig | None,
+) -> BatchResult[Any]:
+    """Run ``branches`` as the batch ``name`` and return its result in index order."""
+    _check_name(name, "batch")
+    if max_concurrency is not None and max_concurrency < 1:
+        raise ConfigurationError(f"{name}: max_concurrency must be >= 1, got {max_concurrency}")
+    names = [b.name for b in branches]
+    for branch_name in names:
+        _check_name(branch_name, f"{name}: branch")
+    if len(set(names)) != len(names):
+        raise ConfigurationError(f"{name}: branch names must be unique, got {names}")
+    call = execution.journal.next_call(current_scope(), name, EntryKind.BATCH)
+    path = call_key(call.scope, name, call.occurrence)
+    recorded = call.recorded
+    if recorded is not None and recorded.status is EntryStatus.COMPLETED:
+        execution.journal.cover(path)
+        execution.steps_replayed += 1
+        stored = BatchResult.from_json(serde.decode(recorded.result or "null"))
+        return _typed(stored, branches)
+    if not branches:
+        return BatchResult(items=(), completion_reason=CompletionReason.ALL_COMPLETED)
+    execution.check_not_stopping()
+    started = execution.env.now()
+    run = _BatchRun(path, branches, max_concurrency or len(branches), completion)
+    plain = await run.go(execution)
+    execution.persist(
+        entry_of(
+            call,
+            name,
+            EntryKind.BATCH,
+            EntryStatus.COMPLETED,
+            1,
+            result=serde.encode(plain.to_json()),
+            started_at=started,
+            ended_at=execution.env.now(),
+        )
+    )
+    return _typed(plain, branches)
+
+
+def _typed(plain: BatchResult[Any], branches: Sequence[Branch]) -> BatchResult[Any]:
+    """``plain`` (results as JSON data) with each result validated into its branch's type."""
+    items = tuple(
+        item
+        if item.status is not ItemStatus.SUCCEEDED or branches[item.index].result_type is None
+        else BatchItem(
+            item.index,
+            item.name,
+            item.status,
+            serde.adapter_for(branches[item.index].result_type).validate_python(item.result),
+        )
+        for item in plain.items
+    )
+    return BatchResult(items=items, completion_reason=plain.completion_reason)
+
+
+def _check_name(name: str, what: str) -> None:
+    if not name or "/" in name or "#" in name:
+        raise ConfigurationError(f"{what} name {name!r} must be non-empty, without '/' or '#'")
+
+
+class _BatchRun:
+    """One invocation's run of a batch's branches."""
+
+    def __init__(
+        self,
+        path: str,
+        branches: Sequence[Branch],
+        limit: int,
+        completion: CompletionConfig | None,
+    ) -> None:
+        self.path = path
+        self.branches = branches
+        self.limit = asyncio.Semaphore(limit)
+        self.completion = completion or CompletionConfig()
+        self.items: list[BatchItem[Any] | None] = [None] * len(branches)
+        self.succeeded = 0
+        self.failed = 0
+        self.reason: CompletionReason | None = None
+        self.tasks: list[asyncio.Task[None]] = []
+
+    def scope_of(self, index: int) -> str:
+        return f"{self.path}/{self.branches[index].name}"
+
+    async def go(self, execution: Execution) -> BatchResult[Any]:
+        loop = asyncio.get_running_loop()
+        self.tasks = [
+            loop.create_task(self._branch(i), context=named_scope_context(self.scope_of(i)))
+            for i in range(len(self.branches))
+        ]
+        ends = await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self.reason is None or self.reason is CompletionReason.ALL_COMPLETED:
+            stop = next((e for e in ends if isinstance(e, Suspend)), None)
+            if stop is not None:
+                raise stop  # branches wait or hop: the whole run suspends, replay resumes them
+        else:
+            # Complete early: what the cut branches asked for is no longer needed.
+            cut = [self.scope_of(i) for i, item in enumerate(self.items) if item is None]
+            execution.withdraw_suspends(cut)
+        items = tuple(
+            item or BatchItem(i, self.branches[i].name, ItemStatus.NOT_STARTED)
+            for i, item in enumerate(self.items)
+        )
+        return BatchResult(
+            items=items, completion_reason=self.reason or CompletionReason.ALL_COMPLETED
+        )
+
+    async def _branch(self, index: int) -> None:
+        branch = self.branches[index]
+        async with self.limit:
+            if self.reason is not None:
+                return  # completed early: start nothing new
+            try:
+                value = await branch.run()
+                encoded, _ = _checked(f"branch {self.scope_of(index)!r}", value, branch.result_type)
+            except Exception as exc:  # noqa: BLE001 - a branch failure is a value of the batch
+                self.items[index] = BatchItem(
+                    index, branch.name, ItemStatus.FAILED, error=ErrorInfo.from_exception(exc)
+                )
+                self.failed += 1
+            else:
+                plain = serde.decode(encoded)
+                self.items[index] = BatchItem(index, branch.name, ItemStatus.SUCCEEDED, plain)
+                self.succeeded += 1
+        if self.reason is None:
+            self.reason = self.completion.decide(self.succeeded, self.failed, len(self.branches))
+            if self.reason is not None and self.reason is not CompletionReason.ALL_COMPLETED:
+                current = asyncio.current_task()
+                for task in self.tasks:
+                    if task is not current and not task.done():
+                        task.cancel()  # a step body in flight is shielded: it still records
