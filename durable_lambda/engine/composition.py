@@ -66,6 +66,9 @@ async def run_in_child_context(
     started = execution.env.now()
     with in_scope(path):
         value = await body()
+    # A result computed after a stop (user code swallowed the signal) is never
+    # recorded: the invocation ends and a replay computes it again.
+    execution.check_not_stopping()
     encoded, result = _checked(f"child context {path!r}", value, result_type)
     execution.persist(
         entry_of(
@@ -113,6 +116,7 @@ async def run_batch(
     started = execution.env.now()
     run = _BatchRun(path, branches, max_concurrency or len(branches), completion)
     plain = await run.go(execution)
+    execution.check_not_stopping()  # as for a child context: no result computed after a stop
     execution.persist(
         entry_of(
             call,

@@ -12,7 +12,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from durable_lambda import RetryPolicy, step, task, wait
+from durable_lambda import RetryPolicy, TaskContext, step, task, wait
 from durable_lambda.engine.records import ResumeMessage
 from durable_lambda.task import TaskRegistry
 from durable_lambda.testing import LocalRunner
@@ -25,11 +25,17 @@ leaves = st.one_of(
     st.tuples(st.just("flaky"), st.integers(min_value=1, max_value=2)),  # failures before success
     st.tuples(st.just("swallow"), st.booleans()),  # a step inside a bare `except BaseException`
 )
-# Gathers of multi-node branches, nested: each branch is its own scope.
+# Gathers, parallel batches and child contexts of multi-node branches, nested:
+# each branch is its own scope.
 nodes = st.recursive(
     leaves,
-    lambda inner: st.tuples(
-        st.just("gather"), st.lists(st.lists(inner, min_size=1, max_size=3), min_size=2, max_size=3)
+    lambda inner: st.one_of(
+        st.tuples(
+            st.sampled_from(["gather", "parallel"]),
+            st.lists(st.lists(inner, min_size=1, max_size=3), min_size=2, max_size=3),
+        ),
+        st.tuples(st.just("context"), st.lists(inner, min_size=1, max_size=3)),
+        st.tuples(st.just("map"), st.integers(min_value=0, max_value=4)),
     ),
     max_leaves=14,
 )
@@ -83,17 +89,44 @@ class ShapeRunner:
         await wait.for_(seconds=arg)
         return []
 
-    async def nodes(self, nodes_: list[tuple[str, Any]], prefix: str = "") -> list[str]:
+    async def nodes(
+        self, ctx: TaskContext, nodes_: list[tuple[str, Any]], prefix: str = ""
+    ) -> list[str]:
         out: list[str] = []
         for i, (kind, arg) in enumerate(nodes_):
             key = f"{prefix}{i}"
-            if kind != "gather":
+            if kind == "gather":
+                branches = [self.nodes(ctx, b, f"{key}.{j}.") for j, b in enumerate(arg)]
+                for part in await asyncio.gather(*branches):
+                    out.extend(part)
+            elif kind == "parallel":
+                batch = await ctx.parallel(
+                    [self.branch(b, f"{key}.{j}.") for j, b in enumerate(arg)],
+                    max_concurrency=1 + len(key) % 2,
+                )
+                assert batch.completion_reason.value == "ALL_COMPLETED", batch
+                for part in batch.results():
+                    out.extend(part)
+            elif kind == "context":
+                out.extend(await ctx.run_in_child_context(self.nodes, arg, f"{key}.0."))
+            elif kind == "map":
+                batch = await ctx.map(range(arg), self.map_item(key))
+                out.extend(batch.throw_if_error().results())
+            else:
                 out.extend(await self.leaf(kind, arg, key))
-                continue
-            branches = [self.nodes(branch, f"{key}.{j}.") for j, branch in enumerate(arg)]
-            for part in await asyncio.gather(*branches):
-                out.extend(part)
         return out
+
+    def branch(self, nodes_: list[tuple[str, Any]], prefix: str):
+        async def run(ctx: TaskContext) -> list[str]:
+            return await self.nodes(ctx, nodes_, prefix)
+
+        return run
+
+    def map_item(self, key: str):
+        async def run(ctx: TaskContext, item: int, index: int) -> str:
+            return await self.async_body(f"{key}.{index}")
+
+        return run
 
 
 def build(
@@ -105,8 +138,8 @@ def build(
     shapes = ShapeRunner(ledger, swallowed)
 
     @task(id="shape", registry=registry)
-    async def shaped(payload: None) -> list[str]:
-        return await shapes.nodes(shape)
+    async def shaped(payload: None, ctx: TaskContext) -> list[str]:
+        return await shapes.nodes(ctx, shape)
 
     return shaped
 
@@ -119,9 +152,13 @@ def expected_calls(shape: list[tuple[str, Any]], prefix: str = "") -> Counter[st
             calls[key] = 1
         elif kind == "flaky":
             calls[key] = arg + 1
-        elif kind == "gather":
+        elif kind in {"gather", "parallel"}:
             for j, branch in enumerate(arg):
                 calls.update(expected_calls(branch, f"{key}.{j}."))
+        elif kind == "context":
+            calls.update(expected_calls(arg, f"{key}.0."))
+        elif kind == "map":
+            calls.update({f"{key}.{j}": 1 for j in range(arg)})
     return calls
 
 
@@ -131,9 +168,13 @@ def expected_output(shape: list[tuple[str, Any]], prefix: str = "") -> list[str]
         key = f"{prefix}{i}"
         if kind in {"step", "flaky", "swallow"}:
             out.append(key)
-        elif kind == "gather":
+        elif kind in {"gather", "parallel"}:
             for j, branch in enumerate(arg):
                 out.extend(expected_output(branch, f"{key}.{j}."))
+        elif kind == "context":
+            out.extend(expected_output(arg, f"{key}.0."))
+        elif kind == "map":
+            out.extend(f"{key}.{j}" for j in range(arg))
     return out
 
 
