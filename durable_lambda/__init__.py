@@ -1,6 +1,7 @@
 """durable-lambda: durable execution for Python on plain AWS Lambda.
 
-The public API. Everything else is an implementation detail.
+The curated public API, re-exported from the modules that own each name; inside
+the package, modules import each other by their own paths, never these names.
 """
 
 from importlib.metadata import PackageNotFoundError

@@ -1,5 +1,5 @@
-"""The pure engine: journal, replay, retry policy, run states, lease maths.
+"""The pure engine: journal and replay, scopes, composition, retry, run records and rules.
 
-Nothing under this package performs I/O or imports an AWS library; it is
-driven through the callables and data it is given.
+May import only the standard library, pydantic (through ``serde``) and ``durable_lambda.errors``:
+never boto3, an adapter, or any module outside ``engine/``; it performs no I/O.
 """

@@ -1,11 +1,11 @@
-"""The embedded dev stack: AWS Lambda and its SQS event source emulated on this machine.
+"""The embedded dev stack: Lambda and its SQS event source emulated on this machine, on moto.
+
+May import everything in the package; nothing in the package imports it (production never
+provisions or emulates). boto3 and moto load only once a stack or server starts.
 
 Handlers run in subprocess execution environments with Lambda's cold and
 warm starts, real deadlines, SIGKILL at timeout and reserved concurrency; a
 moto server stands in for DynamoDB, S3 and SQS. No Docker, no AWS account.
-
-Nothing here imports boto3 or moto until a stack or server is started, so the
-execution environments (which import this package) start fast.
 """
 
 from durable_lambda.local.lambda_context import LambdaContext
