@@ -79,3 +79,17 @@ def test_the_runnable_examples_run_and_their_tests_pass(fresh_default_registry):
     assert "test_order_completes" in tests  # the LocalRunner example of "Testing your tasks"
     for test in tests.values():
         test()
+
+
+def test_the_parallel_example_maps_pages_and_checks_out(fresh_default_registry):
+    from durable_lambda.testing import LocalRunner  # noqa: PLC0415
+
+    namespace: dict[str, Any] = {"__name__": "readme"}
+    for block in _runnable():
+        _run(block, namespace)
+    runner = LocalRunner()
+    result = runner.run(namespace["summarise_document"], {"pages": 3, "order_id": "o-9"})
+    assert result.output == {
+        "summaries": ["summary of page 1", "summary of page 2", "summary of page 3"],
+        "order": {"order_id": "o-9", "total": 4200},
+    }
