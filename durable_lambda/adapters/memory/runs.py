@@ -1,61 +1,35 @@
-"""In-memory reference implementations of the ports, with conditional-write semantics.
+"""The run store in memory: runs, journals, timelines and timers behind one lock.
 
-They are the executable specification the AWS adapters are tested against
+It is the executable specification the DynamoDB run store is tested against
 (one contract suite runs on both), and the backend of ``LocalRunner``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import heapq
-import itertools
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from durable_lambda.adapters.memory_flow import MemoryFlowStore
+from durable_lambda.adapters.memory.flow import MemoryFlowStore
 from durable_lambda.engine.journal import EntryStatus, ErrorInfo, JournalEntry
 from durable_lambda.engine.records import (
     Checkpoint,
     Fence,
     LeaseOutcome,
     LeaseResult,
-    ResumeMessage,
     RunQuery,
     RunRecord,
     TimelineEvent,
     Timer,
 )
-from durable_lambda.engine.resume import MAX_DELAY_SECONDS
 from durable_lambda.engine.state import RunStatus
 from durable_lambda.engine.transitions import apply_checkpoint, failable, lease_outcome
 from durable_lambda.errors import LeaseLostError, RunNotFoundError
-from durable_lambda.values import BLOB_REFRESH_AFTER, StoredValue, ValueStore
+from durable_lambda.values import StoredValue, ValueStore
 
 #: Journal statuses no later write may overwrite (RETRYING and WAITING may be).
 FINAL_ENTRY_STATUSES = frozenset({EntryStatus.COMPLETED, EntryStatus.FAILED})
-
-
-class MemoryBlobStore:
-    """Blobs in a dict, with the time each was last written (what S3 expires by)."""
-
-    def __init__(self) -> None:
-        """Start empty."""
-        self.blobs: dict[str, bytes] = {}
-        self.modified: dict[str, dt.datetime] = {}
-
-    def put(self, key: str, data: bytes) -> None:
-        """Keep ``data`` (first write wins, as with S3 ``IfNoneMatch``); refresh an old blob."""
-        now = dt.datetime.now(dt.UTC)
-        self.blobs.setdefault(key, data)
-        if now - self.modified.get(key, dt.datetime.min.replace(tzinfo=dt.UTC)) > (
-            BLOB_REFRESH_AFTER
-        ):
-            self.modified[key] = now
-
-    def get(self, key: str) -> bytes:
-        """The bytes under ``key``."""
-        return self.blobs[key]
 
 
 @dataclass(slots=True)
@@ -328,42 +302,3 @@ class MemoryRunStore:
             ]
         runs.sort(key=lambda r: (r.created_at, r.run_id), reverse=True)
         return runs[: query.limit]
-
-
-class MemoryResumeQueue:
-    """Resume messages in a heap ordered by delivery time (no visibility timeout)."""
-
-    def __init__(self, clock_now: object) -> None:
-        """Deliver relative to ``clock_now()`` (a callable returning an aware datetime)."""
-        self._now = clock_now
-        self._heap: list[tuple[dt.datetime, int, ResumeMessage]] = []
-        self._seq = itertools.count()
-        self._lock = threading.Lock()
-        self.sent = 0
-
-    def send(self, message: ResumeMessage, delay_seconds: int = 0) -> None:
-        """Queue ``message`` for ``now + delay_seconds``."""
-        if not 0 <= delay_seconds <= MAX_DELAY_SECONDS:  # SQS's limit, enforced alike
-            raise ValueError(f"delay_seconds must be 0..900, got {delay_seconds}")
-        due = self._now() + dt.timedelta(seconds=delay_seconds)  # type: ignore[operator]
-        with self._lock:
-            self.sent += 1
-            heapq.heappush(self._heap, (due, next(self._seq), message))
-
-    def next_due(self) -> dt.datetime | None:
-        """When the earliest message becomes visible, or ``None`` when empty."""
-        with self._lock:
-            return self._heap[0][0] if self._heap else None
-
-    def receive(self, now: dt.datetime, max_messages: int = 10) -> list[ResumeMessage]:
-        """Pop up to ``max_messages`` messages due by ``now``."""
-        out: list[ResumeMessage] = []
-        with self._lock:
-            while self._heap and self._heap[0][0] <= now and len(out) < max_messages:
-                out.append(heapq.heappop(self._heap)[2])
-        return out
-
-    def __len__(self) -> int:
-        """Messages waiting."""
-        with self._lock:
-            return len(self._heap)
