@@ -11,7 +11,7 @@ import pytest
 import yaml
 from contract_backends import SETTINGS, Backend, at
 
-from durable_lambda.adapters import dynamodb_items as items
+from durable_lambda.adapters.aws.dynamodb import layout as items
 from durable_lambda.engine.records import Checkpoint, Fence, ResumeMessage, RunRecord
 from durable_lambda.engine.state import RunStatus
 from durable_lambda.errors import ConfigurationError

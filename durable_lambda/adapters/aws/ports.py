@@ -14,11 +14,11 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from durable_lambda.adapters import dynamodb_items as items
-from durable_lambda.adapters.dynamodb import DynamoDBRunStore
-from durable_lambda.adapters.dynamodb_flow import DynamoDBFlowStore
-from durable_lambda.adapters.s3 import S3BlobStore
-from durable_lambda.adapters.sqs import SQSDeadLetters, SQSResumeQueue
+from durable_lambda.adapters.aws.dynamodb import layout as items
+from durable_lambda.adapters.aws.dynamodb.flow import DynamoDBFlowStore
+from durable_lambda.adapters.aws.dynamodb.runs import DynamoDBRunStore
+from durable_lambda.adapters.aws.s3 import S3BlobStore
+from durable_lambda.adapters.aws.sqs import SQSDeadLetters, SQSResumeQueue
 from durable_lambda.clock import SystemClock
 from durable_lambda.settings import Settings
 from durable_lambda.values import ValueStore

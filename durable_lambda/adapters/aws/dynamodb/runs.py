@@ -1,7 +1,7 @@
 """The run store on DynamoDB: one table, conditional writes, one request per hot operation.
 
-Item layout lives in :mod:`~durable_lambda.adapters.dynamodb_items`, the
-conditional requests in :mod:`~durable_lambda.adapters.dynamodb_writes`; the
+Item layout lives in :mod:`~durable_lambda.adapters.aws.dynamodb.layout`, the
+conditional requests in :mod:`~durable_lambda.adapters.aws.dynamodb.writes`; the
 semantics are those of :class:`~durable_lambda.adapters.memory.MemoryRunStore`
 (the same contract suite runs on both). Request budget per operation:
 
@@ -32,10 +32,9 @@ from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError
 
-from durable_lambda.adapters import dynamodb_items as items
-from durable_lambda.adapters import dynamodb_slots as slots
-from durable_lambda.adapters import dynamodb_writes as writes
-from durable_lambda.adapters.dynamodb_indexes import RunIndexes
+from durable_lambda.adapters.aws.dynamodb import layout as items
+from durable_lambda.adapters.aws.dynamodb import slots, writes
+from durable_lambda.adapters.aws.dynamodb.indexes import RunIndexes
 from durable_lambda.engine.journal import ErrorInfo, JournalEntry
 from durable_lambda.engine.records import (
     Checkpoint,
@@ -61,7 +60,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import QueryInputTypeDef, TransactWriteItemTypeDef
 
-    from durable_lambda.adapters.dynamodb_items import Item
+    from durable_lambda.adapters.aws.dynamodb.layout import Item
 
 #: Attempts at a transaction that lost a race with another one on the same item.
 CONFLICT_ATTEMPTS = 3
@@ -422,7 +421,7 @@ class DynamoDBRunStore:
     def _transact(self, run_id: str, fence: Fence, actions: list[TransactWriteItemTypeDef]) -> None:
         """Write ``actions`` atomically; a cancellation raises what the memory store raises.
 
-        The transaction's token (see :func:`~dynamodb_writes.write_token`) makes
+        The transaction's token (see :func:`.writes.write_token`) makes
         botocore's retry of an applied try succeed on DynamoDB, and is stamped on
         the items it conditions so the retry is recognised where tokens are ignored.
         """

@@ -26,8 +26,8 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
 
-from durable_lambda.adapters import dynamodb_items as items
-from durable_lambda.adapters import dynamodb_writes as writes
+from durable_lambda.adapters.aws.dynamodb import layout as items
+from durable_lambda.adapters.aws.dynamodb import writes
 from durable_lambda.engine.records import Park
 from durable_lambda.engine.slots import Holder, QueueState, SlotKey, waiter_order
 from durable_lambda.engine.state import RunStatus
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
-    from durable_lambda.adapters.dynamodb_items import Item
+    from durable_lambda.adapters.aws.dynamodb.layout import Item
 
 COUNTER = "COUNTER"
 WAIT_PREFIX = "WAIT#"

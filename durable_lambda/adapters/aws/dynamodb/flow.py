@@ -1,8 +1,8 @@
 """Flow control on DynamoDB: counters that know their holders, parked runs, rates, cron cursors.
 
-The semantics are those of :class:`~durable_lambda.adapters.memory_flow.MemoryFlowStore`
+The semantics are those of :class:`~durable_lambda.adapters.memory.flow.MemoryFlowStore`
 (the same contract suite runs on both); the item layout is in
-:mod:`~durable_lambda.adapters.dynamodb_slots`. Request budget:
+:mod:`~durable_lambda.adapters.aws.dynamodb.slots`. Request budget:
 
 - ``acquire``: one ``UpdateItem`` (a refusal is classified from the old item);
   a run that already holds a unit pays a second one to extend its expiry;
@@ -26,9 +26,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError
 
-from durable_lambda.adapters import dynamodb_items as items
-from durable_lambda.adapters import dynamodb_slots as slots
-from durable_lambda.adapters import dynamodb_writes as writes
+from durable_lambda.adapters.aws.dynamodb import layout as items
+from durable_lambda.adapters.aws.dynamodb import slots, writes
 from durable_lambda.engine.records import ResumeMessage
 from durable_lambda.engine.slots import (
     AcquireOutcome,
@@ -43,7 +42,7 @@ from durable_lambda.engine.slots import (
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
-    from durable_lambda.adapters.dynamodb_items import Item
+    from durable_lambda.adapters.aws.dynamodb.layout import Item
 
 _CONDITION_FAILED = "ConditionalCheckFailedException"
 #: Attempts at a write that lost a race with another writer of the same item.

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError
 
-from durable_lambda.adapters import dynamodb_items as items
+from durable_lambda.adapters.aws.dynamodb import layout as items
 from durable_lambda.engine.journal import EntryStatus
 from durable_lambda.engine.records import Fence, RunRecord
 from durable_lambda.engine.state import RESUMABLE, TERMINAL, RunStatus
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
         UpdateTypeDef,
     )
 
-    from durable_lambda.adapters.dynamodb_items import Item
+    from durable_lambda.adapters.aws.dynamodb.layout import Item
 
 #: DynamoDB's limits on one transaction: 100 actions, 4 MB (kept below it).
 MAX_TRANSACTION_ACTIONS = 100
