@@ -126,7 +126,7 @@ def test_sending_without_a_queue_url_names_the_setting(aws: Backend):
 
 
 def test_creating_resources_twice_keeps_the_same_queues(aws: Backend):
-    from durable_lambda.adapters.aws import ensure_resources  # noqa: PLC0415
+    from durable_lambda.local.resources import ensure_resources  # noqa: PLC0415
 
     again = ensure_resources(SETTINGS, aws.extra["session"])
     assert (again.resume_queue_url, again.dlq_url) == (

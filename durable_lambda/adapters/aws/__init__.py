@@ -3,6 +3,6 @@
 They may import boto3, the engine, ``ports``, ``values`` and ``errors``; never a memory fake.
 """
 
-from durable_lambda.adapters.aws.ports import AwsPorts, aws_ports, ensure_resources
+from durable_lambda.adapters.aws.ports import AwsPorts, aws_ports
 
-__all__ = ["AwsPorts", "aws_ports", "ensure_resources"]
+__all__ = ["AwsPorts", "aws_ports"]
