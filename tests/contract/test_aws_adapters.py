@@ -9,12 +9,14 @@ from typing import Any
 
 import pytest
 import yaml
+from botocore.exceptions import ClientError
 from contract_backends import SETTINGS, Backend, at
 
 from durable_lambda.adapters.aws.dynamodb import layout as items
+from durable_lambda.adapters.memory import MemoryResumeQueue
 from durable_lambda.engine.records import Checkpoint, Fence, ResumeMessage, RunRecord
 from durable_lambda.engine.state import RunStatus
-from durable_lambda.errors import ConfigurationError
+from durable_lambda.errors import ConfigurationError, IdempotencyClaimConflictError, LeaseLostError
 from durable_lambda.messages import decode_message
 
 pytestmark = pytest.mark.moto
@@ -72,6 +74,34 @@ def test_an_idempotency_claim_whose_run_is_gone_is_taken_again(aws: Backend):
     ) == aws.store.get_run("run_new")
 
 
+def test_a_claim_contended_on_every_attempt_raises_a_claim_conflict(
+    aws: Backend, monkeypatch: pytest.MonkeyPatch
+):
+    client = aws.store.client  # type: ignore[attr-defined]
+    tries: list[int] = []
+
+    def always_conflicted(**_: Any) -> None:
+        # What DynamoDB answers while another transaction on the claim is in flight.
+        tries.append(1)
+        raise ClientError(
+            {
+                "Error": {"Code": "TransactionCanceledException", "Message": "conflict"},
+                "CancellationReasons": [{"Code": "TransactionConflict"}, {"Code": "None"}],
+            },
+            "TransactWriteItems",
+        )
+
+    monkeypatch.setattr(client, "transact_write_items", always_conflicted)
+    run = RunRecord("run_c", "orders", RunStatus.QUEUED, "{}", at(1), at(1), idempotency_key="k")
+    with pytest.raises(IdempotencyClaimConflictError, match="'k'") as raised:
+        aws.store.create_run(run)
+    # A claim conflict is no lease lost: nobody held this run.
+    assert not isinstance(raised.value, LeaseLostError)
+    assert raised.value.idempotency_key == "k"
+    assert len(tries) > 1
+    assert aws.store.get_run("run_c") is None
+
+
 def test_a_blob_written_twice_is_kept_once(aws: Backend):
     blobs = aws.extra["ports"].blobs
     blobs.put("values/sha256/abc", b"same bytes")
@@ -103,6 +133,15 @@ def test_a_delayed_resume_message_is_not_delivered_early(aws: Backend):
 def test_a_delay_outside_sqs_range_is_refused(aws: Backend, delay: int):
     with pytest.raises(ValueError, match=r"0\.\.900"):
         aws.extra["ports"].queue.send(ResumeMessage("run_1", 0), delay)
+
+
+@pytest.mark.parametrize("delay", [-1, 901])
+def test_a_delay_outside_sqs_range_is_a_configuration_error_on_both_queues(
+    aws: Backend, delay: int
+):
+    for queue in (aws.extra["ports"].queue, MemoryResumeQueue(lambda: at(0))):
+        with pytest.raises(ConfigurationError, match=r"delay_seconds must be 0\.\.900"):
+            queue.send(ResumeMessage("run_1", 0), delay)
 
 
 def test_dead_letters_are_read_with_their_receive_count_and_deleted(aws: Backend):

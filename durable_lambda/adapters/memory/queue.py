@@ -9,6 +9,7 @@ import threading
 
 from durable_lambda.engine.records import ResumeMessage
 from durable_lambda.engine.resume import MAX_DELAY_SECONDS
+from durable_lambda.errors import ConfigurationError
 
 
 class MemoryResumeQueue:
@@ -25,7 +26,9 @@ class MemoryResumeQueue:
     def send(self, message: ResumeMessage, delay_seconds: int = 0) -> None:
         """Queue ``message`` for ``now + delay_seconds``."""
         if not 0 <= delay_seconds <= MAX_DELAY_SECONDS:  # SQS's limit, enforced alike
-            raise ValueError(f"delay_seconds must be 0..900, got {delay_seconds}")
+            raise ConfigurationError(
+                f"delay_seconds must be 0..{MAX_DELAY_SECONDS}, got {delay_seconds}"
+            )
         due = self._now() + dt.timedelta(seconds=delay_seconds)  # type: ignore[operator]
         with self._lock:
             self.sent += 1

@@ -25,7 +25,7 @@ from durable_lambda.engine.records import (
 )
 from durable_lambda.engine.state import RunStatus
 from durable_lambda.engine.transitions import apply_checkpoint, failable, lease_outcome
-from durable_lambda.errors import LeaseLostError, RunNotFoundError
+from durable_lambda.errors import LeaseLostError, RunExistsError, RunNotFoundError
 from durable_lambda.values import StoredValue, ValueStore
 
 #: Journal statuses no later write may overwrite (RETRYING and WAITING may be).
@@ -75,7 +75,7 @@ class MemoryRunStore:
                     return self._hydrate(self._runs[claim[0]])
             # Check before claiming: a failed create must not leave a claim behind.
             if run.run_id in self._runs:
-                raise ValueError(f"run {run.run_id} already exists")
+                raise RunExistsError(run.run_id)
             if claim_key is not None:
                 expiry = run.created_at + idempotency_ttl if idempotency_ttl else None
                 self._idempotency[claim_key] = (run.run_id, expiry)

@@ -49,8 +49,9 @@ from durable_lambda.engine.records import (
 from durable_lambda.engine.state import RunStatus
 from durable_lambda.engine.transitions import apply_checkpoint, lease_outcome
 from durable_lambda.errors import (
-    LeaseLostError,
+    IdempotencyClaimConflictError,
     ReleaseNotFoldedError,
+    RunExistsError,
     RunNotFoundError,
     SlotAvailableError,
 )
@@ -64,6 +65,8 @@ if TYPE_CHECKING:
 
 #: Attempts at a transaction that lost a race with another one on the same item.
 CONFLICT_ATTEMPTS = 3
+#: Attempts at an idempotency claim: conflicts, plus a claim whose run was deleted.
+CLAIM_ATTEMPTS = CONFLICT_ATTEMPTS + 2
 _CONDITION_FAILED = "ConditionalCheckFailedException"
 
 
@@ -134,7 +137,7 @@ class DynamoDBRunStore:
                 if writes.error_code(exc) != _CONDITION_FAILED:
                     raise
                 if not writes.ours(cast("dict[str, Any]", exc.response).get("Item"), token):
-                    raise ValueError(f"run {run.run_id} already exists") from None
+                    raise RunExistsError(run.run_id) from None
             return run
         return self._create_claimed(run, run.idempotency_key, put_meta, idempotency_ttl)
 
@@ -156,7 +159,7 @@ class DynamoDBRunStore:
             claim["ttl"] = items.n(items.epoch_seconds(expiry))
         gone: str | None = None
         token = items.get_s(cast("Item", put_meta["Put"]["Item"]), writes.WRITE_ID) or ""
-        for attempt in range(CONFLICT_ATTEMPTS + 2):
+        for attempt in range(CLAIM_ATTEMPTS):
             put_claim = writes.claim_put(self.table, claim, run.created_at, gone)
             try:
                 self.client.transact_write_items(
@@ -168,7 +171,7 @@ class DynamoDBRunStore:
                 if writes.applied(reasons, token):  # our own create, retried by botocore
                     return run
                 if writes.failed_condition(reasons, 1):
-                    raise ValueError(f"run {run.run_id} already exists") from None
+                    raise RunExistsError(run.run_id) from None
                 if writes.failed_condition(reasons, 0):
                     holder = items.get_s(cast("Item", reasons[0].get("Item", {})), "run_id") or ""
                     existing = self.get_run(holder)
@@ -180,9 +183,7 @@ class DynamoDBRunStore:
                     continue
                 raise
             return run
-        raise LeaseLostError(
-            f"idempotency key {idempotency_key!r}: too much contention to claim it"
-        )
+        raise IdempotencyClaimConflictError(run.task_id, idempotency_key, CLAIM_ATTEMPTS)
 
     def get_run(self, run_id: str) -> RunRecord | None:
         """The run's metadata (a consistent read), or ``None``."""
