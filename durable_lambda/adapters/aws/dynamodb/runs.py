@@ -34,6 +34,7 @@ from botocore.exceptions import ClientError
 
 from durable_lambda.adapters.aws.dynamodb import layout as items
 from durable_lambda.adapters.aws.dynamodb import slots, writes
+from durable_lambda.adapters.aws.dynamodb.expressions import Update
 from durable_lambda.adapters.aws.dynamodb.indexes import RunIndexes
 from durable_lambda.engine.journal import ErrorInfo, JournalEntry
 from durable_lambda.engine.records import (
@@ -63,11 +64,8 @@ if TYPE_CHECKING:
 
     from durable_lambda.adapters.aws.dynamodb.layout import Item
 
-#: Attempts at a transaction that lost a race with another one on the same item.
-CONFLICT_ATTEMPTS = 3
-#: Attempts at an idempotency claim: conflicts, plus a claim whose run was deleted.
-CLAIM_ATTEMPTS = CONFLICT_ATTEMPTS + 2
-_CONDITION_FAILED = "ConditionalCheckFailedException"
+#: Attempts at an idempotency claim: lost races, or a claim whose run was deleted.
+CLAIM_ATTEMPTS = writes.CONFLICT_ATTEMPTS
 
 
 class DynamoDBRunStore:
@@ -134,7 +132,7 @@ class DynamoDBRunStore:
             try:
                 self.client.put_item(**put_meta["Put"])
             except ClientError as exc:
-                if writes.error_code(exc) != _CONDITION_FAILED:
+                if writes.error_code(exc) != writes.CONDITION_FAILED:
                     raise
                 if not writes.ours(cast("dict[str, Any]", exc.response).get("Item"), token):
                     raise RunExistsError(run.run_id) from None
@@ -205,7 +203,7 @@ class DynamoDBRunStore:
         try:
             response = self.client.update_item(**request)
         except ClientError as exc:
-            if writes.error_code(exc) != _CONDITION_FAILED:
+            if writes.error_code(exc) != writes.CONDITION_FAILED:
                 raise
             old = cast("Item | None", cast("dict[str, Any]", exc.response).get("Item"))
             if old is None:
@@ -323,7 +321,7 @@ class DynamoDBRunStore:
         try:
             response = self.client.update_item(**request)
         except ClientError as exc:
-            if writes.error_code(exc) != _CONDITION_FAILED:
+            if writes.error_code(exc) != writes.CONDITION_FAILED:
                 raise
             old = cast("Item | None", cast("dict[str, Any]", exc.response).get("Item"))
             if old is None or not writes.ours(old, writes.token_of(request)):
@@ -336,17 +334,15 @@ class DynamoDBRunStore:
 
     def note_delivery_error(self, run_id: str, reason: str) -> None:
         """Remember the last delivery error (nothing happens for an unknown run)."""
+        update = Update()
+        update.set("last_delivery_error", items.s(reason))
+        update.require("attribute_exists(pk)")
         try:
             self.client.update_item(
-                TableName=self.table,
-                Key=items.key(items.run_pk(run_id), items.META),
-                UpdateExpression="SET #e = :e",
-                ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeNames={"#e": "last_delivery_error"},
-                ExpressionAttributeValues={":e": items.s(reason)},
+                **update.request(self.table, items.key(items.run_pk(run_id), items.META))
             )
         except ClientError as exc:
-            if writes.error_code(exc) != _CONDITION_FAILED:
+            if writes.error_code(exc) != writes.CONDITION_FAILED:
                 raise
 
     # -- timers and recovery ---------------------------------------------------------
@@ -428,7 +424,7 @@ class DynamoDBRunStore:
         """
         token = writes.write_token(run_id, fence.owner, fence.epoch, actions)
         actions = writes.stamp(actions, token)
-        for attempt in range(CONFLICT_ATTEMPTS):
+        for attempt in range(writes.CONFLICT_ATTEMPTS):
             try:
                 # A new token per conflict retry: the last try was cancelled, not applied.
                 self.client.transact_write_items(
@@ -443,7 +439,7 @@ class DynamoDBRunStore:
                     raise failure from None
                 if slots.park_refused(actions, reasons):
                     raise SlotAvailableError(f"run {run_id}: its queue has room again") from None
-                if writes.conflicted(reasons) and attempt + 1 < CONFLICT_ATTEMPTS:
+                if writes.conflicted(reasons) and attempt + 1 < writes.CONFLICT_ATTEMPTS:
                     continue
                 raise
             return

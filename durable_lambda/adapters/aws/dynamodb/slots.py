@@ -22,12 +22,11 @@ runs; the write that takes ``waiting`` to 0 removes them (it conditions on the
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from durable_lambda.adapters.aws.dynamodb import layout as items
 from durable_lambda.adapters.aws.dynamodb import writes
+from durable_lambda.adapters.aws.dynamodb.expressions import Update
 from durable_lambda.engine.records import Park
 from durable_lambda.engine.slots import Holder, QueueState, SlotKey, waiter_order
 from durable_lambda.engine.state import RunStatus
@@ -44,27 +43,7 @@ WAIT_PREFIX = "WAIT#"
 HOLDER_PREFIX = "holder#"
 #: ``gsi2pk`` of counters with parked runs (index ``by_status``).
 WAITING_PK = "QUEUES#WAITING"
-
-#: Aliases of the counter's attributes, shared by every expression below.
-NAMES = {
-    "#count": "count",
-    "#waiting": "waiting",
-    "#paused": "paused",
-    "#lo": "limit_override",
-    "#cl": "code_limit",
-    "#gpk": "gsi2pk",
-    "#gsk": "gsi2sk",
-    "#queue": "queue",
-    "#ckey": "concurrency_key",
-}
-NOT_PAUSED = "(attribute_not_exists(#paused) OR #paused = :false)"
-NO_WAITERS = "(attribute_not_exists(#waiting) OR #waiting = :zero)"
-#: Room under the limit the counter stores (used where no code limit is given).
-ROOM_STORED = (
-    "((attribute_exists(#lo) AND #count < #lo)"
-    " OR (attribute_not_exists(#lo) AND (attribute_not_exists(#cl) OR #count < #cl)))"
-)
-_ALIAS = re.compile(r"[#:][A-Za-z0-9_]+")
+_FALSE: Any = {"BOOL": False}
 
 
 def queue_pk(key: SlotKey) -> str:
@@ -82,63 +61,70 @@ def holder_attribute(run_id: str) -> str:
     return f"{HOLDER_PREFIX}{run_id}"
 
 
-def common_values() -> Item:
-    """Values the expressions share."""
-    return {":zero": items.n(0), ":one": items.n(1), ":false": {"BOOL": False}}
+# -- conditions, each composed from the builder's aliases --------------------------------------
 
 
-def room(code_limit: int | None) -> str:
-    """Room for one more unit under ``:cl`` (the code's limit) unless overridden."""
+def not_paused(update: Update) -> str:
+    """The counter is not paused."""
+    paused = update.name("paused")
+    return f"(attribute_not_exists({paused}) OR {paused} = {update.value('false', _FALSE)})"
+
+
+def no_waiters(update: Update) -> str:
+    """No run is parked on the counter."""
+    waiting = update.name("waiting")
+    return f"(attribute_not_exists({waiting}) OR {waiting} = {update.value('zero', items.n(0))})"
+
+
+def room_stored(update: Update) -> str:
+    """Room under the limit the counter stores (used where no code limit is given)."""
+    count, lo, cl = (update.name(a) for a in ("count", "limit_override", "code_limit"))
+    return (
+        f"((attribute_exists({lo}) AND {count} < {lo})"
+        f" OR (attribute_not_exists({lo}) AND (attribute_not_exists({cl}) OR {count} < {cl})))"
+    )
+
+
+def room(update: Update, code_limit: int | None) -> str:
+    """Room for one more unit under ``code_limit`` (the code's limit) unless overridden."""
+    count, lo = update.name("count"), update.name("limit_override")
     if code_limit is None:  # unlimited unless overridden
-        return "(attribute_not_exists(#lo) OR #count < #lo)"
+        return f"(attribute_not_exists({lo}) OR {count} < {lo})"
     if code_limit <= 0:
-        return "(attribute_exists(#lo) AND #count < #lo)"
+        return f"(attribute_exists({lo}) AND {count} < {lo})"
+    cl = update.value("code_limit", items.n(code_limit))
     return (
-        "((attribute_exists(#lo) AND #count < #lo)"
-        " OR (attribute_not_exists(#lo) AND (attribute_not_exists(#count) OR #count < :cl)))"
+        f"((attribute_exists({lo}) AND {count} < {lo})"
+        f" OR (attribute_not_exists({lo}) AND (attribute_not_exists({count}) OR {count} < {cl})))"
     )
 
 
-def full(code_limit: int | None) -> str:
+def full(update: Update, code_limit: int | None) -> str:
     """The negation of :func:`room` (``count`` exists whenever the item does)."""
+    count, lo = update.name("count"), update.name("limit_override")
     if code_limit is None:
-        return "(attribute_exists(#lo) AND #count >= #lo)"
+        return f"(attribute_exists({lo}) AND {count} >= {lo})"
     if code_limit <= 0:
-        return "(attribute_not_exists(#lo) OR #count >= #lo)"
+        return f"(attribute_not_exists({lo}) OR {count} >= {lo})"
+    cl = update.value("code_limit", items.n(code_limit))
     return (
-        "((attribute_exists(#lo) AND #count >= #lo)"
-        " OR (attribute_not_exists(#lo) AND #count >= :cl))"
+        f"((attribute_exists({lo}) AND {count} >= {lo})"
+        f" OR (attribute_not_exists({lo}) AND {count} >= {cl}))"
     )
 
 
-def code_limit_clause(code_limit: int | None) -> tuple[list[str], list[str]]:
-    """``(sets, removes)`` storing ``code_limit`` (``None`` removes it)."""
-    return (["#cl = :cl"], []) if code_limit is not None else ([], ["#cl"])
+def store_code_limit(update: Update, code_limit: int | None) -> None:
+    """Store ``code_limit`` on the counter (``None`` removes it)."""
+    if code_limit is not None:
+        update.set("code_limit", items.n(code_limit))
+    else:
+        update.remove("code_limit")
 
 
-def expression(sets: Sequence[str], adds: Sequence[str] = (), removes: Sequence[str] = ()) -> str:
-    """An UpdateExpression from its clauses."""
-    parts = []
-    if sets:
-        parts.append("SET " + ", ".join(sets))
-    if adds:
-        parts.append("ADD " + ", ".join(adds))
-    if removes:
-        parts.append("REMOVE " + ", ".join(removes))
-    return " ".join(parts)
-
-
-def request(body: dict[str, Any], names: dict[str, str], values: Item) -> dict[str, Any]:
-    """``body`` with only the aliases its expressions use (DynamoDB rejects unused ones)."""
-    used = set()
-    for field in ("UpdateExpression", "ConditionExpression", "KeyConditionExpression"):
-        used.update(_ALIAS.findall(body.get(field, "")))
-    body = dict(body)
-    if any(alias in used for alias in names):
-        body["ExpressionAttributeNames"] = {k: v for k, v in names.items() if k in used}
-    if any(alias in used for alias in values):
-        body["ExpressionAttributeValues"] = {k: v for k, v in values.items() if k in used}
-    return body
+def count_from_zero(update: Update) -> None:
+    """``SET count = if_not_exists(count, 0)``: ``count`` exists whenever the item does."""
+    count = update.name("count")
+    update.set_to("count", f"if_not_exists({count}, {update.value('zero', items.n(0))})")
 
 
 def parse_counter(key: SlotKey, item: Item | None) -> QueueState:
@@ -182,37 +168,21 @@ def park_actions(table: str, park: Park, run_id: str, epoch: int) -> list[Transa
 
     ``epoch`` is the run's epoch after the checkpoint: the one its resume message carries.
     """
-    sets, removes = code_limit_clause(park.code_limit)
-    sets += [
-        "#gpk = :gpk",
-        "#gsk = :gsk",
-        "#queue = :queue",
-        "#count = if_not_exists(#count, :zero)",
-    ]
+    update = Update()
+    store_code_limit(update, park.code_limit)
+    update.set("gsi2pk", items.s(WAITING_PK))
+    update.set("gsi2sk", items.s(park.key.id))
+    update.set("queue", items.s(park.key.queue))
+    count_from_zero(update)
     if park.key.concurrency_key is not None:
-        sets.append("#ckey = :ckey")
+        update.set("concurrency_key", items.s(park.key.concurrency_key))
     else:
-        removes.append("#ckey")
-    values: Item = {
-        **common_values(),
-        ":true": {"BOOL": True},
-        ":gpk": items.s(WAITING_PK),
-        ":gsk": items.s(park.key.id),
-        ":queue": items.s(park.key.queue),
-        ":ckey": items.s(park.key.concurrency_key or ""),
-    }
-    if park.code_limit is not None:
-        values[":cl"] = items.n(park.code_limit)
-    update = request(
-        {
-            "TableName": table,
-            "Key": counter_key(park.key),
-            "UpdateExpression": expression(sets, ["#waiting :one"], removes),
-            "ConditionExpression": "#paused = :true OR #waiting > :zero"
-            f" OR {full(park.code_limit)}",
-        },
-        NAMES,
-        values,
+        update.remove("concurrency_key")
+    update.add("waiting", "one", items.n(1))
+    waiting = update.name("waiting")
+    update.require(
+        f"{update.name('paused')} = {update.value('true', {'BOOL': True})}"
+        f" OR {waiting} > {update.value('zero', items.n(0))} OR {full(update, park.code_limit)}"
     )
     order = waiter_order(park.priority, park.enqueued_at, run_id)
     wait: Item = {
@@ -224,24 +194,69 @@ def park_actions(table: str, park: Park, run_id: str, epoch: int) -> list[Transa
         "enqueued_at": items.s(items.iso(park.enqueued_at)),
     }
     return [
-        {"Update": cast("Any", update)},
+        {"Update": cast("Any", update.request(table, counter_key(park.key)))},
         {"Put": {"TableName": table, "Item": wait}},
     ]
 
 
 def release_actions(table: str, key: SlotKey, run_id: str) -> list[TransactWriteItemTypeDef]:
     """Give back ``run_id``'s unit inside a checkpoint, only while nobody is parked."""
-    update = request(
-        {
-            "TableName": table,
-            "Key": counter_key(key),
-            "UpdateExpression": expression([], ["#count :minus"], ["#h"]),
-            "ConditionExpression": f"attribute_exists(#h) AND {NO_WAITERS}",
-        },
-        {**NAMES, "#h": holder_attribute(run_id)},
-        {**common_values(), ":minus": items.n(-1)},
-    )
-    return [{"Update": cast("Any", update)}]
+    update = drop_holder(run_id)
+    update.require(f"attribute_exists({update.name(holder_attribute(run_id))})")
+    update.require(no_waiters(update))
+    return [{"Update": cast("Any", update.request(table, counter_key(key)))}]
+
+
+def drop_holder(run_id: str) -> Update:
+    """``ADD count -1 REMOVE holder#<run id>`` (its condition still to add)."""
+    update = Update()
+    update.add("count", "minus", items.n(-1))
+    update.remove(holder_attribute(run_id))
+    return update
+
+
+def acquire_requests(
+    table: str, key: SlotKey, run_id: str, expiry: dt.datetime, code_limit: int | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The UpdateItems that take a new unit for ``run_id`` and that extend one it holds."""
+    requests = []
+    for take in (True, False):
+        update = Update()
+        holder = holder_attribute(run_id)
+        update.set_to(holder, update.value("expiry", items.s(items.iso(expiry))))
+        store_code_limit(update, code_limit)
+        if take:
+            update.add("count", "one", items.n(1))
+            update.require(f"attribute_not_exists({update.name(holder)})")
+            update.require(not_paused(update))
+            update.require(no_waiters(update))
+            update.require(room(update, code_limit))
+            options = {"ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
+        else:
+            update.require(f"attribute_exists({update.name(holder)})")
+            options = {}
+        requests.append(update.request(table, counter_key(key), ReturnValues="ALL_NEW", **options))
+    return requests[0], requests[1]
+
+
+def control_request(
+    table: str,
+    key: SlotKey,
+    *,
+    paused: bool | None,
+    limit_override: int | None,
+    clear_override: bool,
+) -> dict[str, Any]:
+    """The UpdateItem that pauses, resumes or overrides the limit of a counter."""
+    update = Update()
+    count_from_zero(update)
+    if paused is not None:
+        update.set("paused", {"BOOL": paused})
+    if clear_override:
+        update.remove("limit_override")
+    elif limit_override is not None:
+        update.set("limit_override", items.n(limit_override))
+    return update.request(table, counter_key(key), ReturnValues="ALL_NEW")
 
 
 def park_refused(actions: list[TransactWriteItemTypeDef], reasons: list[dict[str, Any]]) -> bool:
@@ -257,15 +272,20 @@ def park_refused(actions: list[TransactWriteItemTypeDef], reasons: list[dict[str
 # -- granting ---------------------------------------------------------------------------------
 
 
-def waiting_step(waiting: int) -> tuple[str, list[str]]:
-    """Condition and removes of ``ADD waiting -1`` given the ``waiting`` read before it.
+def leave_waiting(update: Update, waiting: int) -> None:
+    """``ADD waiting -1`` given the ``waiting`` read before it.
 
     The last waiter's departure removes the index keys; the condition makes the
     write fail (to be retried on a fresh read) if ``waiting`` moved meanwhile.
     """
+    update.add("waiting", "minus", items.n(-1))
+    one = update.value("one", items.n(1))
     if waiting <= 1:
-        return "#waiting = :one", ["#gpk", "#gsk"]
-    return "#waiting > :one", []
+        update.require(f"{update.name('waiting')} = {one}")
+        update.remove("gsi2pk")
+        update.remove("gsi2sk")
+    else:
+        update.require(f"{update.name('waiting')} > {one}")
 
 
 def grant_actions(
@@ -276,59 +296,36 @@ def grant_actions(
     The run, QUEUED again, enters the due index at ``now``: its message is sent next.
     """
     run_id = items.req_s(waiter, "run_id")
-    due_keys = items.due_index_keys(run_id, now)
-    step, removes = waiting_step(waiting)
-    names = {**NAMES, "#h": holder_attribute(run_id)}
-    values: Item = {**common_values(), ":expiry": items.s(expiry), ":minus": items.n(-1)}
-    counter = request(
-        {
-            "TableName": table,
-            "Key": counter_key(key),
-            "UpdateExpression": expression(
-                ["#h = :expiry"], ["#count :one", "#waiting :minus"], removes
-            ),
-            "ConditionExpression": (
-                f"attribute_not_exists(#h) AND {NOT_PAUSED} AND {ROOM_STORED} AND {step}"
-            ),
-            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-        },
-        names,
-        values,
-    )
+    counter = Update()
+    holder = holder_attribute(run_id)
+    counter.set_to(holder, counter.value("expiry", items.s(expiry)))
+    counter.add("count", "one", items.n(1))
+    counter.require(f"attribute_not_exists({counter.name(holder)})")
+    counter.require(not_paused(counter))
+    counter.require(room_stored(counter))
+    leave_waiting(counter, waiting)
+    meta = Update()
     queued = RunStatus.QUEUED.value
-    meta = {
-        "TableName": table,
-        "Key": items.key(items.run_pk(run_id), items.META),
-        # Out of RUNNING, the status index sorts by creation, which gsi1sk already holds.
-        "UpdateExpression": "SET #status = :queued, #gsi2pk = :gsi2pk, #gsi2sk = #gsi1sk,"
-        " #gsi3pk = :gsi3pk, #gsi3sk = :gsi3sk REMOVE #wake_at",
-        "ConditionExpression": "#status = :parked AND #epoch = :epoch",
-        "ExpressionAttributeNames": {
-            f"#{name}": name
-            for name in (
-                "status",
-                "gsi2pk",
-                "gsi2sk",
-                "gsi1sk",
-                "gsi3pk",
-                "gsi3sk",
-                "wake_at",
-                "epoch",
+    meta.set("status", items.s(queued))
+    meta.set("gsi2pk", items.s(f"STATUS#{queued}"))
+    # Out of RUNNING, the status index sorts by creation, which gsi1sk already holds.
+    meta.set_to("gsi2sk", meta.name("gsi1sk"))
+    gsi3pk, gsi3sk = items.due_index_keys(run_id, now)
+    meta.set("gsi3pk", items.s(gsi3pk))
+    meta.set("gsi3sk", items.s(gsi3sk))
+    meta.remove("wake_at")
+    parked = meta.value("parked", items.s(RunStatus.WAITING_FOR_SLOT.value))
+    meta.require(f"{meta.name('status')} = {parked}")
+    meta.require(f"{meta.name('epoch')} = {meta.value('epoch', waiter['epoch'])}")
+    old = {"ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
+    return [
+        {"Update": cast("Any", counter.request(table, counter_key(key), **old))},
+        _wait_delete(table, waiter),
+        {
+            "Update": cast(
+                "Any", meta.request(table, items.key(items.run_pk(run_id), items.META), **old)
             )
         },
-        "ExpressionAttributeValues": {
-            ":queued": items.s(queued),
-            ":gsi2pk": items.s(f"STATUS#{queued}"),
-            ":parked": items.s(RunStatus.WAITING_FOR_SLOT.value),
-            **dict(zip((":gsi3pk", ":gsi3sk"), (items.s(k) for k in due_keys), strict=True)),
-            ":epoch": waiter["epoch"],
-        },
-        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-    }
-    return [
-        {"Update": cast("Any", counter)},
-        _wait_delete(table, waiter),
-        {"Update": cast("Any", meta)},
     ]
 
 
@@ -336,18 +333,12 @@ def drop_actions(
     table: str, key: SlotKey, waiter: Item, waiting: int
 ) -> list[TransactWriteItemTypeDef]:
     """Forget a WAIT item whose run is no longer parked (canceled, failed, expired)."""
-    step, removes = waiting_step(waiting)
-    counter = request(
-        {
-            "TableName": table,
-            "Key": counter_key(key),
-            "UpdateExpression": expression([], ["#waiting :minus"], removes),
-            "ConditionExpression": step,
-        },
-        NAMES,
-        {**common_values(), ":minus": items.n(-1)},
-    )
-    return [{"Update": cast("Any", counter)}, _wait_delete(table, waiter)]
+    counter = Update()
+    leave_waiting(counter, waiting)
+    return [
+        {"Update": cast("Any", counter.request(table, counter_key(key)))},
+        _wait_delete(table, waiter),
+    ]
 
 
 def _wait_delete(table: str, waiter: Item) -> TransactWriteItemTypeDef:
