@@ -95,10 +95,6 @@ class DynamoDBRunStore:
         self.client = client
         self.table = table_name
         self.values = values
-        # A second value in one item (an output beside the payload, an error beside
-        # a result) gets a smaller inline limit so the item stays below 400 KB.
-        secondary = min(values.inline_limit, (items.ITEM_VALUE_BUDGET - values.inline_limit) // 2)
-        self.secondary_values = dataclasses.replace(values, inline_limit=max(secondary, 0))
         self.retention = retention
         self.timer_shards = timer_shards
         self._held: OrderedDict[tuple[str, str, int], RunRecord] = OrderedDict()
@@ -231,7 +227,7 @@ class DynamoDBRunStore:
                 dataclasses.replace(
                     entry,
                     result=self.values.load(result) if result is not None else None,
-                    error=items.parse_error(self.values.load(error)) if error is not None else None,
+                    error=self.values.load_error(error) if error is not None else None,
                 )
             )
         return journal
@@ -314,7 +310,7 @@ class DynamoDBRunStore:
         self, run_id: str, error: ErrorInfo, event: TimelineEvent, *, epoch: int
     ) -> RunRecord | None:
         """Mark FAILED a run still at ``epoch``, not held live (one update); add ``event``."""
-        stored = self.secondary_values.store("error", items.error_text(error))
+        stored = self.values.store_error("error", error)
         request = writes.fail_request(
             self.table, run_id, stored, event.at, self.retention, epoch=epoch
         )
@@ -392,16 +388,14 @@ class DynamoDBRunStore:
             run,
             payload=self.values.load(stored.payload),
             output=self.values.load(stored.output) if stored.output is not None else None,
-            error=items.parse_error(self.values.load(stored.error))
-            if stored.error is not None
-            else None,
+            error=self.values.load_error(stored.error) if stored.error is not None else None,
         )
 
     def _store_secondary(self, what: str, text: str | None) -> StoredValue | None:
-        return self.secondary_values.store(what, text) if text is not None else None
+        return self.values.secondary.store(what, text) if text is not None else None
 
     def _store_error(self, what: str, error: ErrorInfo | None) -> StoredValue | None:
-        return self._store_secondary(what, items.error_text(error)) if error is not None else None
+        return self.values.store_error(what, error) if error is not None else None
 
     def _entry_put(self, run_id: str, entry: JournalEntry) -> TransactWriteItemTypeDef:
         result = None
