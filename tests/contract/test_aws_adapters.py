@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from contract_backends import SETTINGS, Backend, at
 
 from durable_lambda.adapters.aws.dynamodb import layout as items
 from durable_lambda.adapters.memory import MemoryResumeQueue
-from durable_lambda.engine.records import Checkpoint, Fence, ResumeMessage, RunRecord
+from durable_lambda.engine.records import Checkpoint, Fence, ResumeMessage, RunQuery, RunRecord
 from durable_lambda.engine.state import RunStatus
 from durable_lambda.errors import ConfigurationError, IdempotencyClaimConflictError, LeaseLostError
 from durable_lambda.messages import decode_message
@@ -209,6 +210,48 @@ def test_the_local_table_has_the_keys_and_indexes_of_the_template(aws: Backend):
         i["IndexName"]: keys(i["KeySchema"]) for i in declared["GlobalSecondaryIndexes"]
     }
     assert declared["TimeToLiveSpecification"]["AttributeName"] == items.TTL_ATTRIBUTE
+
+
+def _key_attributes(query: dict[str, Any]) -> tuple[str, ...]:
+    """The attributes a Query's key condition names, in order (aliases resolved)."""
+    names = query.get("ExpressionAttributeNames", {})
+    found = re.findall(
+        r"([#\w]+) (?:=|<=?|>=?|BETWEEN)|begins_with\(([#\w]+)", query["KeyConditionExpression"]
+    )
+    return tuple(names.get(name, name) for name in (a or b for a, b in found))
+
+
+def test_the_indexes_the_code_queries_are_exactly_those_the_template_declares(aws: Backend):
+    template = yaml.load(TEMPLATE.read_text(), Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+    declared = {
+        index["IndexName"]: index
+        for index in template["Resources"]["RunsTable"]["Properties"]["GlobalSecondaryIndexes"]
+    }
+    queried: dict[str, set[tuple[str, ...]]] = {}
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        if "IndexName" in params:
+            queried.setdefault(params["IndexName"], set()).add(_key_attributes(params))
+
+    client = aws.store.client  # type: ignore[attr-defined]
+    client.meta.events.register("provide-client-params.dynamodb.Query", record)
+    # Every read of an index the stores make: listing, recovery, parked queues.
+    aws.store.list_runs(RunQuery(task_id="orders"))
+    aws.store.list_runs(RunQuery(task_id="orders", status=RunStatus.QUEUED))
+    aws.store.list_runs(RunQuery(status=RunStatus.QUEUED))
+    aws.store.expired_leases(at(100))
+    aws.store.stranded_runs(at(100))
+    assert aws.flow is not None
+    aws.flow.keys_with_waiters()
+
+    assert set(queried) == set(declared)
+    for name, uses in queried.items():
+        hash_key, range_key = (k["AttributeName"] for k in declared[name]["KeySchema"])
+        for attributes in uses:
+            assert attributes in {(hash_key,), (hash_key, range_key)}, (name, attributes)
+    keys_only = {n for n, i in declared.items() if i["Projection"]["ProjectionType"] == "KEYS_ONLY"}
+    # The stores read the run itself after a keys-only index: they must know which those are.
+    assert keys_only == items.KEYS_ONLY_INDEXES
 
 
 def test_endpoint_variables_point_each_client_at_its_endpoint(monkeypatch: pytest.MonkeyPatch):
