@@ -81,10 +81,11 @@ async def resume_lag(payload: int) -> list[float]:
 def wait_cycle_requests() -> tuple[list[Counter[str]], list[Counter[str]]]:
     """Per wait cycle: the function's AWS requests, and the event source mapping's."""
     global _counter  # noqa: PLW0603 - read by the step body
-    from durable_lambda.adapters.aws import aws_ports, ensure_resources  # noqa: PLC0415
+    from durable_lambda.adapters.aws import aws_ports  # noqa: PLC0415
     from durable_lambda.client import Client  # noqa: PLC0415
     from durable_lambda.local.endpoint_session import EndpointSession  # noqa: PLC0415
     from durable_lambda.local.moto_server import MotoServer  # noqa: PLC0415
+    from durable_lambda.local.resources import ensure_resources  # noqa: PLC0415
     from durable_lambda.messages import decode_message  # noqa: PLC0415
     from durable_lambda.services import build_services  # noqa: PLC0415
     from durable_lambda.settings import Settings  # noqa: PLC0415

@@ -100,7 +100,8 @@ def ddb_writes_per_step() -> tuple[float, float]:
     """Marginal DynamoDB write requests per completed step on moto, and the fixed cost per run."""
     from moto import mock_aws  # noqa: PLC0415
 
-    from durable_lambda.adapters.aws import aws_ports, ensure_resources  # noqa: PLC0415
+    from durable_lambda.adapters.aws import aws_ports  # noqa: PLC0415
+    from durable_lambda.local.resources import ensure_resources  # noqa: PLC0415
     from durable_lambda.settings import Settings  # noqa: PLC0415
     from durable_lambda.testing.aws_counter import RequestCounter  # noqa: PLC0415
 

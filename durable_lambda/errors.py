@@ -136,6 +136,41 @@ class RunNotFoundError(DurableLambdaError):
     """No run with this id exists."""
 
 
+class RunExistsError(DurableLambdaError, ValueError):
+    """A run with this id already exists; the create wrote nothing.
+
+    It is also a ``ValueError``, as the stores raised before it had a name.
+
+    Attributes:
+        run_id: The run id already taken.
+    """
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        super().__init__(f"run {run_id} already exists")
+
+
+class IdempotencyClaimConflictError(RetryableError):
+    """Other triggers with the same idempotency key kept the claim contended; nothing was created.
+
+    Trigger again: the retry finds the run the winning trigger created.
+
+    Attributes:
+        task_id: The task the key belongs to.
+        idempotency_key: The contended key.
+        attempts: Claim attempts made.
+    """
+
+    def __init__(self, task_id: str, idempotency_key: str, attempts: int) -> None:
+        self.task_id = task_id
+        self.idempotency_key = idempotency_key
+        self.attempts = attempts
+        super().__init__(
+            f"idempotency key {idempotency_key!r} of task {task_id!r}: still contended "
+            f"by other triggers after {attempts} claim attempts"
+        )
+
+
 class LeaseLostError(RetryableError):
     """Another invocation owns the run now; this one must stop writing."""
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, replace
 
+from durable_lambda.engine.journal import ErrorInfo
 from durable_lambda.errors import PayloadTooLarge
 from durable_lambda.ports import BlobStore
 
@@ -16,6 +18,9 @@ BLOB_PREFIX = "values/sha256/"
 #: refresh, a blob outlives its latest reference by the retention minus one day,
 #: and reuse costs a write at most once a day per blob.
 BLOB_REFRESH_AFTER = dt.timedelta(days=1)
+#: Bytes one record (a DynamoDB item) may hold in values before DynamoDB's 400 KB
+#: item limit, leaving room for keys and the other attributes.
+RECORD_VALUE_BUDGET = 380 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,8 +57,42 @@ class ValueStore:
         self.blobs.put(key, data)
         return StoredValue(ref=key)
 
+    @property
+    def secondary(self) -> ValueStore:
+        """The store for a record's second value: an output beside the payload, an error.
+
+        Its inline limit is smaller, so a record holding two values inline stays
+        within :data:`RECORD_VALUE_BUDGET`. Every store routes through it alike.
+        """
+        limit = min(self.inline_limit, (RECORD_VALUE_BUDGET - self.inline_limit) // 2)
+        return replace(self, inline_limit=max(limit, 0))
+
+    def store_error(self, what: str, error: ErrorInfo) -> StoredValue:
+        """Store ``error`` as JSON, as a second value (a traceback may be large)."""
+        return self.secondary.store(what, error_text(error))
+
+    def load_error(self, value: StoredValue) -> ErrorInfo:
+        """The error stored by :meth:`store_error`."""
+        return parse_error(self.load(value))
+
     def load(self, value: StoredValue) -> str:
         """The JSON text of a stored value."""
         if value.ref is not None:
             return self.blobs.get(value.ref).decode("utf-8")
         return value.inline if value.inline is not None else "null"
+
+
+def error_text(error: ErrorInfo) -> str:
+    """An error as JSON text (stored like any value: inline, or a blob when large)."""
+    return json.dumps(
+        {"type": error.type, "message": error.message, "traceback": error.traceback},
+        separators=(",", ":"),
+    )
+
+
+def parse_error(text: str) -> ErrorInfo:
+    """An error written by :func:`error_text`."""
+    data = json.loads(text)
+    return ErrorInfo(
+        type=data["type"], message=data["message"], traceback=data.get("traceback", "")
+    )

@@ -73,7 +73,8 @@ def main() -> int:
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "demo")
     from moto import mock_aws  # noqa: PLC0415 - the local extra
 
-    from durable_lambda.adapters.aws import aws_ports, ensure_resources  # noqa: PLC0415
+    from durable_lambda.adapters.aws import aws_ports  # noqa: PLC0415
+    from durable_lambda.local.resources import ensure_resources  # noqa: PLC0415
 
     modules = Settings.from_env().task_modules or ("functions.tasks",)
     for module in modules:

@@ -7,8 +7,10 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
+from durable_lambda import serde
 from durable_lambda.engine.journal import Call, EntryKind, EntryStatus, JournalEntry, call_key
 from durable_lambda.engine.retry import RetryPolicy
+from durable_lambda.errors import SerializationError
 
 WAIT_NAME = "$wait"
 
@@ -109,3 +111,21 @@ def entry_of(
         position=call.position,
         **fields,
     )
+
+
+def checked_value(what: str, value: Any, result_type: Any) -> tuple[str, Any]:
+    """``value`` as the JSON to record and as a replay would return it, checked first.
+
+    Decoding what is about to be recorded both validates it against
+    ``result_type`` (a return annotation) and gives the live call the value a
+    replay would return.
+
+    Raises:
+        SerializationError: Naming ``what`` (``"step 'charge#0'"``), when the
+            value has no JSON form or does not fit ``result_type``.
+    """
+    try:
+        encoded = serde.encode(value)
+        return encoded, serde.decode(encoded, result_type)
+    except SerializationError as exc:
+        raise SerializationError(f"{what} returned a value that cannot be recorded: {exc}") from exc

@@ -23,10 +23,10 @@ from durable_lambda.engine.batch import (
     CompletionReason,
     ItemStatus,
 )
-from durable_lambda.engine.calls import entry_of
+from durable_lambda.engine.calls import checked_value, entry_of
 from durable_lambda.engine.journal import EntryKind, EntryStatus, ErrorInfo, call_key
 from durable_lambda.engine.scopes import current_scope, in_scope, named_scope_context
-from durable_lambda.errors import ConfigurationError, SerializationError, Suspend
+from durable_lambda.errors import ConfigurationError, Suspend
 
 if TYPE_CHECKING:
     from durable_lambda.engine.execution import Execution
@@ -39,15 +39,6 @@ class Branch:
     name: str
     run: Callable[[], Awaitable[Any]]
     result_type: Any = None
-
-
-def _checked(what: str, value: Any, result_type: Any) -> tuple[str, Any]:
-    """``value`` as recorded JSON and as a replay would return it."""
-    try:
-        encoded = serde.encode(value)
-        return encoded, serde.decode(encoded, result_type)
-    except SerializationError as exc:
-        raise SerializationError(f"{what} returned a value that cannot be recorded: {exc}") from exc
 
 
 async def run_in_child_context(
@@ -69,7 +60,7 @@ async def run_in_child_context(
     # A result computed after a stop (user code swallowed the signal) is never
     # recorded: the invocation ends and a replay computes it again.
     execution.check_not_stopping()
-    encoded, result = _checked(f"child context {path!r}", value, result_type)
+    encoded, result = checked_value(f"child context {path!r}", value, result_type)
     execution.persist(
         entry_of(
             call,
@@ -206,7 +197,9 @@ class _BatchRun:
                 return  # completed early: start nothing new
             try:
                 value = await branch.run()
-                encoded, _ = _checked(f"branch {self.scope_of(index)!r}", value, branch.result_type)
+                encoded, _ = checked_value(
+                    f"branch {self.scope_of(index)!r}", value, branch.result_type
+                )
             except Exception as exc:  # noqa: BLE001 - a branch failure is a value of the batch
                 self.items[index] = BatchItem(
                     index, branch.name, ItemStatus.FAILED, error=ErrorInfo.from_exception(exc)

@@ -28,6 +28,7 @@ from durable_lambda.engine.calls import (
     StepCall,
     StepInfo,
     StepSpec,
+    checked_value,
     current_step,
     enter_step,
     entry_of,
@@ -56,6 +57,7 @@ from durable_lambda.engine.signals import (
     only_signals,
     quiet_signals,
     retrieve,
+    swallowed_message,
 )
 from durable_lambda.errors import (
     AbortRun,
@@ -230,7 +232,9 @@ class Execution:
             finally:
                 leave_step(token)
             try:
-                encoded, result = self._checked_result(step_call, value)
+                encoded, result = checked_value(
+                    f"step {step_call.key!r}", value, step_call.spec.result_type
+                )
                 entry = step_call.entry(
                     EntryStatus.COMPLETED,
                     result=encoded,
@@ -246,22 +250,6 @@ class Execution:
             self._inflight -= 1
             if self._inflight == 0 and self._idle is not None:
                 self._idle.set()
-
-    @staticmethod
-    def _checked_result(step_call: StepCall, value: Any) -> tuple[str, Any]:
-        """The result as JSON and as the task will see it (as on replay), checked first.
-
-        Decoding what is about to be recorded both validates it against the
-        step's return annotation and gives the live call the value a replay
-        would return.
-        """
-        try:
-            encoded = serde.encode(value)
-            return encoded, serde.decode(encoded, step_call.spec.result_type)
-        except SerializationError as exc:
-            raise SerializationError(
-                f"step {step_call.key!r} returned a value that cannot be recorded: {exc}"
-            ) from exc
 
     def _step_failed(self, step_call: StepCall, started: dt.datetime, exc: Exception) -> Any:
         policy = step_call.spec.retry or self.task_retry
@@ -477,13 +465,7 @@ class Execution:
 
     def _swallowed_message(self, what: str) -> str:
         request = self._suspends[0] if self._suspends else None
-        at = f" at {request.detail!r}" if request is not None and request.detail else ""
-        return (
-            f"the task body caught durable-lambda's suspend signal{at} and then {what} "
-            "something else: a bare `except:` or `except BaseException:` (or "
-            "gather(..., return_exceptions=True)) around a step or a wait swallows it. "
-            "Catch `Exception` instead; the run cannot trust a result computed after that."
-        )
+        return swallowed_message(request.detail if request is not None else "", what)
 
     def _failed(self, exc: BaseException) -> Failed:
         return Failed(error=_error_of(exc), reason=type(exc).__name__, entries=self._entries())

@@ -51,3 +51,14 @@ def quiet_signals(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> N
     if isinstance(context.get("exception"), Suspend):
         return
     loop.default_exception_handler(context)
+
+
+def swallowed_message(detail: str, what: str) -> str:
+    """Why a run fails when its body went on after catching a stop signal at ``detail``."""
+    at = f" at {detail!r}" if detail else ""
+    return (
+        f"the task body caught durable-lambda's suspend signal{at} and then {what} "
+        "something else: a bare `except:` or `except BaseException:` (or "
+        "gather(..., return_exceptions=True)) around a step or a wait swallows it. "
+        "Catch `Exception` instead; the run cannot trust a result computed after that."
+    )

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from durable_lambda.errors import ConfigurationError
+
 #: Priorities run from MIN_PRIORITY to MAX_PRIORITY; higher starts first.
 MAX_PRIORITY = 1_000_000
 MIN_PRIORITY = -1_000_000
@@ -116,7 +118,7 @@ def validate_priority(priority: int) -> int:
 def validate_limit_override(limit_override: int | None) -> None:
     """A runtime override may close a queue (0) but never go negative."""
     if limit_override is not None and limit_override < 0:
-        raise ValueError(f"limit_override must be >= 0, got {limit_override}")
+        raise ConfigurationError(f"limit_override must be >= 0, got {limit_override}")
 
 
 def waiter_order(priority: int, enqueued_at: dt.datetime, run_id: str) -> str:

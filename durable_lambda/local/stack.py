@@ -220,8 +220,9 @@ class EmulatedStack:
         self._started = False
 
     def _start(self) -> None:
-        from durable_lambda.adapters.aws import aws_ports, ensure_resources  # noqa: PLC0415
+        from durable_lambda.adapters.aws import aws_ports  # noqa: PLC0415
         from durable_lambda.local.endpoint_session import EndpointSession  # noqa: PLC0415
+        from durable_lambda.local.resources import ensure_resources  # noqa: PLC0415
 
         self.moto.start()
         session = EndpointSession(self.moto.endpoint_url, self.moto.region)

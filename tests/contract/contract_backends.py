@@ -102,7 +102,8 @@ def memory_backend() -> Iterator[Backend]:
 def moto_backend(monkeypatch: pytest.MonkeyPatch) -> Iterator[Backend]:
     boto3 = pytest.importorskip("boto3")
     moto = pytest.importorskip("moto")
-    from durable_lambda.adapters.aws import aws_ports, ensure_resources  # noqa: PLC0415
+    from durable_lambda.adapters.aws import aws_ports  # noqa: PLC0415
+    from durable_lambda.local.resources import ensure_resources  # noqa: PLC0415
 
     for name in list(os.environ):
         if name.startswith("AWS_ENDPOINT_URL") or name == "AWS_PROFILE":

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from botocore.exceptions import ClientError
 from contract_backends import SETTINGS, Backend, at
 
-from durable_lambda.adapters import dynamodb_items as items
-from durable_lambda.engine.records import Checkpoint, Fence, ResumeMessage, RunRecord
+from durable_lambda.adapters.aws.dynamodb import layout as items
+from durable_lambda.adapters.memory import MemoryResumeQueue
+from durable_lambda.engine.records import Checkpoint, Fence, ResumeMessage, RunQuery, RunRecord
 from durable_lambda.engine.state import RunStatus
-from durable_lambda.errors import ConfigurationError
+from durable_lambda.errors import ConfigurationError, IdempotencyClaimConflictError, LeaseLostError
 from durable_lambda.messages import decode_message
 
 pytestmark = pytest.mark.moto
@@ -72,6 +75,34 @@ def test_an_idempotency_claim_whose_run_is_gone_is_taken_again(aws: Backend):
     ) == aws.store.get_run("run_new")
 
 
+def test_a_claim_contended_on_every_attempt_raises_a_claim_conflict(
+    aws: Backend, monkeypatch: pytest.MonkeyPatch
+):
+    client = aws.store.client  # type: ignore[attr-defined]
+    tries: list[int] = []
+
+    def always_conflicted(**_: Any) -> None:
+        # What DynamoDB answers while another transaction on the claim is in flight.
+        tries.append(1)
+        raise ClientError(
+            {
+                "Error": {"Code": "TransactionCanceledException", "Message": "conflict"},
+                "CancellationReasons": [{"Code": "TransactionConflict"}, {"Code": "None"}],
+            },
+            "TransactWriteItems",
+        )
+
+    monkeypatch.setattr(client, "transact_write_items", always_conflicted)
+    run = RunRecord("run_c", "orders", RunStatus.QUEUED, "{}", at(1), at(1), idempotency_key="k")
+    with pytest.raises(IdempotencyClaimConflictError, match="'k'") as raised:
+        aws.store.create_run(run)
+    # A claim conflict is no lease lost: nobody held this run.
+    assert not isinstance(raised.value, LeaseLostError)
+    assert raised.value.idempotency_key == "k"
+    assert len(tries) > 1
+    assert aws.store.get_run("run_c") is None
+
+
 def test_a_blob_written_twice_is_kept_once(aws: Backend):
     blobs = aws.extra["ports"].blobs
     blobs.put("values/sha256/abc", b"same bytes")
@@ -105,6 +136,15 @@ def test_a_delay_outside_sqs_range_is_refused(aws: Backend, delay: int):
         aws.extra["ports"].queue.send(ResumeMessage("run_1", 0), delay)
 
 
+@pytest.mark.parametrize("delay", [-1, 901])
+def test_a_delay_outside_sqs_range_is_a_configuration_error_on_both_queues(
+    aws: Backend, delay: int
+):
+    for queue in (aws.extra["ports"].queue, MemoryResumeQueue(lambda: at(0))):
+        with pytest.raises(ConfigurationError, match=r"delay_seconds must be 0\.\.900"):
+            queue.send(ResumeMessage("run_1", 0), delay)
+
+
 def test_dead_letters_are_read_with_their_receive_count_and_deleted(aws: Backend):
     dead_letters = aws.extra["ports"].dead_letters
     sqs = aws.extra["session"].client("sqs")
@@ -126,7 +166,7 @@ def test_sending_without_a_queue_url_names_the_setting(aws: Backend):
 
 
 def test_creating_resources_twice_keeps_the_same_queues(aws: Backend):
-    from durable_lambda.adapters.aws import ensure_resources  # noqa: PLC0415
+    from durable_lambda.local.resources import ensure_resources  # noqa: PLC0415
 
     again = ensure_resources(SETTINGS, aws.extra["session"])
     assert (again.resume_queue_url, again.dlq_url) == (
@@ -170,6 +210,48 @@ def test_the_local_table_has_the_keys_and_indexes_of_the_template(aws: Backend):
         i["IndexName"]: keys(i["KeySchema"]) for i in declared["GlobalSecondaryIndexes"]
     }
     assert declared["TimeToLiveSpecification"]["AttributeName"] == items.TTL_ATTRIBUTE
+
+
+def _key_attributes(query: dict[str, Any]) -> tuple[str, ...]:
+    """The attributes a Query's key condition names, in order (aliases resolved)."""
+    names = query.get("ExpressionAttributeNames", {})
+    found = re.findall(
+        r"([#\w]+) (?:=|<=?|>=?|BETWEEN)|begins_with\(([#\w]+)", query["KeyConditionExpression"]
+    )
+    return tuple(names.get(name, name) for name in (a or b for a, b in found))
+
+
+def test_the_indexes_the_code_queries_are_exactly_those_the_template_declares(aws: Backend):
+    template = yaml.load(TEMPLATE.read_text(), Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+    declared = {
+        index["IndexName"]: index
+        for index in template["Resources"]["RunsTable"]["Properties"]["GlobalSecondaryIndexes"]
+    }
+    queried: dict[str, set[tuple[str, ...]]] = {}
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        if "IndexName" in params:
+            queried.setdefault(params["IndexName"], set()).add(_key_attributes(params))
+
+    client = aws.store.client  # type: ignore[attr-defined]
+    client.meta.events.register("provide-client-params.dynamodb.Query", record)
+    # Every read of an index the stores make: listing, recovery, parked queues.
+    aws.store.list_runs(RunQuery(task_id="orders"))
+    aws.store.list_runs(RunQuery(task_id="orders", status=RunStatus.QUEUED))
+    aws.store.list_runs(RunQuery(status=RunStatus.QUEUED))
+    aws.store.expired_leases(at(100))
+    aws.store.stranded_runs(at(100))
+    assert aws.flow is not None
+    aws.flow.keys_with_waiters()
+
+    assert set(queried) == set(declared)
+    for name, uses in queried.items():
+        hash_key, range_key = (k["AttributeName"] for k in declared[name]["KeySchema"])
+        for attributes in uses:
+            assert attributes in {(hash_key,), (hash_key, range_key)}, (name, attributes)
+    keys_only = {n for n, i in declared.items() if i["Projection"]["ProjectionType"] == "KEYS_ONLY"}
+    # The stores read the run itself after a keys-only index: they must know which those are.
+    assert keys_only == items.KEYS_ONLY_INDEXES
 
 
 def test_endpoint_variables_point_each_client_at_its_endpoint(monkeypatch: pytest.MonkeyPatch):

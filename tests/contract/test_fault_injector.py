@@ -6,7 +6,7 @@ import pytest
 from contract_backends import Backend
 from faults import Fault
 
-from durable_lambda.adapters import dynamodb_items as items
+from durable_lambda.adapters.aws.dynamodb import layout as items
 
 
 def test_an_applied_then_timed_out_put_is_applied_once_and_retried(aws: Backend):

@@ -20,7 +20,12 @@ from durable_lambda.engine.records import (
 )
 from durable_lambda.engine.slots import AcquireOutcome, Holder, SlotKey
 from durable_lambda.engine.state import RunStatus
-from durable_lambda.errors import LeaseLostError, ReleaseNotFoldedError, SlotAvailableError
+from durable_lambda.errors import (
+    ConfigurationError,
+    LeaseLostError,
+    ReleaseNotFoldedError,
+    SlotAvailableError,
+)
 
 KEY = SlotKey("emails")
 OWNER = "owner-a"
@@ -203,6 +208,12 @@ def test_an_override_limits_an_otherwise_unlimited_queue(backend: Backend):
 def test_a_negative_override_is_refused(backend: Backend):
     with pytest.raises(ValueError, match="limit_override"):
         flow(backend).set_control(KEY, limit_override=-1)
+
+
+def test_a_negative_override_is_a_configuration_error_that_changes_nothing(backend: Backend):
+    with pytest.raises(ConfigurationError, match="limit_override must be >= 0, got -1"):
+        flow(backend).set_control(KEY, limit_override=-1, paused=True)
+    assert flow(backend).state(KEY).paused is False
 
 
 # -- reaping ---------------------------------------------------------------------------------

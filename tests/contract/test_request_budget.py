@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from contract_backends import Backend, at
 
-from durable_lambda.adapters import dynamodb_items as items
+from durable_lambda.adapters.aws.dynamodb import layout as items
 from durable_lambda.engine.journal import EntryKind, EntryStatus, JournalEntry
 from durable_lambda.engine.records import Checkpoint, EventKind, Fence, TimelineEvent
 from durable_lambda.engine.state import RunStatus

@@ -17,6 +17,7 @@ from durable_lambda.engine.records import (
     TimelineEvent,
 )
 from durable_lambda.engine.state import RunStatus
+from durable_lambda.errors import RunExistsError
 
 
 def test_every_run_field_survives_create_and_get(backend: Backend):
@@ -68,6 +69,14 @@ def test_creating_the_same_run_id_twice_is_refused(backend: Backend):
     run = backend.new_run()
     with pytest.raises(ValueError, match="already exists"):
         backend.store.create_run(run)
+
+
+def test_a_second_create_of_a_run_id_raises_its_own_error_naming_the_run(backend: Backend):
+    run = backend.new_run()
+    with pytest.raises(RunExistsError, match=run.run_id) as raised:
+        backend.store.create_run(run)
+    assert raised.value.run_id == run.run_id
+    assert backend.store.get_run(run.run_id) == run
 
 
 def test_same_idempotency_key_returns_the_first_run(backend: Backend):

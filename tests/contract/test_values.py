@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from contract_backends import Backend, at
 
-from durable_lambda.engine.journal import EntryKind, EntryStatus, JournalEntry
-from durable_lambda.engine.records import Checkpoint, Fence
+from durable_lambda.engine.journal import EntryKind, EntryStatus, ErrorInfo, JournalEntry
+from durable_lambda.engine.records import Checkpoint, EventKind, Fence, TimelineEvent
 from durable_lambda.engine.state import RunStatus
 from durable_lambda.errors import PayloadTooLarge
 
@@ -123,3 +123,45 @@ def test_a_checkpoint_holding_a_result_above_the_maximum_writes_nothing(backend:
     stored = backend.store.get_run(run_id)
     assert stored is not None
     assert stored.status is RunStatus.RUNNING
+
+
+def large_error(backend: Backend) -> ErrorInfo:
+    """An error whose traceback alone is above the inline limit."""
+    frames = '  File "task.py", line 1, in charge\n' * (backend.settings.inline_limit // 30)
+    return ErrorInfo("builtins.RuntimeError", "declined", f"Traceback:\n{frames}")
+
+
+def test_a_step_error_with_a_large_traceback_goes_to_the_blob_store(backend: Backend):
+    run_id = held(backend)
+    error = large_error(backend)
+    failed = JournalEntry(0, "charge", 0, EntryKind.STEP, EntryStatus.FAILED, error=error)
+    backend.store.record_entry(run_id, Fence(OWNER, 0), failed)
+    assert backend.blob_count() == 1
+    assert backend.store.load_journal(run_id)[0].error == error
+
+
+def test_a_run_error_with_a_large_traceback_goes_to_the_blob_store(backend: Backend):
+    run_id = held(backend)
+    error = large_error(backend)
+    backend.store.checkpoint(
+        run_id, Fence(OWNER, 0), Checkpoint(status=RunStatus.FAILED, error=error)
+    )
+    assert backend.blob_count() == 1
+    stored = backend.store.get_run(run_id)
+    assert stored is not None
+    assert stored.error == error
+
+
+def test_a_run_failed_from_outside_with_a_large_traceback_keeps_it_in_the_blob_store(
+    backend: Backend,
+):
+    run = backend.new_run()
+    error = large_error(backend)
+    event = TimelineEvent(at(50), EventKind.DEAD_LETTERED, "dead-lettered")
+    failed = backend.store.fail_run(run.run_id, error, event, epoch=0)
+    assert failed is not None
+    assert failed.error == error
+    assert backend.blob_count() == 1
+    stored = backend.store.get_run(run.run_id)
+    assert stored is not None
+    assert stored.error == error

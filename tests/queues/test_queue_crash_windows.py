@@ -25,12 +25,13 @@ from queue_helpers import wait_until
 from queue_tasks import RATED, SINGLE
 from registries import registry_of
 
-from durable_lambda.adapters.aws import AwsPorts, aws_ports, ensure_resources
+from durable_lambda.adapters.aws import AwsPorts, aws_ports
 from durable_lambda.admission import Admission
 from durable_lambda.client import Client
 from durable_lambda.engine.state import RunStatus
 from durable_lambda.local.endpoint_session import EndpointSession
 from durable_lambda.local.moto_server import MotoServer
+from durable_lambda.local.resources import ensure_resources
 from durable_lambda.messages import decode_message
 from durable_lambda.scheduler import STRANDED_AFTER, Scheduler
 from durable_lambda.services import build_services

@@ -14,9 +14,10 @@ from ledger import LEDGER_ENV
 from registries import registry_of
 from stack_probes import InProcess
 
-from durable_lambda.adapters.aws import aws_ports, ensure_resources
+from durable_lambda.adapters.aws import aws_ports
 from durable_lambda.local.endpoint_session import EndpointSession
 from durable_lambda.local.moto_server import MotoServer
+from durable_lambda.local.resources import ensure_resources
 from durable_lambda.local.stack import EmulatedStack
 from durable_lambda.services import build_services
 from durable_lambda.settings import Settings

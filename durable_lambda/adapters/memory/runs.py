@@ -1,64 +1,35 @@
-"""In-memory reference implementations of the ports, with conditional-write semantics.
+"""The run store in memory: runs, journals, timelines and timers behind one lock.
 
-They are the executable specification the AWS adapters are tested against
+It is the executable specification the DynamoDB run store is tested against
 (one contract suite runs on both), and the backend of ``LocalRunner``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import heapq
-import itertools
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from durable_lambda.adapters.memory_flow import MemoryFlowStore
-from durable_lambda.clock import SystemClock
+from durable_lambda.adapters.memory.flow import MemoryFlowStore
 from durable_lambda.engine.journal import EntryStatus, ErrorInfo, JournalEntry
 from durable_lambda.engine.records import (
     Checkpoint,
     Fence,
     LeaseOutcome,
     LeaseResult,
-    ResumeMessage,
     RunQuery,
     RunRecord,
     TimelineEvent,
     Timer,
 )
-from durable_lambda.engine.resume import MAX_DELAY_SECONDS
 from durable_lambda.engine.state import RunStatus
 from durable_lambda.engine.transitions import apply_checkpoint, failable, lease_outcome
-from durable_lambda.errors import LeaseLostError, RunNotFoundError
-from durable_lambda.ports import Clock, Ports
-from durable_lambda.settings import Settings
-from durable_lambda.values import BLOB_REFRESH_AFTER, StoredValue, ValueStore
+from durable_lambda.errors import LeaseLostError, RunExistsError, RunNotFoundError
+from durable_lambda.values import StoredValue, ValueStore
 
 #: Journal statuses no later write may overwrite (RETRYING and WAITING may be).
 FINAL_ENTRY_STATUSES = frozenset({EntryStatus.COMPLETED, EntryStatus.FAILED})
-
-
-class MemoryBlobStore:
-    """Blobs in a dict, with the time each was last written (what S3 expires by)."""
-
-    def __init__(self) -> None:
-        """Start empty."""
-        self.blobs: dict[str, bytes] = {}
-        self.modified: dict[str, dt.datetime] = {}
-
-    def put(self, key: str, data: bytes) -> None:
-        """Keep ``data`` (first write wins, as with S3 ``IfNoneMatch``); refresh an old blob."""
-        now = dt.datetime.now(dt.UTC)
-        self.blobs.setdefault(key, data)
-        if now - self.modified.get(key, dt.datetime.min.replace(tzinfo=dt.UTC)) > (
-            BLOB_REFRESH_AFTER
-        ):
-            self.modified[key] = now
-
-    def get(self, key: str) -> bytes:
-        """The bytes under ``key``."""
-        return self.blobs[key]
 
 
 @dataclass(slots=True)
@@ -66,6 +37,14 @@ class _Stored:
     run: RunRecord
     payload: StoredValue
     output: StoredValue | None = None
+    error: StoredValue | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _StoredEntry:
+    entry: JournalEntry  # without its result and error, which are stored values
+    result: StoredValue | None
+    error: StoredValue | None
 
 
 class MemoryRunStore:
@@ -76,7 +55,7 @@ class MemoryRunStore:
         self.values = values
         self._lock = threading.Lock()
         self._runs: dict[str, _Stored] = {}
-        self._journals: dict[str, dict[int, tuple[JournalEntry, StoredValue | None]]] = {}
+        self._journals: dict[str, dict[int, _StoredEntry]] = {}
         self._events: dict[str, list[TimelineEvent]] = {}
         self._idempotency: dict[tuple[str, str], tuple[str, dt.datetime | None]] = {}
         self._timers: dict[tuple[str, int, dt.datetime], Timer] = {}
@@ -88,7 +67,7 @@ class MemoryRunStore:
     def create_run(self, run: RunRecord, idempotency_ttl: dt.timedelta | None = None) -> RunRecord:
         """Create ``run`` or return the run its idempotency key already names."""
         payload = self.values.store("payload", run.payload)
-        output = self.values.store("output", run.output) if run.output is not None else None
+        output, error = self._second_values(run.output, run.error)
         with self._lock:
             self.write_requests += 1
             claim_key: tuple[str, str] | None = None
@@ -104,12 +83,15 @@ class MemoryRunStore:
                     return self._hydrate(self._runs[claim[0]])
             # Check before claiming: a failed create must not leave a claim behind.
             if run.run_id in self._runs:
-                raise ValueError(f"run {run.run_id} already exists")
+                raise RunExistsError(run.run_id)
             if claim_key is not None:
                 expiry = run.created_at + idempotency_ttl if idempotency_ttl else None
                 self._idempotency[claim_key] = (run.run_id, expiry)
             self._runs[run.run_id] = _Stored(
-                run=replace(run, payload="", output=None), payload=payload, output=output
+                run=replace(run, payload="", output=None, error=None),
+                payload=payload,
+                output=output,
+                error=error,
             )
             self._journals[run.run_id] = {}
             self._events[run.run_id] = []
@@ -123,7 +105,9 @@ class MemoryRunStore:
 
     def _hydrate(self, stored: _Stored) -> RunRecord:
         output = self.values.load(stored.output) if stored.output else None
-        return replace(stored.run, payload=self.values.load(stored.payload), output=output)
+        error = self.values.load_error(stored.error) if stored.error else None
+        payload = self.values.load(stored.payload)
+        return replace(stored.run, payload=payload, output=output, error=error)
 
     def take_lease(
         self, run_id: str, epoch: int, owner: str, expiry: dt.datetime, now: dt.datetime
@@ -162,22 +146,28 @@ class MemoryRunStore:
 
     def _check_writable(self, run_id: str, entry: JournalEntry) -> None:
         existing = self._journals[run_id].get(entry.seq)
-        if existing is not None and existing[0].status in FINAL_ENTRY_STATUSES:
+        if existing is not None and existing.entry.status in FINAL_ENTRY_STATUSES:
             raise LeaseLostError(f"run {run_id}: journal position {entry.seq} is already final")
 
-    def _stored_entry(self, entry: JournalEntry) -> tuple[JournalEntry, StoredValue | None]:
-        stored = None
+    def _stored_entry(self, entry: JournalEntry) -> _StoredEntry:
+        result = error = None
         if entry.result is not None:
-            stored = self.values.store(f"step {entry.key!r} result", entry.result)
-        return replace(entry, result=None), stored
+            result = self.values.store(f"step {entry.key!r} result", entry.result)
+        if entry.error is not None:
+            error = self.values.store_error(f"step {entry.key!r} error", entry.error)
+        return _StoredEntry(replace(entry, result=None, error=None), result, error)
 
     def load_journal(self, run_id: str) -> list[JournalEntry]:
         """The journal in position order, large results fetched from blobs."""
         with self._lock:
             journal = dict(self._journals.get(run_id, {}))
         return [
-            replace(entry, result=self.values.load(stored)) if stored else entry
-            for _, (entry, stored) in sorted(journal.items())
+            replace(
+                stored.entry,
+                result=self.values.load(stored.result) if stored.result else None,
+                error=self.values.load_error(stored.error) if stored.error else None,
+            )
+            for _, stored in sorted(journal.items())
         ]
 
     def record_entry(self, run_id: str, fence: Fence, entry: JournalEntry) -> None:
@@ -190,9 +180,7 @@ class MemoryRunStore:
 
     def checkpoint(self, run_id: str, fence: Fence, checkpoint: Checkpoint) -> RunRecord:
         """Apply a checkpoint if ``fence`` still holds (all of it, or nothing)."""
-        output = None
-        if checkpoint.output is not None:
-            output = self.values.store("output", checkpoint.output)
+        output, error = self._second_values(checkpoint.output, checkpoint.error)
         with self._lock:
             self.write_requests += 1
             stored = self._fenced(run_id, fence)
@@ -208,9 +196,11 @@ class MemoryRunStore:
             for entry, stored_entry in zip(checkpoint.entries, entries, strict=True):
                 self._journals[run_id][entry.seq] = stored_entry
             self._events[run_id].extend(checkpoint.events)
-            stored.run = replace(apply_checkpoint(stored.run, checkpoint), output=None)
+            stored.run = replace(apply_checkpoint(stored.run, checkpoint), output=None, error=None)
             if output is not None:
                 stored.output = output
+            if error is not None:
+                stored.error = error
             if checkpoint.timer and checkpoint.wake_at is not None:
                 timer = Timer(run_id, stored.run.epoch, checkpoint.wake_at)
                 self._timers[(run_id, timer.epoch, timer.wake_at)] = timer
@@ -218,6 +208,15 @@ class MemoryRunStore:
                 timer = Timer(run_id, stored.run.epoch, checkpoint.park.expires_at)
                 self._timers[(run_id, timer.epoch, timer.wake_at)] = timer
             return self._hydrate(stored)
+
+    def _second_values(
+        self, output: str | None, error: ErrorInfo | None
+    ) -> tuple[StoredValue | None, StoredValue | None]:
+        """An output and an error as stored: routed as the DynamoDB store routes them."""
+        return (
+            self.values.secondary.store("output", output) if output is not None else None,
+            self.values.store_error("error", error) if error is not None else None,
+        )
 
     def grant_locked(self, run_id: str, epoch: int) -> RunRecord | None:
         """A run parked at ``epoch`` was handed a unit: it may be taken again (lock held).
@@ -253,6 +252,7 @@ class MemoryRunStore:
         self, run_id: str, error: ErrorInfo, event: TimelineEvent, *, epoch: int
     ) -> RunRecord | None:
         """Mark FAILED a run still at ``epoch``, not finished and not held by a live invocation."""
+        stored_error = self.values.store_error("error", error)
         with self._lock:
             self.write_requests += 1
             stored = self._runs.get(run_id)
@@ -261,13 +261,13 @@ class MemoryRunStore:
             stored.run = replace(
                 stored.run,
                 status=RunStatus.FAILED,
-                error=error,
                 lease_owner=None,
                 lease_expiry=None,
                 epoch=stored.run.epoch + 1,
                 updated_at=event.at,
                 finished_at=event.at,
             )
+            stored.error = stored_error
             self._events[run_id].append(event)
             return self._hydrate(stored)
 
@@ -331,68 +331,3 @@ class MemoryRunStore:
             ]
         runs.sort(key=lambda r: (r.created_at, r.run_id), reverse=True)
         return runs[: query.limit]
-
-
-class MemoryResumeQueue:
-    """Resume messages in a heap ordered by delivery time (no visibility timeout)."""
-
-    def __init__(self, clock_now: object) -> None:
-        """Deliver relative to ``clock_now()`` (a callable returning an aware datetime)."""
-        self._now = clock_now
-        self._heap: list[tuple[dt.datetime, int, ResumeMessage]] = []
-        self._seq = itertools.count()
-        self._lock = threading.Lock()
-        self.sent = 0
-
-    def send(self, message: ResumeMessage, delay_seconds: int = 0) -> None:
-        """Queue ``message`` for ``now + delay_seconds``."""
-        if not 0 <= delay_seconds <= MAX_DELAY_SECONDS:  # SQS's limit, enforced alike
-            raise ValueError(f"delay_seconds must be 0..900, got {delay_seconds}")
-        due = self._now() + dt.timedelta(seconds=delay_seconds)  # type: ignore[operator]
-        with self._lock:
-            self.sent += 1
-            heapq.heappush(self._heap, (due, next(self._seq), message))
-
-    def next_due(self) -> dt.datetime | None:
-        """When the earliest message becomes visible, or ``None`` when empty."""
-        with self._lock:
-            return self._heap[0][0] if self._heap else None
-
-    def receive(self, now: dt.datetime, max_messages: int = 10) -> list[ResumeMessage]:
-        """Pop up to ``max_messages`` messages due by ``now``."""
-        out: list[ResumeMessage] = []
-        with self._lock:
-            while self._heap and self._heap[0][0] <= now and len(out) < max_messages:
-                out.append(heapq.heappop(self._heap)[2])
-        return out
-
-    def __len__(self) -> int:
-        """Messages waiting."""
-        with self._lock:
-            return len(self._heap)
-
-
-@dataclass(frozen=True, slots=True)
-class MemoryPorts(Ports):
-    """The ports in memory, typed as their implementations (``LocalRunner``, tests)."""
-
-    store: MemoryRunStore
-    flow: MemoryFlowStore
-    queue: MemoryResumeQueue
-    blobs: MemoryBlobStore
-    clock: Clock
-    dead_letters: None = None
-
-
-def memory_ports(settings: Settings | None = None, clock: Clock | None = None) -> MemoryPorts:
-    """Fresh ports in memory, with the value limits of ``settings`` (default: defaults).
-
-    ``clock`` (default: the system clock) also times the queue's delays.
-    """
-    settings = settings or Settings()
-    clock = clock or SystemClock()
-    blobs = MemoryBlobStore()
-    store = MemoryRunStore(ValueStore(blobs, settings.inline_limit, settings.max_value_bytes))
-    return MemoryPorts(
-        store=store, flow=store.flow, queue=MemoryResumeQueue(clock.now), blobs=blobs, clock=clock
-    )

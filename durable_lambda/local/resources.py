@@ -1,28 +1,17 @@
-"""Wiring to AWS: build the ports from settings, and create resources for local use.
+"""Create the table, bucket and queues a stack needs, for moto and local development only.
 
-Endpoints come from boto3's own configuration, so ``AWS_ENDPOINT_URL`` and
-``AWS_ENDPOINT_URL_<SERVICE>`` point any port at moto or LocalStack.
+Deployed stacks get them from ``template.yaml``; production code never calls this.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import boto3
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from durable_lambda.adapters import dynamodb_items as items
-from durable_lambda.adapters.dynamodb import DynamoDBRunStore
-from durable_lambda.adapters.dynamodb_flow import DynamoDBFlowStore
-from durable_lambda.adapters.s3 import S3BlobStore
-from durable_lambda.adapters.sqs import SQSDeadLetters, SQSResumeQueue
-from durable_lambda.clock import SystemClock
-from durable_lambda.ports import Ports
-from durable_lambda.settings import Settings
-from durable_lambda.values import ValueStore
+from durable_lambda.adapters.aws.dynamodb import layout as items
+from durable_lambda.adapters.aws.ports import CLIENT_CONFIG
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -30,61 +19,10 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
     from mypy_boto3_sqs.client import SQSClient
 
-#: Retries with backoff for throttling and 5xx; short timeouts so a slow call
-#: cannot eat the Lambda deadline.
-CLIENT_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 5},
-    connect_timeout=5,
-    read_timeout=20,
-    tcp_keepalive=True,
-)
+    from durable_lambda.settings import Settings
+
 #: Deliveries of a resume message before SQS moves it to the DLQ (template.yaml's default).
 MAX_RECEIVE_COUNT = 5
-
-
-@dataclass(frozen=True, slots=True)
-class AwsPorts(Ports):
-    """The ports on AWS (DynamoDB, SQS, S3), typed as their adapters.
-
-    Attributes:
-        store: Runs, journals, timelines and timers (DynamoDB).
-        flow: Concurrency counters, parked runs, rate windows and cron cursors (DynamoDB).
-        queue: The resume queue (SQS).
-        blobs: Large values (S3).
-        clock: The system clock.
-        dead_letters: The resume queue's DLQ, when configured.
-    """
-
-    store: DynamoDBRunStore
-    flow: DynamoDBFlowStore
-    queue: SQSResumeQueue
-    blobs: S3BlobStore
-    clock: SystemClock
-    dead_letters: SQSDeadLetters | None = None
-
-
-def aws_ports(settings: Settings, session: boto3.session.Session | None = None) -> AwsPorts:
-    """Build the ports from ``settings`` (clients from ``session``, default: a new one)."""
-    session = session or boto3.session.Session()
-    dynamodb: DynamoDBClient = session.client("dynamodb", config=CLIENT_CONFIG)
-    s3: S3Client = session.client("s3", config=CLIENT_CONFIG)
-    sqs: SQSClient = session.client("sqs", config=CLIENT_CONFIG)
-    blobs = S3BlobStore(s3, settings.bucket_name)
-    values = ValueStore(blobs, settings.inline_limit, settings.max_value_bytes)
-    store = DynamoDBRunStore(
-        dynamodb,
-        settings.table_name,
-        values,
-        retention=dt.timedelta(days=settings.retention_days),
-    )
-    return AwsPorts(
-        store=store,
-        blobs=blobs,
-        queue=SQSResumeQueue(sqs, settings.resume_queue_url),
-        clock=SystemClock(),
-        flow=DynamoDBFlowStore(dynamodb, settings.table_name),
-        dead_letters=SQSDeadLetters(sqs, settings.dlq_url) if settings.dlq_url else None,
-    )
 
 
 def ensure_resources(settings: Settings, session: boto3.session.Session | None = None) -> Settings:

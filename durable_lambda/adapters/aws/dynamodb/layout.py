@@ -25,11 +25,10 @@ so that string order is time order in keys and conditions.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from durable_lambda.engine.journal import EntryKind, EntryStatus, ErrorInfo, JournalEntry
+from durable_lambda.engine.journal import EntryKind, EntryStatus, JournalEntry
 from durable_lambda.engine.records import EventKind, RunRecord, TimelineEvent, Timer
 from durable_lambda.engine.state import RunStatus
 from durable_lambda.values import StoredValue
@@ -49,10 +48,6 @@ STATUS_INDEX = "by_status"
 #: checkpoint and the send) as those long overdue.
 DUE_INDEX = "by_due"
 DUE_SHARDS = 4
-
-#: Bytes an item may hold in values before DynamoDB's 400 KB limit, leaving room
-#: for keys and the other attributes.
-ITEM_VALUE_BUDGET = 380 * 1024
 
 #: Sorts after ``#`` and before any other printable key character: ``<time>#...``
 #: keys up to and including ``<t>`` are exactly those below ``<t>`` + this.
@@ -181,22 +176,6 @@ def get_value(item: Item, name: str) -> StoredValue | None:
         return StoredValue(ref=ref)
     inline = get_s(item, name)
     return StoredValue(inline=inline) if inline is not None else None
-
-
-def error_text(error: ErrorInfo) -> str:
-    """An error as JSON text (stored like any value: inline, or a blob when large)."""
-    return json.dumps(
-        {"type": error.type, "message": error.message, "traceback": error.traceback},
-        separators=(",", ":"),
-    )
-
-
-def parse_error(text: str) -> ErrorInfo:
-    """An error written by :func:`error_text`."""
-    data = json.loads(text)
-    return ErrorInfo(
-        type=data["type"], message=data["message"], traceback=data.get("traceback", "")
-    )
 
 
 # -- runs --------------------------------------------------------------------------------

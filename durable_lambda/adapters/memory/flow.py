@@ -26,7 +26,7 @@ from durable_lambda.engine.slots import (
 from durable_lambda.errors import ReleaseNotFoldedError, SlotAvailableError
 
 if TYPE_CHECKING:
-    from durable_lambda.adapters.memory import MemoryRunStore
+    from durable_lambda.adapters.memory.runs import MemoryRunStore
 
 #: Reads one ``grant_next`` may make (stale waiters dropped, races lost) before giving up.
 MAX_GRANT_ROUNDS = 30

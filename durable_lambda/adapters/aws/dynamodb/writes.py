@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError
 
-from durable_lambda.adapters import dynamodb_items as items
+from durable_lambda.adapters.aws.dynamodb import layout as items
+from durable_lambda.adapters.aws.dynamodb.expressions import Update, with_set
 from durable_lambda.engine.journal import EntryStatus
 from durable_lambda.engine.records import Fence, RunRecord
 from durable_lambda.engine.state import RESUMABLE, TERMINAL, RunStatus
@@ -30,109 +31,52 @@ if TYPE_CHECKING:
         UpdateTypeDef,
     )
 
-    from durable_lambda.adapters.dynamodb_items import Item
+    from durable_lambda.adapters.aws.dynamodb.layout import Item
 
 #: DynamoDB's limits on one transaction: 100 actions, 4 MB (kept below it).
 MAX_TRANSACTION_ACTIONS = 100
 MAX_TRANSACTION_BYTES = 3_500_000
 
-FENCE_CONDITION = "#lease_owner = :owner AND #epoch = :fence_epoch"
-FENCE_NAMES = {"#lease_owner": "lease_owner", "#epoch": "epoch"}
 ENTRY_WRITABLE = "attribute_not_exists(pk) OR #status IN (:retrying, :waiting)"
 #: The token of the last write that stamped an item (see :func:`write_token`).
 WRITE_ID = "write_id"
-
-
-class Update:
-    """An UpdateExpression under construction, every name and value aliased."""
-
-    def __init__(self) -> None:
-        """Start empty."""
-        self.sets: list[str] = []
-        self.removes: list[str] = []
-        self.names: dict[str, str] = {}
-        self.values: Item = {}
-
-    def name(self, attribute: str) -> str:
-        """The alias of ``attribute`` (registered)."""
-        alias = f"#{attribute}"
-        self.names[alias] = attribute
-        return alias
-
-    def set(self, attribute: str, value: Any) -> None:
-        """``SET attribute = value``."""
-        alias = f":{attribute}"
-        self.values[alias] = value
-        self.sets.append(f"{self.name(attribute)} = {alias}")
-
-    def remove(self, attribute: str) -> None:
-        """``REMOVE attribute``."""
-        self.removes.append(self.name(attribute))
-
-    def set_or_remove(self, attribute: str, value: str | dt.datetime | None) -> None:
-        """Set a string or time, or remove the attribute for ``None``."""
-        if value is None:
-            self.remove(attribute)
-        else:
-            text = items.iso(value) if isinstance(value, dt.datetime) else value
-            self.set(attribute, items.s(text))
-
-    def set_value(self, attribute: str, value: StoredValue) -> None:
-        """Set a stored value, removing its other form (inline versus blob key)."""
-        if value.ref is not None:
-            self.set(f"{attribute}_ref", items.s(value.ref))
-            self.remove(attribute)
-        else:
-            self.set(attribute, items.s(value.inline if value.inline is not None else "null"))
-            self.remove(f"{attribute}_ref")
-
-    @property
-    def expression(self) -> str:
-        """The UpdateExpression text."""
-        parts = [f"SET {', '.join(self.sets)}"]
-        if self.removes:
-            parts.append(f"REMOVE {', '.join(self.removes)}")
-        return " ".join(parts)
 
 
 def lease_request(
     table: str, run_id: str, *, epoch: int, owner: str, expiry: dt.datetime, now: dt.datetime
 ) -> UpdateItemInputTypeDef:
     """The one UpdateItem that takes a run's lease, conditioned like ``lease_outcome``."""
-    resumable = {f":r{i}": items.s(s.value) for i, s in enumerate(sorted(RESUMABLE))}
-    condition = (
-        "#epoch = :epoch AND ((#status = :running AND (attribute_not_exists(#lease_expiry)"
-        f" OR #lease_expiry <= :now)) OR (#status IN ({', '.join(resumable)})"
-        " AND (attribute_not_exists(#wake_at) OR #wake_at <= :now)))"
+    update = Update()
+    running = update.value("running", items.s(RunStatus.RUNNING.value))
+    at = update.value("now", items.s(items.iso(now)))
+    update.set_to("status", running)
+    update.set("lease_owner", items.s(owner))
+    update.set("lease_expiry", items.s(items.iso(expiry)))
+    update.set_to("updated_at", at)
+    update.set("gsi2pk", items.s(f"STATUS#{RunStatus.RUNNING.value}"))
+    update.set("gsi2sk", items.s(f"{items.iso(expiry)}#{run_id}"))
+    update.remove("gsi3pk")
+    update.remove("gsi3sk")
+    update.add("invocations", "one", items.n(1))
+    status, lease_expiry, wake_at = (update.name(a) for a in ("status", "lease_expiry", "wake_at"))
+    resumable = ", ".join(
+        update.value(f"r{i}", items.s(s.value)) for i, s in enumerate(sorted(RESUMABLE))
     )
-    return {
-        "TableName": table,
-        "Key": items.key(items.run_pk(run_id), items.META),
-        "UpdateExpression": "SET #status = :running, #lease_owner = :owner,"
-        " #lease_expiry = :expiry, #updated_at = :now, #gsi2pk = :gsi2pk,"
-        " #gsi2sk = :gsi2sk REMOVE #gsi3pk, #gsi3sk ADD #invocations :one",
-        "ConditionExpression": condition,
-        "ExpressionAttributeNames": {
-            **FENCE_NAMES,
-            **{f"#{name}": name for name in ("status", "lease_expiry", "wake_at", "updated_at")},
-            **{
-                f"#{name}": name for name in ("gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk", "invocations")
-            },
-        },
-        "ExpressionAttributeValues": {
-            ":epoch": items.n(epoch),
-            ":running": items.s(RunStatus.RUNNING.value),
-            ":owner": items.s(owner),
-            ":expiry": items.s(items.iso(expiry)),
-            ":now": items.s(items.iso(now)),
-            ":gsi2pk": items.s(f"STATUS#{RunStatus.RUNNING.value}"),
-            ":gsi2sk": items.s(f"{items.iso(expiry)}#{run_id}"),
-            ":one": items.n(1),
-            **resumable,
-        },
-        "ReturnValues": "ALL_NEW",
-        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-    }
+    update.require(
+        f"{update.name('epoch')} = {update.value('epoch', items.n(epoch))}"
+        f" AND (({status} = {running} AND (attribute_not_exists({lease_expiry})"
+        f" OR {lease_expiry} <= {at})) OR ({status} IN ({resumable})"
+        f" AND (attribute_not_exists({wake_at}) OR {wake_at} <= {at})))"
+    )
+    return cast(
+        "UpdateItemInputTypeDef",
+        update.request(
+            table,
+            items.key(items.run_pk(run_id), items.META),
+            ReturnValues="ALL_NEW",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        ),
+    )
 
 
 def checkpoint_update(
@@ -182,18 +126,22 @@ def checkpoint_update(
 
 def fenced(update: Update, table: str, run_id: str, fence: Fence) -> UpdateTypeDef:
     """``update`` of the run's META item, applied only while ``fence`` holds."""
-    update.values[":owner"] = items.s(fence.owner)
-    update.values[":fence_epoch"] = items.n(fence.epoch)
-    update.names.update(FENCE_NAMES)
-    return {
-        "TableName": table,
-        "Key": items.key(items.run_pk(run_id), items.META),
-        "UpdateExpression": update.expression,
-        "ConditionExpression": FENCE_CONDITION,
-        "ExpressionAttributeNames": update.names,
-        "ExpressionAttributeValues": update.values,
-        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-    }
+    update.require(fence_condition(update, fence))
+    return cast(
+        "UpdateTypeDef",
+        update.request(
+            table,
+            items.key(items.run_pk(run_id), items.META),
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        ),
+    )
+
+
+def fence_condition(update: Update, fence: Fence) -> str:
+    """The condition that ``fence`` still holds the run (its owner and epoch)."""
+    owner = update.value("owner", items.s(fence.owner))
+    epoch = update.value("fence_epoch", items.n(fence.epoch))
+    return f"{update.name('lease_owner')} = {owner} AND {update.name('epoch')} = {epoch}"
 
 
 def fail_request(
@@ -212,38 +160,44 @@ def fail_request(
     """
     update = Update()
     update.set("status", items.s(RunStatus.FAILED.value))
-    update.set("updated_at", items.s(items.iso(at)))
-    update.set("finished_at", items.s(items.iso(at)))
+    at_value = update.value("at", items.s(items.iso(at)))
+    update.set_to("updated_at", at_value)
+    update.set_to("finished_at", at_value)
     update.set("ttl", items.n(items.epoch_seconds(at + retention)))
     update.set("gsi2pk", items.s(f"STATUS#{RunStatus.FAILED.value}"))
     # Out of RUNNING, the status index sorts by creation, which gsi1sk already holds.
-    update.sets.append(f"{update.name('gsi2sk')} = {update.name('gsi1sk')}")
-    update.sets.append(f"{update.name('epoch')} = {update.name('epoch')} + :one")
-    update.values[":one"] = items.n(1)
+    update.set_to("gsi2sk", update.name("gsi1sk"))
+    epoch_name = update.name("epoch")
+    update.set_to("epoch", f"{epoch_name} + {update.value('one', items.n(1))}")
     update.set_value("error", error)
     update.remove("lease_owner")
     update.remove("lease_expiry")
     update.remove("gsi3pk")
     update.remove("gsi3sk")
-    terminal = {f":t{i}": items.s(s.value) for i, s in enumerate(sorted(TERMINAL))}
-    update.values.update(terminal)
-    update.values[":epoch"] = items.n(epoch)
-    update.values[":running"] = items.s(RunStatus.RUNNING.value)
-    update.values[":at"] = items.s(items.iso(at))
-    live = "(#status = :running AND attribute_exists(#lease_expiry) AND #lease_expiry > :at)"
+    status, lease_expiry = update.name("status"), update.name("lease_expiry")
+    terminal = ", ".join(
+        update.value(f"t{i}", items.s(s.value)) for i, s in enumerate(sorted(TERMINAL))
+    )
+    running = update.value("running", items.s(RunStatus.RUNNING.value))
+    live = (
+        f"({status} = {running} AND attribute_exists({lease_expiry})"
+        f" AND {lease_expiry} > {at_value})"
+    )
+    update.require(
+        f"attribute_exists(pk) AND {epoch_name} = {update.value('epoch', items.n(epoch))}"
+        f" AND NOT {status} IN ({terminal}) AND NOT {live}"
+    )
     # Its retry, once applied, finds the run terminal: the token tells it was us.
     update.set(WRITE_ID, items.s(write_token("fail", run_id, update.expression, update.values)))
-    return {
-        "TableName": table,
-        "Key": items.key(items.run_pk(run_id), items.META),
-        "UpdateExpression": update.expression,
-        "ConditionExpression": f"attribute_exists(pk) AND #epoch = :epoch"
-        f" AND NOT #status IN ({', '.join(terminal)}) AND NOT {live}",
-        "ExpressionAttributeNames": update.names,
-        "ExpressionAttributeValues": update.values,
-        "ReturnValues": "ALL_NEW",
-        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-    }
+    return cast(
+        "UpdateItemInputTypeDef",
+        update.request(
+            table,
+            items.key(items.run_pk(run_id), items.META),
+            ReturnValues="ALL_NEW",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        ),
+    )
 
 
 def token_of(request: UpdateItemInputTypeDef) -> str:
@@ -254,19 +208,14 @@ def token_of(request: UpdateItemInputTypeDef) -> str:
 
 def fence_check(table: str, run_id: str, fence: Fence) -> TransactWriteItemTypeDef:
     """A transaction action that holds only while ``fence`` still holds the run."""
-    return {
-        "ConditionCheck": {
-            "TableName": table,
-            "Key": items.key(items.run_pk(run_id), items.META),
-            "ConditionExpression": FENCE_CONDITION,
-            "ExpressionAttributeNames": FENCE_NAMES,
-            "ExpressionAttributeValues": {
-                ":owner": items.s(fence.owner),
-                ":fence_epoch": items.n(fence.epoch),
-            },
-            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-        }
-    }
+    check = Update()
+    check.require(fence_condition(check, fence))
+    body = check.request(
+        table,
+        items.key(items.run_pk(run_id), items.META),
+        ReturnValuesOnConditionCheckFailure="ALL_OLD",
+    )
+    return {"ConditionCheck": cast("Any", body)}
 
 
 def entry_put(table: str, item: Item) -> TransactWriteItemTypeDef:
@@ -348,26 +297,10 @@ def stamp(actions: list[TransactWriteItemTypeDef], token: str) -> list[TransactW
             put = action["Put"] = copy.copy(action["Put"])
             put["Item"] = {**put["Item"], WRITE_ID: items.s(token)}
         elif "Update" in action and "ConditionExpression" in action["Update"]:
-            update = cast("dict[str, Any]", copy.copy(action["Update"]))
-            update["UpdateExpression"] = stamped_expression(update["UpdateExpression"])
-            update["ExpressionAttributeNames"] = {
-                **update.get("ExpressionAttributeNames", {}),
-                "#write_id": WRITE_ID,
-            }
-            update["ExpressionAttributeValues"] = {
-                **update.get("ExpressionAttributeValues", {}),
-                ":write_id": items.s(token),
-            }
+            update = with_set(cast("dict[str, Any]", action["Update"]), WRITE_ID, items.s(token))
             action["Update"] = cast("UpdateTypeDef", update)
         stamped.append(action)
     return stamped
-
-
-def stamped_expression(expression: str) -> str:
-    """``expression`` that also sets ``#write_id = :write_id``."""
-    if expression.startswith("SET "):
-        return f"SET #write_id = :write_id, {expression[4:]}"
-    return f"SET #write_id = :write_id {expression}"
 
 
 def ours(old: Item | None, token: str) -> bool:
@@ -389,6 +322,11 @@ def retried(exc: ClientError) -> bool:
 
 
 # -- failures ------------------------------------------------------------------------------
+
+#: Attempts at a write that lost a race with another writer of the same item
+#: (a transaction conflict, a versioned put, a grant whose waiter count moved).
+CONFLICT_ATTEMPTS = 5
+CONDITION_FAILED = "ConditionalCheckFailedException"
 
 
 def error_code(exc: ClientError) -> str:

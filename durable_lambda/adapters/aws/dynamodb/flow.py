@@ -1,8 +1,8 @@
 """Flow control on DynamoDB: counters that know their holders, parked runs, rates, cron cursors.
 
-The semantics are those of :class:`~durable_lambda.adapters.memory_flow.MemoryFlowStore`
+The semantics are those of :class:`~durable_lambda.adapters.memory.flow.MemoryFlowStore`
 (the same contract suite runs on both); the item layout is in
-:mod:`~durable_lambda.adapters.dynamodb_slots`. Request budget:
+:mod:`~durable_lambda.adapters.aws.dynamodb.slots`. Request budget:
 
 - ``acquire``: one ``UpdateItem`` (a refusal is classified from the old item);
   a run that already holds a unit pays a second one to extend its expiry;
@@ -26,9 +26,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError
 
-from durable_lambda.adapters import dynamodb_items as items
-from durable_lambda.adapters import dynamodb_slots as slots
-from durable_lambda.adapters import dynamodb_writes as writes
+from durable_lambda.adapters.aws.dynamodb import layout as items
+from durable_lambda.adapters.aws.dynamodb import slots, writes
 from durable_lambda.engine.records import ResumeMessage
 from durable_lambda.engine.slots import (
     AcquireOutcome,
@@ -43,11 +42,8 @@ from durable_lambda.engine.slots import (
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
-    from durable_lambda.adapters.dynamodb_items import Item
+    from durable_lambda.adapters.aws.dynamodb.layout import Item
 
-_CONDITION_FAILED = "ConditionalCheckFailedException"
-#: Attempts at a write that lost a race with another writer of the same item.
-CONFLICT_ATTEMPTS = 5
 #: Stale WAIT items (their run canceled while parked) one ``grant_next`` may clear.
 MAX_STALE_WAITERS = 25
 #: The wait ``admit`` reports when the window stayed contended for every attempt.
@@ -78,39 +74,9 @@ class DynamoDBFlowStore:
         now: dt.datetime,  # noqa: ARG002 - part of the port; expiries are compared by reapers
     ) -> AcquireResult:
         """Take (or keep) a unit for ``run_id`` in one conditional update."""
-        names = {**slots.NAMES, "#h": slots.holder_attribute(run_id)}
-        values: Item = {**slots.common_values(), ":expiry": items.s(items.iso(expiry))}
-        if code_limit is not None:
-            values[":cl"] = items.n(code_limit)
-        sets, removes = slots.code_limit_clause(code_limit)
-        take = slots.request(
-            {
-                "TableName": self.table,
-                "Key": slots.counter_key(key),
-                "UpdateExpression": slots.expression(
-                    ["#h = :expiry", *sets], ["#count :one"], removes
-                ),
-                "ConditionExpression": f"attribute_not_exists(#h) AND {slots.NOT_PAUSED}"
-                f" AND {slots.NO_WAITERS} AND {slots.room(code_limit)}",
-                "ReturnValues": "ALL_NEW",
-                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-            },
-            names,
-            values,
-        )
-        refresh = slots.request(
-            {
-                "TableName": self.table,
-                "Key": slots.counter_key(key),
-                "UpdateExpression": slots.expression(["#h = :expiry", *sets], [], removes),
-                "ConditionExpression": "attribute_exists(#h)",
-                "ReturnValues": "ALL_NEW",
-            },
-            names,
-            values,
-        )
+        take, refresh = slots.acquire_requests(self.table, key, run_id, expiry, code_limit)
         state = QueueState(key, code_limit=code_limit)
-        for _ in range(CONFLICT_ATTEMPTS):
+        for _ in range(writes.CONFLICT_ATTEMPTS):
             try:
                 response = self.client.update_item(**take)
             except ClientError as exc:
@@ -147,23 +113,19 @@ class DynamoDBFlowStore:
     def _drop_holder(
         self, key: SlotKey, run_id: str, expiry: dt.datetime | None
     ) -> QueueState | None:
-        condition = "attribute_exists(#h)" if expiry is None else "#h = :expiry"
-        values: Item = {":minus": items.n(-1)}
-        if expiry is not None:
-            values[":expiry"] = items.s(items.iso(expiry))
+        update = slots.drop_holder(run_id)
+        holder = update.name(slots.holder_attribute(run_id))
+        if expiry is None:
+            update.require(f"attribute_exists({holder})")
+        else:
+            update.require(f"{holder} = {update.value('expiry', items.s(items.iso(expiry)))}")
         try:
             response = self.client.update_item(
-                **slots.request(
-                    {
-                        "TableName": self.table,
-                        "Key": slots.counter_key(key),
-                        "UpdateExpression": slots.expression([], ["#count :minus"], ["#h"]),
-                        "ConditionExpression": condition,
-                        "ReturnValues": "ALL_NEW",
-                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-                    },
-                    {**slots.NAMES, "#h": slots.holder_attribute(run_id)},
-                    values,
+                **update.request(
+                    self.table,
+                    slots.counter_key(key),
+                    ReturnValues="ALL_NEW",
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
             )
         except ClientError as exc:
@@ -184,7 +146,7 @@ class DynamoDBFlowStore:
     ) -> ResumeMessage | None:
         """Hand a unit to the first parked run if there is room: one query, one transaction."""
         conflicts = stale = 0
-        while conflicts < CONFLICT_ATTEMPTS and stale <= MAX_STALE_WAITERS:
+        while conflicts < writes.CONFLICT_ATTEMPTS and stale <= MAX_STALE_WAITERS:
             counter, waiter = self._head(key)
             state = slots.parse_counter(key, counter)
             if waiter is None or not state.has_room:
@@ -253,27 +215,13 @@ class DynamoDBFlowStore:
     ) -> QueueState:
         """Pause, resume or override the limit in one update."""
         validate_limit_override(limit_override)
-        sets = ["#count = if_not_exists(#count, :zero)"]
-        removes = []
-        values: Item = {":zero": items.n(0)}
-        if paused is not None:
-            sets.append("#paused = :paused")
-            values[":paused"] = {"BOOL": paused}
-        if clear_override:
-            removes.append("#lo")
-        elif limit_override is not None:
-            sets.append("#lo = :lo")
-            values[":lo"] = items.n(limit_override)
         response = self.client.update_item(
-            **slots.request(
-                {
-                    "TableName": self.table,
-                    "Key": slots.counter_key(key),
-                    "UpdateExpression": slots.expression(sets, [], removes),
-                    "ReturnValues": "ALL_NEW",
-                },
-                slots.NAMES,
-                values,
+            **slots.control_request(
+                self.table,
+                key,
+                paused=paused,
+                limit_override=limit_override,
+                clear_override=clear_override,
             )
         )
         return slots.parse_counter(key, response["Attributes"])
@@ -304,7 +252,7 @@ class DynamoDBFlowStore:
     def admit(self, key: str, limit: int, period: float, now: dt.datetime) -> float:
         """Record a start if the sliding window allows it (optimistic, versioned)."""
         item_key = items.key(f"RATE#{key}", "WINDOW")
-        for attempt in range(CONFLICT_ATTEMPTS):
+        for attempt in range(writes.CONFLICT_ATTEMPTS):
             old = self.client.get_item(TableName=self.table, Key=item_key, ConsistentRead=True).get(
                 "Item"
             )
@@ -392,7 +340,7 @@ class DynamoDBFlowStore:
     @staticmethod
     def _refused(exc: ClientError) -> Item | None:
         """The old item of a failed condition (re-raises any other error)."""
-        if writes.error_code(exc) != _CONDITION_FAILED:
+        if writes.error_code(exc) != writes.CONDITION_FAILED:
             raise exc
         return cast("Item | None", cast("dict[str, Any]", exc.response).get("Item"))
 

@@ -7,7 +7,7 @@ import itertools
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, cast
 
-from durable_lambda.adapters import dynamodb_items as items
+from durable_lambda.adapters.aws.dynamodb import layout as items
 from durable_lambda.engine.records import RunQuery, RunRecord
 from durable_lambda.engine.state import RunStatus
 
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import QueryInputTypeDef
 
-    from durable_lambda.adapters.dynamodb_items import Item
+    from durable_lambda.adapters.aws.dynamodb.layout import Item
 
 
 def status_pk(status: RunStatus) -> str:

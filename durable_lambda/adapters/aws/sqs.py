@@ -42,10 +42,12 @@ class SQSResumeQueue:
         """Send ``{"run_id", "epoch"}``, delivered after ``delay_seconds`` (0..900).
 
         Raises:
-            ValueError: The delay is outside SQS's range.
+            ConfigurationError: The delay is outside SQS's range.
         """
         if not 0 <= delay_seconds <= MAX_DELAY_SECONDS:
-            raise ValueError(f"delay_seconds must be 0..{MAX_DELAY_SECONDS}, got {delay_seconds}")
+            raise ConfigurationError(
+                f"delay_seconds must be 0..{MAX_DELAY_SECONDS}, got {delay_seconds}"
+            )
         self.client.send_message(
             QueueUrl=_require(self.queue_url, "resume queue"),
             MessageBody=encode_message(message),

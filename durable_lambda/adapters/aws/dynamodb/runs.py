@@ -1,7 +1,7 @@
 """The run store on DynamoDB: one table, conditional writes, one request per hot operation.
 
-Item layout lives in :mod:`~durable_lambda.adapters.dynamodb_items`, the
-conditional requests in :mod:`~durable_lambda.adapters.dynamodb_writes`; the
+Item layout lives in :mod:`~durable_lambda.adapters.aws.dynamodb.layout`, the
+conditional requests in :mod:`~durable_lambda.adapters.aws.dynamodb.writes`; the
 semantics are those of :class:`~durable_lambda.adapters.memory.MemoryRunStore`
 (the same contract suite runs on both). Request budget per operation:
 
@@ -32,10 +32,10 @@ from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError
 
-from durable_lambda.adapters import dynamodb_items as items
-from durable_lambda.adapters import dynamodb_slots as slots
-from durable_lambda.adapters import dynamodb_writes as writes
-from durable_lambda.adapters.dynamodb_indexes import RunIndexes
+from durable_lambda.adapters.aws.dynamodb import layout as items
+from durable_lambda.adapters.aws.dynamodb import slots, writes
+from durable_lambda.adapters.aws.dynamodb.expressions import Update
+from durable_lambda.adapters.aws.dynamodb.indexes import RunIndexes
 from durable_lambda.engine.journal import ErrorInfo, JournalEntry
 from durable_lambda.engine.records import (
     Checkpoint,
@@ -50,8 +50,9 @@ from durable_lambda.engine.records import (
 from durable_lambda.engine.state import RunStatus
 from durable_lambda.engine.transitions import apply_checkpoint, lease_outcome
 from durable_lambda.errors import (
-    LeaseLostError,
+    IdempotencyClaimConflictError,
     ReleaseNotFoldedError,
+    RunExistsError,
     RunNotFoundError,
     SlotAvailableError,
 )
@@ -61,11 +62,10 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import QueryInputTypeDef, TransactWriteItemTypeDef
 
-    from durable_lambda.adapters.dynamodb_items import Item
+    from durable_lambda.adapters.aws.dynamodb.layout import Item
 
-#: Attempts at a transaction that lost a race with another one on the same item.
-CONFLICT_ATTEMPTS = 3
-_CONDITION_FAILED = "ConditionalCheckFailedException"
+#: Attempts at an idempotency claim: lost races, or a claim whose run was deleted.
+CLAIM_ATTEMPTS = writes.CONFLICT_ATTEMPTS
 
 
 class DynamoDBRunStore:
@@ -95,10 +95,6 @@ class DynamoDBRunStore:
         self.client = client
         self.table = table_name
         self.values = values
-        # A second value in one item (an output beside the payload, an error beside
-        # a result) gets a smaller inline limit so the item stays below 400 KB.
-        secondary = min(values.inline_limit, (items.ITEM_VALUE_BUDGET - values.inline_limit) // 2)
-        self.secondary_values = dataclasses.replace(values, inline_limit=max(secondary, 0))
         self.retention = retention
         self.timer_shards = timer_shards
         self._held: OrderedDict[tuple[str, str, int], RunRecord] = OrderedDict()
@@ -132,10 +128,10 @@ class DynamoDBRunStore:
             try:
                 self.client.put_item(**put_meta["Put"])
             except ClientError as exc:
-                if writes.error_code(exc) != _CONDITION_FAILED:
+                if writes.error_code(exc) != writes.CONDITION_FAILED:
                     raise
                 if not writes.ours(cast("dict[str, Any]", exc.response).get("Item"), token):
-                    raise ValueError(f"run {run.run_id} already exists") from None
+                    raise RunExistsError(run.run_id) from None
             return run
         return self._create_claimed(run, run.idempotency_key, put_meta, idempotency_ttl)
 
@@ -157,7 +153,7 @@ class DynamoDBRunStore:
             claim["ttl"] = items.n(items.epoch_seconds(expiry))
         gone: str | None = None
         token = items.get_s(cast("Item", put_meta["Put"]["Item"]), writes.WRITE_ID) or ""
-        for attempt in range(CONFLICT_ATTEMPTS + 2):
+        for attempt in range(CLAIM_ATTEMPTS):
             put_claim = writes.claim_put(self.table, claim, run.created_at, gone)
             try:
                 self.client.transact_write_items(
@@ -169,7 +165,7 @@ class DynamoDBRunStore:
                 if writes.applied(reasons, token):  # our own create, retried by botocore
                     return run
                 if writes.failed_condition(reasons, 1):
-                    raise ValueError(f"run {run.run_id} already exists") from None
+                    raise RunExistsError(run.run_id) from None
                 if writes.failed_condition(reasons, 0):
                     holder = items.get_s(cast("Item", reasons[0].get("Item", {})), "run_id") or ""
                     existing = self.get_run(holder)
@@ -181,9 +177,7 @@ class DynamoDBRunStore:
                     continue
                 raise
             return run
-        raise LeaseLostError(
-            f"idempotency key {idempotency_key!r}: too much contention to claim it"
-        )
+        raise IdempotencyClaimConflictError(run.task_id, idempotency_key, CLAIM_ATTEMPTS)
 
     def get_run(self, run_id: str) -> RunRecord | None:
         """The run's metadata (a consistent read), or ``None``."""
@@ -205,7 +199,7 @@ class DynamoDBRunStore:
         try:
             response = self.client.update_item(**request)
         except ClientError as exc:
-            if writes.error_code(exc) != _CONDITION_FAILED:
+            if writes.error_code(exc) != writes.CONDITION_FAILED:
                 raise
             old = cast("Item | None", cast("dict[str, Any]", exc.response).get("Item"))
             if old is None:
@@ -233,7 +227,7 @@ class DynamoDBRunStore:
                 dataclasses.replace(
                     entry,
                     result=self.values.load(result) if result is not None else None,
-                    error=items.parse_error(self.values.load(error)) if error is not None else None,
+                    error=self.values.load_error(error) if error is not None else None,
                 )
             )
         return journal
@@ -316,14 +310,14 @@ class DynamoDBRunStore:
         self, run_id: str, error: ErrorInfo, event: TimelineEvent, *, epoch: int
     ) -> RunRecord | None:
         """Mark FAILED a run still at ``epoch``, not held live (one update); add ``event``."""
-        stored = self.secondary_values.store("error", items.error_text(error))
+        stored = self.values.store_error("error", error)
         request = writes.fail_request(
             self.table, run_id, stored, event.at, self.retention, epoch=epoch
         )
         try:
             response = self.client.update_item(**request)
         except ClientError as exc:
-            if writes.error_code(exc) != _CONDITION_FAILED:
+            if writes.error_code(exc) != writes.CONDITION_FAILED:
                 raise
             old = cast("Item | None", cast("dict[str, Any]", exc.response).get("Item"))
             if old is None or not writes.ours(old, writes.token_of(request)):
@@ -336,17 +330,15 @@ class DynamoDBRunStore:
 
     def note_delivery_error(self, run_id: str, reason: str) -> None:
         """Remember the last delivery error (nothing happens for an unknown run)."""
+        update = Update()
+        update.set("last_delivery_error", items.s(reason))
+        update.require("attribute_exists(pk)")
         try:
             self.client.update_item(
-                TableName=self.table,
-                Key=items.key(items.run_pk(run_id), items.META),
-                UpdateExpression="SET #e = :e",
-                ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeNames={"#e": "last_delivery_error"},
-                ExpressionAttributeValues={":e": items.s(reason)},
+                **update.request(self.table, items.key(items.run_pk(run_id), items.META))
             )
         except ClientError as exc:
-            if writes.error_code(exc) != _CONDITION_FAILED:
+            if writes.error_code(exc) != writes.CONDITION_FAILED:
                 raise
 
     # -- timers and recovery ---------------------------------------------------------
@@ -396,16 +388,14 @@ class DynamoDBRunStore:
             run,
             payload=self.values.load(stored.payload),
             output=self.values.load(stored.output) if stored.output is not None else None,
-            error=items.parse_error(self.values.load(stored.error))
-            if stored.error is not None
-            else None,
+            error=self.values.load_error(stored.error) if stored.error is not None else None,
         )
 
     def _store_secondary(self, what: str, text: str | None) -> StoredValue | None:
-        return self.secondary_values.store(what, text) if text is not None else None
+        return self.values.secondary.store(what, text) if text is not None else None
 
     def _store_error(self, what: str, error: ErrorInfo | None) -> StoredValue | None:
-        return self._store_secondary(what, items.error_text(error)) if error is not None else None
+        return self.values.store_error(what, error) if error is not None else None
 
     def _entry_put(self, run_id: str, entry: JournalEntry) -> TransactWriteItemTypeDef:
         result = None
@@ -422,13 +412,13 @@ class DynamoDBRunStore:
     def _transact(self, run_id: str, fence: Fence, actions: list[TransactWriteItemTypeDef]) -> None:
         """Write ``actions`` atomically; a cancellation raises what the memory store raises.
 
-        The transaction's token (see :func:`~dynamodb_writes.write_token`) makes
+        The transaction's token (see :func:`.writes.write_token`) makes
         botocore's retry of an applied try succeed on DynamoDB, and is stamped on
         the items it conditions so the retry is recognised where tokens are ignored.
         """
         token = writes.write_token(run_id, fence.owner, fence.epoch, actions)
         actions = writes.stamp(actions, token)
-        for attempt in range(CONFLICT_ATTEMPTS):
+        for attempt in range(writes.CONFLICT_ATTEMPTS):
             try:
                 # A new token per conflict retry: the last try was cancelled, not applied.
                 self.client.transact_write_items(
@@ -443,7 +433,7 @@ class DynamoDBRunStore:
                     raise failure from None
                 if slots.park_refused(actions, reasons):
                     raise SlotAvailableError(f"run {run_id}: its queue has room again") from None
-                if writes.conflicted(reasons) and attempt + 1 < CONFLICT_ATTEMPTS:
+                if writes.conflicted(reasons) and attempt + 1 < writes.CONFLICT_ATTEMPTS:
                     continue
                 raise
             return
