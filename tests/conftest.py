@@ -17,6 +17,9 @@ from durable_lambda.testing import LocalRunner
 # emulated workers load (their stacks put this folder on the workers' path too).
 sys.path.insert(0, str(Path(__file__).parent / "support"))
 
+#: The fixtures the system suites share (ledger, stacks, moto server, in-process services).
+pytest_plugins = ["system_fixtures"]
+
 
 @pytest.fixture
 def registry() -> TaskRegistry:

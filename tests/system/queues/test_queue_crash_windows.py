@@ -8,36 +8,16 @@ after it runs and no handler sees it, as with a SIGKILL.
 
 from __future__ import annotations
 
-import dataclasses
-import datetime as dt
-import itertools
 import threading
-import time
-import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
-from ledger import LEDGER_ENV, read_ledger
+from ledger import read_ledger
 from queue_helpers import wait_until
 from queue_tasks import RATED, SINGLE
-from registries import registry_of
 
-from durable_lambda.adapters.aws import AwsPorts, aws_ports
-from durable_lambda.admission import Admission
-from durable_lambda.client import Client
 from durable_lambda.engine.state import RunStatus
-from durable_lambda.local.endpoint_session import EndpointSession
-from durable_lambda.local.moto_server import MotoServer
-from durable_lambda.local.resources import ensure_resources
-from durable_lambda.messages import decode_message
-from durable_lambda.scheduler import STRANDED_AFTER, Scheduler
-from durable_lambda.services import build_services
-from durable_lambda.settings import Settings
-from durable_lambda.testing import SkipClock
-from durable_lambda.worker import Invocation, Report, Worker
+from durable_lambda.worker import Report
 
 pytestmark = [pytest.mark.moto]
 
@@ -73,97 +53,6 @@ class _KilledOnRelease:
         return getattr(self.slots, name)
 
 
-@pytest.fixture(scope="module")
-def moto_server() -> Iterator[MotoServer]:
-    with MotoServer() as server:
-        yield server
-
-
-@dataclass
-class InProcess:
-    """A worker, scheduler and client with admission on DynamoDB/SQS (moto), one ``SkipClock``."""
-
-    ports: AwsPorts
-    settings: Settings
-    clock: SkipClock
-    admission: Admission
-    worker: Worker
-    scheduler: Scheduler
-    client: Client
-    sqs: Any
-    _ids: Iterator[int]
-
-    def receive(self) -> list[dict[str, Any]]:
-        response = self.sqs.receive_message(
-            QueueUrl=self.settings.resume_queue_url,
-            MaxNumberOfMessages=10,
-            WaitTimeSeconds=1,
-            VisibilityTimeout=30,
-        )
-        return response.get("Messages", [])
-
-    def delete(self, message: dict[str, Any]) -> None:
-        self.sqs.delete_message(
-            QueueUrl=self.settings.resume_queue_url, ReceiptHandle=message["ReceiptHandle"]
-        )
-
-    def invoke(self, body: str, timeout: float = 30.0) -> Report:
-        deadline = time.monotonic() + timeout
-        invocation = Invocation(
-            request_id=f"in-process-{next(self._ids)}",
-            remaining=lambda: deadline - time.monotonic(),
-            timeout=timeout,
-        )
-        return self.worker.handle(decode_message(body), invocation)
-
-    def deliver(self) -> list[Report]:
-        """Receive the visible resume messages and hand each to the worker."""
-        reports = []
-        for message in self.receive():
-            reports.append(self.invoke(message["Body"]))
-            self.delete(message)
-        return reports
-
-    def recover(self, rounds: int = 4) -> None:
-        """A minute past the stranded-run horizon: the scheduler ticks, the worker takes what comes.
-
-        By then every lease taken above has expired too (30 s invocations plus the grace).
-        """
-        self.clock.advance((STRANDED_AFTER + dt.timedelta(minutes=1)).total_seconds())
-        for _ in range(rounds):
-            self.scheduler.tick()
-            self.deliver()
-
-
-@pytest.fixture
-def in_process(moto_server: MotoServer, ledger: Path, monkeypatch: pytest.MonkeyPatch) -> InProcess:
-    monkeypatch.setenv(LEDGER_ENV, str(ledger))
-    session = EndpointSession(moto_server.endpoint_url, moto_server.region)
-    name = f"dl-q-{uuid.uuid4().hex[:8]}"
-    settings = ensure_resources(
-        Settings(table_name=name, bucket_name=name, short_wait_seconds=0, function_timeout=30),
-        session,
-    )
-    ports = aws_ports(settings, session)
-    clock = SkipClock()
-    services = build_services(
-        dataclasses.replace(ports, clock=clock), registry_of("queue_tasks"), settings
-    )
-    admission, worker, client = services.admission, services.worker, services.client
-    scheduler = services.scheduler
-    return InProcess(
-        ports,
-        settings,
-        clock,
-        admission,
-        worker,
-        scheduler,
-        client,
-        session.client("sqs"),
-        itertools.count(),
-    )
-
-
 def test_a_worker_killed_as_it_hands_its_unit_on_strands_no_parked_run(
     in_process, ledger, tmp_path
 ):
@@ -182,7 +71,7 @@ def test_a_worker_killed_as_it_hands_its_unit_on_strands_no_parked_run(
     thread.start()
     wait_until(lambda: read_ledger(ledger), timeout=10, what="the holder's step to start")
     parked = in_process.client.trigger("q-single", {"label": "parked"})
-    assert [r.action for r in in_process.deliver()] == ["parked"]
+    assert [r.action for r in in_process.deliver(wait_seconds=1)] == ["parked"]
 
     # The holder finishes: final checkpoint, release, grant to the parked run, and
     # its process dies as it sends the parked run's resume message.
@@ -207,7 +96,7 @@ def test_a_worker_killed_as_it_delays_a_rate_limited_run_strands_no_run(in_proce
     limit = RATED.rate_limit
     assert limit is not None
     first = [in_process.client.trigger("q-rated", {"label": f"r{i}"}) for i in range(limit.limit)]
-    reports = in_process.deliver()
+    reports = in_process.deliver(wait_seconds=1)
     assert [r.action for r in reports] == ["executed"] * limit.limit, reports
     late = in_process.client.trigger("q-rated", {"label": "late"})
     in_process.admission.queue = _KilledOnFirstSend(in_process.ports.queue)
@@ -229,7 +118,7 @@ def test_a_finished_run_gives_its_unit_back_in_its_final_checkpoint(in_process):
     # between the two and leave a finished run holding a unit of an idle queue.
     in_process.admission.slots = _KilledOnRelease(in_process.ports.flow)  # never called now
     handle = in_process.client.trigger("q-single", {"label": "only"})
-    in_process.deliver()
+    in_process.deliver(wait_seconds=1)
     assert in_process.client.get_run(handle.run_id).status is RunStatus.COMPLETED
     state = in_process.client.queue_state(SINGLE.name)
     assert state.count == 0
