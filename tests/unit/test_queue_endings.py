@@ -5,9 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-import pytest
-
-from durable_lambda import Queue, RateLimit, TaskContext, step, task, wait
+from durable_lambda import Queue, RateLimit, task, wait
 from durable_lambda.engine.records import EventKind, ResumeMessage
 from durable_lambda.engine.slots import SlotKey
 from durable_lambda.engine.state import RunStatus
@@ -54,21 +52,6 @@ def _scheduler(runner: LocalRunner, letters: _DeadLetters) -> Scheduler:
         dead_letters=letters,
         admission=runner.admission,
     )
-
-
-@pytest.fixture
-def one_slot(registry):
-    @step
-    def work(label: str) -> str:
-        return label
-
-    @task(id="q1", registry=registry, queue=Queue("single", concurrency_limit=1))
-    async def limited(payload: str, ctx: TaskContext) -> str:
-        if payload == "big":
-            return "x" * 5000
-        return await work(payload)
-
-    return limited
 
 
 def _status(runner: LocalRunner, run_id: str) -> RunStatus:

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from durable_lambda import ConfigurationError, Queue, RateLimit, TaskContext, step, task
+from durable_lambda import ConfigurationError, Queue, RateLimit, task
 from durable_lambda.cron import ScheduledPayload
 from durable_lambda.engine.slots import SlotKey
 from durable_lambda.scheduler import Scheduler
@@ -21,19 +21,6 @@ def _started(runner: LocalRunner, handle_ids: list[str]) -> list[str]:
     runs = [runner.client.get_run(run_id) for run_id in handle_ids]
     started = [r for r in runs if r.started_at is not None]
     return [r.run_id for r in sorted(started, key=lambda r: r.started_at or FAR)]
-
-
-@pytest.fixture
-def one_slot(registry):
-    @step
-    def work(label: str) -> str:
-        return label
-
-    @task(id="q1", registry=registry, queue=Queue("single", concurrency_limit=1))
-    async def limited(payload: str, ctx: TaskContext) -> str:
-        return await work(payload)
-
-    return limited
 
 
 def test_parked_runs_start_in_priority_order_fifo_within_a_priority(registry, runner, one_slot):
