@@ -221,12 +221,12 @@ class Admission:
         self, key: SlotKey, run: RunRecord, queue: Queue, expiry: dt.datetime
     ) -> AcquireResult:
         now = self.clock.now()
-        result = self.slots.acquire(key, run.run_id, expiry, queue.concurrency_limit, now)
+        result = self.slots.acquire(key, run.run_id, expiry, queue.concurrency_limit)
         if result.outcome is AcquireOutcome.FULL and result.state.expired(now):
             # A killed holder's unit: reclaim it, then try once more.
             for holder in result.state.expired(now):
                 self.slots.reap(key, holder)
-            result = self.slots.acquire(key, run.run_id, expiry, queue.concurrency_limit, now)
+            result = self.slots.acquire(key, run.run_id, expiry, queue.concurrency_limit)
         return result
 
     def _park(

@@ -188,7 +188,6 @@ class SlotStore(Protocol):
         run_id: str,
         expiry: dt.datetime,
         code_limit: int | None,
-        now: dt.datetime,
     ) -> AcquireResult:
         """Take a unit for ``run_id`` until ``expiry``.
 

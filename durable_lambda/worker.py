@@ -14,7 +14,7 @@ from typing import Any
 
 from durable_lambda.admission import Admission, Admitted, Deferred, unit_of
 from durable_lambda.context import TaskContext
-from durable_lambda.engine.checkpoints import checkpoint_for
+from durable_lambda.engine.checkpoints import checkpoint_for, failed_checkpoint
 from durable_lambda.engine.execution import Environment, Execution
 from durable_lambda.engine.journal import ErrorInfo, Journal
 from durable_lambda.engine.lease import lease_expiry, safety_margin
@@ -174,10 +174,9 @@ class Worker:
         owner = new_owner(invocation.request_id)
         expiry = lease_expiry(now, invocation.remaining())
         taken = self.store.take_lease(message.run_id, message.epoch, owner, expiry, now)
-        if taken.outcome is LeaseOutcome.NOT_FOUND:
-            raise RunNotFoundError(f"no run {message.run_id!r}")
         run = taken.run
-        assert run is not None  # noqa: S101 - every other outcome carries the run
+        if taken.outcome is LeaseOutcome.NOT_FOUND or run is None:
+            raise RunNotFoundError(f"no run {message.run_id!r}")
         if taken.outcome is LeaseOutcome.STALE:
             return Report(
                 run.run_id, Action.STALE, run.status, detail=f"epoch {message.epoch} vs {run.epoch}"
@@ -266,8 +265,7 @@ class Worker:
             if checkpoint.status is RunStatus.FAILED:
                 raise
             failed = Failed(ErrorInfo.from_exception(exc), str(exc))
-            fallback = checkpoint_for(failed, run, self.clock.now(), started=started)
-            assert fallback is not None  # noqa: S101 - a Failed outcome always checkpoints
+            fallback = failed_checkpoint(failed, self.clock.now(), started=started)
             stored = self._write(run, fence, fallback, held.slot, keeps=False)
         if stored.status is RunStatus.SUSPENDED and not checkpoint.timer:
             resume = plan(stored.wake_at, self.clock.now())

@@ -58,12 +58,7 @@ def checkpoint_for(
             events=(*head, TimelineEvent(now, EventKind.COMPLETED)),
         )
     if isinstance(outcome, Failed):
-        return Checkpoint(
-            status=RunStatus.FAILED,
-            error=outcome.error,
-            entries=outcome.entries,
-            events=(*head, TimelineEvent(now, EventKind.FAILED, short(outcome.reason))),
-        )
+        return failed_checkpoint(outcome, now, started=started)
     if isinstance(outcome, Expired):
         return Checkpoint(
             status=RunStatus.EXPIRED,
@@ -87,6 +82,19 @@ def checkpoint_for(
             timer=plan(wake, now).timer,
         )
     return _suspended(outcome, now, head)
+
+
+def failed_checkpoint(
+    outcome: Failed, now: dt.datetime, *, started: TimelineEvent | None = None
+) -> Checkpoint:
+    """The checkpoint of a run that failed for good (see :func:`checkpoint_for`)."""
+    head = (started,) if started is not None else ()
+    return Checkpoint(
+        status=RunStatus.FAILED,
+        error=outcome.error,
+        entries=outcome.entries,
+        events=(*head, TimelineEvent(now, EventKind.FAILED, short(outcome.reason))),
+    )
 
 
 def _suspended(outcome: Suspended, now: dt.datetime, head: tuple[TimelineEvent, ...]) -> Checkpoint:

@@ -139,7 +139,7 @@ KEY = SlotKey("q")
 def test_a_retried_acquire_takes_one_unit(backend: Backend, kind: Fault):
     assert backend.flow is not None
     fault(backend, "UpdateItem", kind)
-    result = backend.flow.acquire(KEY, "run_a", at(300), 2, at(10))
+    result = backend.flow.acquire(KEY, "run_a", at(300), 2)
     assert_injected(backend, "UpdateItem")
     assert result.outcome is AcquireOutcome.ACQUIRED
     assert backend.flow.state(KEY).count == 1
@@ -148,7 +148,7 @@ def test_a_retried_acquire_takes_one_unit(backend: Backend, kind: Fault):
 @pytest.mark.parametrize("kind", AMBIGUOUS)
 def test_a_retried_release_reports_the_counter(backend: Backend, kind: Fault):
     assert backend.flow is not None
-    backend.flow.acquire(KEY, "run_a", at(300), 2, at(10))
+    backend.flow.acquire(KEY, "run_a", at(300), 2)
     fault(backend, "UpdateItem", kind)
     state = backend.flow.release(KEY, "run_a")
     assert_injected(backend, "UpdateItem")

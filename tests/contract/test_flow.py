@@ -37,7 +37,7 @@ def flow(backend: Backend) -> FlowStore:
 
 
 def acquire(backend: Backend, run_id: str, limit: int | None = 2, expiry: float = 300, key=KEY):
-    return flow(backend).acquire(key, run_id, at(expiry), limit, at(10))
+    return flow(backend).acquire(key, run_id, at(expiry), limit)
 
 
 def running(backend: Backend, **changes) -> RunRecord:
@@ -349,7 +349,7 @@ def test_a_granted_run_is_queued_holds_its_unit_and_is_taken_by_its_message(back
     taken = backend.store.take_lease(parked.run_id, message.epoch, "owner-b", at(900), at(30))
     assert taken.outcome is LeaseOutcome.TAKEN
     # The granted unit is its own: acquiring it again is HELD, not a second unit.
-    again = flow(backend).acquire(KEY, parked.run_id, at(900), 2, at(30))
+    again = flow(backend).acquire(KEY, parked.run_id, at(900), 2)
     assert again.outcome is AcquireOutcome.HELD
     assert flow(backend).state(KEY).count == 2
 

@@ -59,7 +59,7 @@ def _status(runner: LocalRunner, run_id: str) -> RunStatus:
 
 
 def test_a_parked_run_past_its_ttl_expires_while_the_queue_stays_full(runner, one_slot):
-    runner.flow.acquire(KEY, "someone-else", FAR, 1, runner.clock.now())
+    runner.flow.acquire(KEY, "someone-else", FAR, 1)
     late = runner.trigger(one_slot, "late", ttl=60).run_id
     runner.drain()
     assert _status(runner, late) is RunStatus.EXPIRED
@@ -77,7 +77,7 @@ def test_a_parked_run_past_its_ttl_expires_while_the_queue_stays_paused(runner, 
 
 
 def test_a_run_granted_a_unit_after_its_ttl_expires_and_hands_the_unit_on(runner, one_slot):
-    runner.flow.acquire(KEY, "someone-else", FAR, 1, runner.clock.now())
+    runner.flow.acquire(KEY, "someone-else", FAR, 1)
     late = runner.trigger(one_slot, "late", ttl=60).run_id
     runner.clock.advance(0.01)
     after = runner.trigger(one_slot, "after").run_id
@@ -112,7 +112,7 @@ def test_a_run_failed_for_a_too_large_output_gives_its_unit_back(registry, one_s
 def test_a_dead_lettered_run_gives_its_unit_to_the_next_parked_run(runner, one_slot):
     poisoned = runner.trigger(one_slot, "poisoned").run_id
     runner.queue.receive(runner.clock.now())  # its message will end in the DLQ
-    runner.flow.acquire(KEY, poisoned, FAR, 1, runner.clock.now())  # it was granted the unit
+    runner.flow.acquire(KEY, poisoned, FAR, 1)  # it was granted the unit
     parked = runner.trigger(one_slot, "parked").run_id
     runner.drain()
     assert _status(runner, parked) is RunStatus.WAITING_FOR_SLOT
@@ -156,7 +156,7 @@ def test_a_parked_run_counts_once_against_the_rate_limit(registry, runner):
         return payload
 
     key = SlotKey("rs")
-    runner.flow.acquire(key, "someone-else", FAR, 1, runner.clock.now())
+    runner.flow.acquire(key, "someone-else", FAR, 1)
     first = runner.trigger(rated_slot, "first").run_id
     runner.drain()  # passes the rate limit (1 of 2), then parks
     assert _status(runner, first) is RunStatus.WAITING_FOR_SLOT

@@ -25,7 +25,7 @@ def _started(runner: LocalRunner, handle_ids: list[str]) -> list[str]:
 
 def test_parked_runs_start_in_priority_order_fifo_within_a_priority(registry, runner, one_slot):
     key = SlotKey("single")
-    runner.flow.acquire(key, "someone-else", FAR, 1, runner.clock.now())
+    runner.flow.acquire(key, "someone-else", FAR, 1)
     handles = {}
     for label, priority in [("a", 0), ("b", 5), ("c", 5), ("d", 0), ("e", 9)]:
         handles[label] = runner.trigger(one_slot, label, priority=priority).run_id
@@ -44,7 +44,7 @@ def test_parked_runs_start_in_priority_order_fifo_within_a_priority(registry, ru
 
 def test_parked_runs_cost_no_invocations_while_parked(registry, runner, one_slot):
     key = SlotKey("single")
-    runner.flow.acquire(key, "someone-else", FAR, 1, runner.clock.now())
+    runner.flow.acquire(key, "someone-else", FAR, 1)
     ids = [runner.trigger(one_slot, f"r{i}").run_id for i in range(5)]
     runner.drain()
     assert sum(runner.invocations.values()) == 0  # parking executes no step
@@ -64,7 +64,7 @@ def test_parked_runs_cost_no_invocations_while_parked(registry, runner, one_slot
 def test_a_killed_holders_unit_is_reclaimed_after_its_lease_expires(registry, runner, one_slot):
     key = SlotKey("single")
     past = runner.clock.now() - dt.timedelta(seconds=1)
-    runner.flow.acquire(key, "killed-run", past, 1, runner.clock.now())
+    runner.flow.acquire(key, "killed-run", past, 1)
     result = runner.run(one_slot, "x")
     assert result.ok
     assert runner.flow.state(key).count == 0
@@ -72,9 +72,8 @@ def test_a_killed_holders_unit_is_reclaimed_after_its_lease_expires(registry, ru
 
 def test_duplicate_acquire_and_release_change_nothing(runner):
     key = SlotKey("dups")
-    now = runner.clock.now()
-    assert runner.flow.acquire(key, "r1", FAR, 2, now).outcome == "acquired"
-    assert runner.flow.acquire(key, "r1", FAR, 2, now).outcome == "held"
+    assert runner.flow.acquire(key, "r1", FAR, 2).outcome == "acquired"
+    assert runner.flow.acquire(key, "r1", FAR, 2).outcome == "held"
     assert runner.flow.state(key).count == 1
     assert runner.flow.release(key, "r1") is not None
     assert runner.flow.release(key, "r1") is None
@@ -86,19 +85,16 @@ def test_each_concurrency_key_has_its_own_limit(registry, runner):
     async def keyed(payload: str) -> str:
         return payload
 
-    now = runner.clock.now()
     for tenant in ("t1", "t2"):
         for i in range(2):
-            assert runner.flow.acquire(
-                SlotKey("tenants", tenant), f"{tenant}-{i}", FAR, 2, now
-            ).holds
-    assert runner.flow.acquire(SlotKey("tenants", "t1"), "t1-x", FAR, 2, now).outcome == "full"
-    assert runner.flow.acquire(SlotKey("tenants", "t3"), "t3-0", FAR, 2, now).holds
+            assert runner.flow.acquire(SlotKey("tenants", tenant), f"{tenant}-{i}", FAR, 2).holds
+    assert runner.flow.acquire(SlotKey("tenants", "t1"), "t1-x", FAR, 2).outcome == "full"
+    assert runner.flow.acquire(SlotKey("tenants", "t3"), "t3-0", FAR, 2).holds
 
 
 def test_raised_limit_and_resume_take_effect_at_once(registry, runner, one_slot):
     key = SlotKey("single")
-    runner.flow.acquire(key, "holder", FAR, 1, runner.clock.now())
+    runner.flow.acquire(key, "holder", FAR, 1)
     ids = [runner.trigger(one_slot, f"r{i}").run_id for i in range(4)]
     runner.drain()
     state = runner.client.set_queue_limit("single", 3)  # 1 held + 2 handed off at once

@@ -65,7 +65,6 @@ class MemoryFlowStore:
         run_id: str,
         expiry: dt.datetime,
         code_limit: int | None,
-        now: dt.datetime,  # noqa: ARG002 - part of the port; expiries are compared by reapers
     ) -> AcquireResult:
         """Take (or keep) a unit for ``run_id``."""
         with self._lock:

@@ -71,7 +71,6 @@ class DynamoDBFlowStore:
         run_id: str,
         expiry: dt.datetime,
         code_limit: int | None,
-        now: dt.datetime,  # noqa: ARG002 - part of the port; expiries are compared by reapers
     ) -> AcquireResult:
         """Take (or keep) a unit for ``run_id`` in one conditional update."""
         take, refresh = slots.acquire_requests(self.table, key, run_id, expiry, code_limit)
