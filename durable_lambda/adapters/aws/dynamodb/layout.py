@@ -1,6 +1,6 @@
 """The DynamoDB item layout: keys, attribute maps and their decoding. No I/O.
 
-One table holds everything, keys typed by prefix (DESIGN.md section 4):
+One table holds everything, keys typed by prefix (docs/ARCHITECTURE.md, "Storage"):
 
 =============================  ==================================  ==========================
 pk                             sk                                  what
