@@ -1,4 +1,4 @@
-"""The emulated stack's client controls queues, like ``services.default_client()`` and the Lambda app."""
+"""The emulated stack's client controls queues, like ``services.default_client()`` does."""
 
 from __future__ import annotations
 
