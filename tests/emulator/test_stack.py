@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,11 @@ def test_durable_run_suspends_and_resumes_through_sqs(tmp_path):
         handle = stack.trigger("emu-hello", {"name": "ada"})
         run = stack.wait_for(handle.run_id, timeout=20)
         result = stack.client.result(handle.run_id)
+        # The run is COMPLETED once its last invocation checkpointed; the poller
+        # deletes that invocation's message only after the invocation returns.
+        deadline = time.monotonic() + 20
+        while stack.poller.stats.deleted < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
         worker, poller, ticker = stack.worker.stats, stack.poller.stats, stack.ticker.stats
 
     assert run.status is RunStatus.COMPLETED
