@@ -53,7 +53,10 @@ def test_limit_of_three_holds_for_100_runs_while_workers_are_killed(make_stack, 
                 range(RUNS),
             )
         )
-    runs = wait_all(stack, [h.run_id for h in handles], timeout=240)
+    # A bound on liveness, not a speed claim: on a 2-core machine kept busy by
+    # something else, 5 s invocations time out, are killed and recovered often,
+    # and 100 runs through a limit of 3 take minutes.
+    runs = wait_all(stack, [h.run_id for h in handles], timeout=600)
     lines = read_ledger(ledger)
     found = intervals(lines, killed_bound=TIMEOUT)
     peak, when = max_concurrency(found)
@@ -77,7 +80,7 @@ def test_limit_of_three_holds_for_100_runs_while_workers_are_killed(make_stack, 
         live = [h for h in state.holders if h.expiry > now]
         return state if state.waiting == 0 and not live else None
 
-    state = wait_until(quiet, timeout=30, what="the queue to go quiet")
+    state = wait_until(quiet, timeout=120, what="the queue to go quiet")
     leftovers = [h.run_id for h in state.holders]
     assert set(leftovers) <= {run.run_id for run in runs}, "a unit is held by an unknown run"
     assert len(leftovers) <= kills
