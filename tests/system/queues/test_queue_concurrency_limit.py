@@ -11,6 +11,7 @@ from queue_helpers import flow_client, intervals, max_concurrency, wait_until
 from queue_tasks import LIMITED
 from stack_waits import wait_all
 
+from durable_lambda.engine.records import EventKind
 from durable_lambda.engine.state import RunStatus
 from durable_lambda.local import Chaos
 from durable_lambda.settings import Settings
@@ -65,7 +66,15 @@ def test_limit_of_three_holds_for_100_runs_while_workers_are_killed(make_stack, 
 
     assert [run.status for run in runs] == [RunStatus.COMPLETED] * RUNS
     assert peak <= LIMITED.concurrency_limit, f"{peak} step bodies ran at once at t={when}"
-    assert peak == LIMITED.concurrency_limit  # the limit was reached: it was what bound
+    # The limit was what bound: runs found the counter full and were parked (a
+    # recorded fact; how many bodies overlapped in wall-clock time depends on
+    # how busy the machine was).
+    parked = [
+        r.run_id
+        for r in runs
+        if any(e.kind is EventKind.PARKED for e in stack.client.store.list_events(r.run_id))
+    ]
+    assert parked, "no run was ever parked: the limit never bound"
     assert kills >= 3, "the chaos seed should have killed a few workers"
     assert {i.run for i in found} == {h.run_id for h in handles}
 
