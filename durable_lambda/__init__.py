@@ -33,6 +33,7 @@ from durable_lambda.errors import (
     RetryAfter,
     RunNotFoundError,
     StepFailedError,
+    StepInterruptedError,
     SuspendSwallowedError,
     TerminalError,
 )
@@ -72,6 +73,7 @@ __all__ = [
     "ScheduledPayload",
     "Settings",
     "StepFailedError",
+    "StepInterruptedError",
     "SuspendSwallowedError",
     "Task",
     "TaskContext",

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from durable_lambda.engine.batch import BatchResult, CompletionConfig
+from durable_lambda.engine.calls import Semantics
 from durable_lambda.engine.composition import Branch, run_batch, run_in_child_context
 from durable_lambda.engine.execution import Execution, current_execution, current_step
 from durable_lambda.engine.retry import RetryPolicy
@@ -50,15 +51,17 @@ class TaskContext:
         *args: Any,
         retry: RetryPolicy | None = None,
         expected_duration: float = 0.0,
+        semantics: Semantics = "at_least_once",
         **kwargs: Any,
     ) -> Any:
         """Run ``fn(*args, **kwargs)`` as an ad-hoc step named ``name``.
 
         Like a ``@step`` function: journaled, retried per ``retry`` (default: the
         task's policy), and executed at most once per run unless a crash hits
-        between its side effect and its record.
+        between its side effect and its record (``semantics="at_most_once"``:
+        never twice, see :func:`~durable_lambda.step`).
         """
-        spec = make_spec(fn, name, retry, expected_duration)
+        spec = make_spec(fn, name, retry, expected_duration, semantics)
         return await _execution("ctx.step").call_step(spec, fn, args, kwargs)
 
     async def run_in_child_context(

@@ -274,3 +274,13 @@ def test_entries_written_before_scopes_existed_load_in_the_root_scope(backend: B
     backend.store.record_entry(run.run_id, fence, step(4))
     (loaded,) = backend.store.load_journal(run.run_id)
     assert (loaded.scope, loaded.position, loaded.slot) == ("", None, ("", 4))
+
+
+def test_a_started_entry_round_trips_and_is_overwritten_by_its_outcome(backend: Backend):
+    run, fence = held_run(backend)
+    started = step(0, EntryStatus.STARTED, ended_at=None)
+    backend.store.record_entry(run.run_id, fence, started)
+    assert backend.store.load_journal(run.run_id) == [started]
+    done = step(0)
+    backend.store.record_entry(run.run_id, fence, done)
+    assert backend.store.load_journal(run.run_id) == [done]

@@ -37,6 +37,7 @@ EXPECTED = {
     "ScheduledPayload",
     "Settings",
     "StepFailedError",
+    "StepInterruptedError",
     "SuspendSwallowedError",
     "Task",
     "TaskContext",

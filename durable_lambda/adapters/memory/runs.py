@@ -28,7 +28,7 @@ from durable_lambda.engine.transitions import apply_checkpoint, failable, lease_
 from durable_lambda.errors import LeaseLostError, RunExistsError, RunNotFoundError
 from durable_lambda.values import StoredValue, ValueStore
 
-#: Journal statuses no later write may overwrite (RETRYING and WAITING may be).
+#: Journal statuses no later write may overwrite (RETRYING, WAITING and STARTED may be).
 FINAL_ENTRY_STATUSES = frozenset({EntryStatus.COMPLETED, EntryStatus.FAILED})
 
 

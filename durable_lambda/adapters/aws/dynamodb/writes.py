@@ -3,7 +3,7 @@
 Each builder returns one request (or one transaction action) whose condition
 is the store's rule: a lease is taken only when ``lease_outcome`` would say
 TAKEN; every write of an invocation is fenced by ``lease_owner`` and ``epoch``;
-a journal position is written only while empty, RETRYING or WAITING.
+a journal position is written only while empty, RETRYING, WAITING or STARTED.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 MAX_TRANSACTION_ACTIONS = 100
 MAX_TRANSACTION_BYTES = 3_500_000
 
-ENTRY_WRITABLE = "attribute_not_exists(pk) OR #status IN (:retrying, :waiting)"
+ENTRY_WRITABLE = "attribute_not_exists(pk) OR #status IN (:retrying, :waiting, :started)"
 #: The token of the last write that stamped an item (see :func:`write_token`).
 WRITE_ID = "write_id"
 
@@ -229,6 +229,7 @@ def entry_put(table: str, item: Item) -> TransactWriteItemTypeDef:
             "ExpressionAttributeValues": {
                 ":retrying": items.s(EntryStatus.RETRYING.value),
                 ":waiting": items.s(EntryStatus.WAITING.value),
+                ":started": items.s(EntryStatus.STARTED.value),
             },
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
