@@ -49,6 +49,7 @@ from durable_lambda.errors import (
 )
 from durable_lambda.ids import new_owner
 from durable_lambda.messages import send_resume
+from durable_lambda.plugins import EventInfo, PluginObserver, emit, outcome_of
 from durable_lambda.ports import Clock, ResumeQueue, RunStore
 from durable_lambda.settings import Settings
 from durable_lambda.task import Task, TaskRegistry
@@ -214,6 +215,7 @@ class Worker:
             journal = Journal.of(self.store.load_journal(run.run_id))
         except DurableLambdaError as exc:
             return Failed(ErrorInfo.from_exception(exc), type(exc).__name__), 0, 0
+        info = EventInfo(run.run_id, run.task_id, run.attempt, run.started_at is None)
         env = Environment(
             now=self.clock.now,
             remaining=invocation.remaining,
@@ -226,6 +228,7 @@ class Worker:
             ),
             short_wait=self.settings.short_wait_seconds,
             rng=self.rng,
+            observer=PluginObserver(info),
         )
         execution = Execution(
             run_id=run.run_id, attempt=run.attempt, journal=journal, env=env, task_retry=task.retry
@@ -237,7 +240,9 @@ class Worker:
             tags=run.tags,
             concurrency_key=run.concurrency_key,
         )
+        emit("on_invocation_start", info)
         outcome = execution.run(lambda: task.invoke(payload, ctx))
+        emit("on_invocation_end", info, outcome_of(outcome))
         return outcome, execution.steps_executed, execution.steps_replayed
 
     def _commit(

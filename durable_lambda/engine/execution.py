@@ -37,8 +37,9 @@ from durable_lambda.engine.calls import (
     replayed_failure,
     step_context,
 )
-from durable_lambda.engine.journal import EntryKind, EntryStatus, Journal, JournalEntry
+from durable_lambda.engine.journal import EntryKind, EntryStatus, ErrorInfo, Journal, JournalEntry
 from durable_lambda.engine.lease import must_suspend
+from durable_lambda.engine.observer import AttemptStatus, NoObserver, StepObserver
 from durable_lambda.engine.outcome import (
     Abandoned,
     Completed,
@@ -49,7 +50,7 @@ from durable_lambda.engine.outcome import (
     SuspendReason,
 )
 from durable_lambda.engine.retry import RandomSource, RetryPolicy
-from durable_lambda.engine.scopes import ScopeNumbering, current_scope
+from durable_lambda.engine.scopes import ScopeNumbering, current_scope, within
 from durable_lambda.engine.signals import (
     AbandonSignal,
     StoreFailedSignal,
@@ -99,6 +100,7 @@ class Environment:
         safety_margin: Seconds before the deadline at which no new step starts.
         short_wait: Waits at most this long sleep in-process when time allows.
         rng: Randomness for retry jitter.
+        observer: Hears each live step attempt (plugins).
     """
 
     now: Callable[[], dt.datetime]
@@ -108,6 +110,7 @@ class Environment:
     safety_margin: float = 10.0
     short_wait: float = 1.0
     rng: RandomSource | None = None
+    observer: StepObserver = field(default_factory=NoObserver)
 
 
 _current: ContextVar[Execution | None] = ContextVar("durable_lambda_execution", default=None)
@@ -225,6 +228,7 @@ class Execution:
             started = self.env.now()
             if step_call.spec.semantics == "at_most_once":
                 self._persist(step_call.entry(EntryStatus.STARTED, started_at=started))
+            self.env.observer.step_started(step_call.key, step_call.call.scope, step_call.attempt)
             token = enter_step(StepInfo(self.run_id, step_call.key, step_call.attempt))
             try:
                 value = fn(*args, **kwargs)
@@ -248,6 +252,7 @@ class Execution:
             except (SerializationError, PayloadTooLarge) as exc:
                 return self._step_failed(step_call, started, exc)
             self.steps_executed += 1
+            self._ended(step_call, AttemptStatus.SUCCEEDED, None)
             return result
         finally:
             self._inflight -= 1
@@ -260,6 +265,8 @@ class Execution:
         now = self.env.now()
         error = error_of(exc)
         entry = step_call.entry(EntryStatus.FAILED, error=error, started_at=started, ended_at=now)
+        status = AttemptStatus.RETRYING if decision.retry else AttemptStatus.FAILED
+        self._ended(step_call, status, error)
         if decision.retry:
             wake = now + dt.timedelta(seconds=decision.delay)
             retrying = replace(entry, status=EntryStatus.RETRYING, wake_at=wake)
@@ -270,6 +277,11 @@ class Execution:
         if isinstance(exc, AbortRun):
             raise exc
         raise StepFailedError(step_call.key, error.type, error.message) from exc
+
+    def _ended(self, step_call: StepCall, status: AttemptStatus, error: ErrorInfo | None) -> None:
+        self.env.observer.step_ended(
+            step_call.key, step_call.call.scope, step_call.attempt, status, error
+        )
 
     async def wait_until(self, wake_at: dt.datetime) -> None:
         """Pause the task until ``wake_at``: in-process when short, else suspend."""
@@ -348,7 +360,7 @@ class Execution:
         A batch that completes early cuts its unfinished branches; a wait or a
         retry backoff one of them asked for must not hold the run back.
         """
-        self._suspends = [r for r in self._suspends if not _within(r.scope, scopes)]
+        self._suspends = [r for r in self._suspends if not within(r.scope, scopes)]
 
     def _stop_again(self) -> None:
         """Raise the signal of the stop already under way (user code may have swallowed it)."""
@@ -480,10 +492,6 @@ class Execution:
             entries=tuple(self._pending),
             detail=chosen.detail,
         )
-
-
-def _within(scope: str, scopes: Sequence[str]) -> bool:
-    return any(scope == s or scope.startswith(f"{s}/") for s in scopes)
 
 
 def _wake_key(request: _SuspendRequest) -> dt.datetime:

@@ -42,6 +42,7 @@ EXPECTED = {
     "Task",
     "TaskContext",
     "TerminalError",
+    "plugins",
     "step",
     "task",
     "wait",
