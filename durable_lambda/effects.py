@@ -67,10 +67,13 @@ class RunEffects:
 
     @classmethod
     def of(cls, run: RunRecord) -> RunEffects:
-        """The effects of ``run`` as stored, for one invocation."""
-        return cls(
-            run.run_id, run.task_id, run.attempt, dict(run.metadata), dict(run.metadata_marks)
-        )
+        """The effects of ``run`` as stored, for one invocation.
+
+        The values are copied deep: a step's settled ``append`` changes its list
+        in place, which must never reach the record the store handed out.
+        """
+        values = copy.deepcopy(dict(run.metadata))
+        return cls(run.run_id, run.task_id, run.attempt, values, dict(run.metadata_marks))
 
     def live(self, kind: str) -> bool:
         """Count a call of ``kind`` by the task body in this scope; False when it is a replay."""

@@ -138,3 +138,27 @@ def test_metadata_outside_a_run_is_a_plain_mapping():
     with pytest.raises(Exception, match="not a list"):
         ctx.metadata.append("a", 2)
     assert dict(ctx.metadata) == {"a": 2}
+
+
+def test_a_change_whose_record_was_never_written_is_not_stored(registry):
+    runner = LocalRunner(registry=registry, deadline=60.0)
+    bodies: list[int] = []
+
+    @step
+    def note(ctx: TaskContext) -> int:
+        ctx.metadata.append("log", "b")
+        bodies.append(1)
+        if len(bodies) == 1:
+            runner.clock.advance(61)  # the invocation dies: this step's record is refused
+        return 1
+
+    @task(id="meta-killed", registry=registry)
+    async def run(payload: int, ctx: TaskContext) -> int:
+        ctx.metadata.append("log", "a")
+        await wait.for_(hours=1)  # the next invocation starts from the stored ["a"]
+        return await note(ctx)
+
+    result = runner.run(run, 1)
+    assert result.output == 1
+    assert bodies == [1, 1]
+    assert runner.client.get_run(result.run_id).metadata == {"log": ["a", "b"]}
