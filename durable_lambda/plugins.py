@@ -137,12 +137,16 @@ class PluginObserver:
 
     def step_started(self, key: str, scope: str, attempt: int) -> None:
         """Tell plugins a step attempt starts."""
+        if not _plugins:
+            return  # the common case: no per-step cost when nobody listens
         emit("on_step_start", replace(self.info, attempt=attempt, step_key=key, scope=scope))
 
     def step_ended(
         self, key: str, scope: str, attempt: int, status: AttemptStatus, error: ErrorInfo | None
     ) -> None:
         """Tell plugins how the attempt ended; the step ends with it in this invocation."""
+        if not _plugins:
+            return
         info = replace(self.info, attempt=attempt, step_key=key, scope=scope)
         outcome = EventOutcome(status, error)
         emit("on_attempt", info, outcome)
