@@ -7,7 +7,7 @@ the package, modules import each other by their own paths, never these names.
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _distribution_version
 
-from durable_lambda import wait
+from durable_lambda import plugins, wait
 from durable_lambda.client import Client, RunHandle
 from durable_lambda.context import TaskContext
 from durable_lambda.cron import ScheduledPayload
@@ -33,6 +33,7 @@ from durable_lambda.errors import (
     RetryAfter,
     RunNotFoundError,
     StepFailedError,
+    StepInterruptedError,
     SuspendSwallowedError,
     TerminalError,
 )
@@ -72,10 +73,12 @@ __all__ = [
     "ScheduledPayload",
     "Settings",
     "StepFailedError",
+    "StepInterruptedError",
     "SuspendSwallowedError",
     "Task",
     "TaskContext",
     "TerminalError",
+    "plugins",
     "step",
     "task",
     "wait",

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+if TYPE_CHECKING:
+    from aws_lambda_powertools import Logger
+
+from durable_lambda.effects import RunMetadata, task_logger
 from durable_lambda.engine.batch import BatchResult, CompletionConfig
+from durable_lambda.engine.calls import Semantics
 from durable_lambda.engine.composition import Branch, run_batch, run_in_child_context
 from durable_lambda.engine.execution import Execution, current_execution, current_step
 from durable_lambda.engine.retry import RetryPolicy
@@ -24,6 +29,8 @@ class TaskContext:
         attempt: The run's attempt, from 1; a task-level retry increments it.
         tags: Tags given at trigger time.
         concurrency_key: The concurrency key given at trigger time, if any.
+        metadata: Values the run publishes while it goes (``set``, ``increment``,
+            ``append``); read from outside with ``client.get_run(id).metadata``.
     """
 
     run_id: str
@@ -31,7 +38,17 @@ class TaskContext:
     attempt: int = 1
     tags: tuple[str, ...] = ()
     concurrency_key: str | None = None
-    metadata: Mapping[str, Any] = field(default_factory=dict)
+    metadata: RunMetadata = field(default_factory=RunMetadata)
+
+    @property
+    def logger(self) -> Logger:
+        """A Powertools logger whose lines carry run id, task id, attempt and step key.
+
+        A line the task body logs is emitted once per run: a replay that runs
+        the same code again does not emit it again. Inside a step body every
+        line is emitted (bodies do not run on replay).
+        """
+        return task_logger()
 
     @property
     def idempotency_key(self) -> str:
@@ -50,15 +67,17 @@ class TaskContext:
         *args: Any,
         retry: RetryPolicy | None = None,
         expected_duration: float = 0.0,
+        semantics: Semantics = "at_least_once",
         **kwargs: Any,
     ) -> Any:
         """Run ``fn(*args, **kwargs)`` as an ad-hoc step named ``name``.
 
         Like a ``@step`` function: journaled, retried per ``retry`` (default: the
         task's policy), and executed at most once per run unless a crash hits
-        between its side effect and its record.
+        between its side effect and its record (``semantics="at_most_once"``:
+        never twice, see :func:`~durable_lambda.step`).
         """
-        spec = make_spec(fn, name, retry, expected_duration)
+        spec = make_spec(fn, name, retry, expected_duration, semantics)
         return await _execution("ctx.step").call_step(spec, fn, args, kwargs)
 
     async def run_in_child_context(

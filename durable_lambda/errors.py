@@ -128,6 +128,27 @@ class StepFailedError(TerminalError):
         super().__init__(f"step {step!r} failed: {error_type}: {error_message}")
 
 
+class StepInterruptedError(RetryableError):
+    """An ``at_most_once`` step's attempt started but its invocation died before recording it.
+
+    Whether the body's side effect happened is unknown, so the attempt is not
+    run again: it counts as failed with this error and the step's retry policy
+    decides whether a new attempt follows.
+
+    Attributes:
+        step: The step's identity, ``name#occurrence``.
+        attempt: The attempt that was interrupted.
+    """
+
+    def __init__(self, step: str, attempt: int) -> None:
+        self.step = step
+        self.attempt = attempt
+        super().__init__(
+            f"step {step!r} attempt {attempt} was interrupted after it started and before "
+            "its result was recorded; at_most_once does not run that attempt again"
+        )
+
+
 class UnknownTaskError(TerminalError):
     """No task with this id is registered in this process."""
 

@@ -83,8 +83,10 @@ class RunStore(Protocol):
         """The run's journal entries, in position order."""
         ...
 
-    def record_entry(self, run_id: str, fence: Fence, entry: JournalEntry) -> None:
-        """Write one journal entry in one fenced request."""
+    def record_entry(
+        self, run_id: str, fence: Fence, entry: JournalEntry, metadata: str | None = None
+    ) -> None:
+        """Write one journal entry in one fenced request (with the run's ``metadata``, if given)."""
         ...
 
     def checkpoint(self, run_id: str, fence: Fence, checkpoint: Checkpoint) -> RunRecord:

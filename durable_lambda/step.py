@@ -8,6 +8,7 @@ import typing
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
+from durable_lambda.engine.calls import SEMANTICS, Semantics
 from durable_lambda.engine.execution import StepSpec, current_execution
 from durable_lambda.engine.retry import RetryPolicy
 from durable_lambda.errors import ConfigurationError
@@ -78,11 +79,16 @@ class _StepDecorator:
     """``@step(...)`` with options: picks the wrapper by whether the function is async."""
 
     def __init__(
-        self, name: str | None, retry: RetryPolicy | None, expected_duration: float
+        self,
+        name: str | None,
+        retry: RetryPolicy | None,
+        expected_duration: float,
+        semantics: Semantics,
     ) -> None:
         self.name = name
         self.retry = retry
         self.expected_duration = expected_duration
+        self.semantics = semantics
 
     # An async function also matches the second overload (its R being a
     # coroutine); the first, more specific one wins, which is the intent.
@@ -93,7 +99,7 @@ class _StepDecorator:
     @overload
     def __call__(self, fn: Callable[P, R], /) -> SyncStepFunction[P, R]: ...
     def __call__(self, fn: Callable[..., Any], /) -> _Step:
-        spec = make_spec(fn, self.name, self.retry, self.expected_duration)
+        spec = make_spec(fn, self.name, self.retry, self.expected_duration, self.semantics)
         wrapper: StepFunction[..., Any] | SyncStepFunction[..., Any]
         if inspect.iscoroutinefunction(fn):
             wrapper = StepFunction(fn, spec)
@@ -108,6 +114,7 @@ def make_spec(
     name: str | None,
     retry: RetryPolicy | None,
     expected_duration: float,
+    semantics: Semantics = "at_least_once",
 ) -> StepSpec:
     """Validate a step's options and build its spec."""
     step_name = name or getattr(fn, "__name__", None)
@@ -117,11 +124,17 @@ def make_spec(
         )
     if expected_duration < 0:
         raise ConfigurationError(f"step {step_name!r}: expected_duration must be >= 0 seconds")
+    if semantics not in SEMANTICS:
+        raise ConfigurationError(
+            f"step {step_name!r}: semantics must be one of {', '.join(SEMANTICS)}, "
+            f"got {semantics!r}"
+        )
     return StepSpec(
         name=step_name,
         retry=retry,
         expected_duration=float(expected_duration),
         result_type=return_annotation(fn),
+        semantics=semantics,
     )
 
 
@@ -135,6 +148,7 @@ def step(
     name: str | None = None,
     retry: RetryPolicy | None = None,
     expected_duration: float = 0.0,
+    semantics: Semantics = "at_least_once",
 ) -> _StepDecorator: ...
 
 
@@ -145,6 +159,7 @@ def step(
     name: str | None = None,
     retry: RetryPolicy | None = None,
     expected_duration: float = 0.0,
+    semantics: Semantics = "at_least_once",
 ) -> Any:
     """Make a function a durable step (sync or async).
 
@@ -155,6 +170,11 @@ def step(
         expected_duration: Seconds the step may take. When less time than this
             plus the safety margin is left before the Lambda deadline, the
             invocation checkpoints and continues in a fresh one first.
+        semantics: ``"at_least_once"`` (default): an attempt cut by a crash runs
+            again. ``"at_most_once"``: a STARTED record is written before the
+            body (one more write per attempt); an attempt found started but
+            unrecorded is never re-run, it fails with ``StepInterruptedError``
+            and the retry policy decides what follows.
 
     Inside a task, await the step (sync or async): it runs once per run and
     its result is recorded. Outside a task, a sync step is a plain call and an
@@ -164,7 +184,7 @@ def step(
     with a return annotation it is validated into that type (``Annotated``
     constraints included) before it is recorded and again on replay.
     """
-    decorate = _StepDecorator(name, retry, expected_duration)
+    decorate = _StepDecorator(name, retry, expected_duration, semantics)
     if fn is not None:
         return decorate(fn)
     return decorate

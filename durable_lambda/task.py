@@ -15,7 +15,13 @@ from pydantic import ValidationError
 from durable_lambda import serde
 from durable_lambda.cron import validate_cron
 from durable_lambda.engine.retry import RetryPolicy
-from durable_lambda.errors import ConfigurationError, PayloadValidationError, UnknownTaskError
+from durable_lambda.errors import (
+    ConfigurationError,
+    PayloadValidationError,
+    TerminalError,
+    UnknownTaskError,
+)
+from durable_lambda.hooks import Hook, check_hook, run_hook
 from durable_lambda.queue import Queue
 
 if TYPE_CHECKING:
@@ -86,6 +92,8 @@ class Task(Generic[P, R]):
         max_duration: Upper bound on the run's total wall time, if any.
         payload_type: The payload annotation (``Any`` when absent).
         output_type: The return annotation (``Any`` when absent).
+        on_success: Called as ``(payload, output, ctx)`` once the run completes.
+        on_failure: Called as ``(payload, error, ctx)`` once the run fails for good.
     """
 
     id: str
@@ -98,6 +106,8 @@ class Task(Generic[P, R]):
     takes_context: bool
     cron: str | None = None
     timezone: str = "UTC"
+    on_success: Hook | None = None
+    on_failure: Hook | None = None
 
     def validate_payload(self, payload: Any) -> Any:
         """Validate ``payload`` against the task's annotation and return it typed.
@@ -129,13 +139,24 @@ class Task(Generic[P, R]):
         """The coroutine of one execution of the task body (output validated)."""
 
         async def body() -> Any:
-            if self.takes_context:
-                output = await self.fn(payload, ctx)
-            else:
-                output = await self.fn(payload)
-            return self.validate_output(output)
+            try:
+                if self.takes_context:
+                    output = self.validate_output(await self.fn(payload, ctx))
+                else:
+                    output = self.validate_output(await self.fn(payload))
+            except Exception as exc:
+                if self.on_failure is not None and self._fails_for_good(exc, ctx.attempt):
+                    await run_hook("on_failure", self.on_failure, payload, exc, ctx)
+                raise
+            if self.on_success is not None:
+                await run_hook("on_success", self.on_success, payload, output, ctx)
+            return output
 
         return body()
+
+    def _fails_for_good(self, error: Exception, attempt: int) -> bool:
+        """Whether ``error`` raised by attempt ``attempt`` of the body ends the run FAILED."""
+        return isinstance(error, TerminalError) or not self.retry.decide(attempt, error).retry
 
     def trigger(self, payload: P, **options: Unpack[TriggerOptions]) -> RunHandle:
         """Start a run from any Python process with AWS credentials.
@@ -278,6 +299,8 @@ def task(
     cron: str | None = None,
     timezone: str = "UTC",
     registry: TaskRegistry | None = None,
+    on_success: Hook | None = None,
+    on_failure: Hook | None = None,
 ) -> TaskDecorator:
     """Declare a durable task.
 
@@ -291,6 +314,11 @@ def task(
             one run per occurrence, exactly once, with a ``ScheduledPayload``.
         timezone: The IANA timezone the cron expression is read in.
         registry: Registry to add to; defaults to the process-wide ``default_registry``.
+        on_success: ``hook(payload, output, ctx)``, sync or async, called once when
+            the run completes (journaled as the step ``$on_success``).
+        on_failure: ``hook(payload, error, ctx)``, called once when the task body's
+            error fails the run for good (not on attempts the task retries).
+            A hook that raises is recorded and logged; the run's outcome stands.
 
     The function must be ``async def f(payload, ctx)`` (``ctx`` optional). Its
     payload annotation validates input on trigger and on every resume; its
@@ -305,6 +333,8 @@ def task(
         max_duration = dt.timedelta(seconds=max_duration)
     if cron is not None:
         validate_cron(cron, timezone)
+    check_hook(id, "on_success", on_success)
+    check_hook(id, "on_failure", on_failure)
 
     def decorate(fn: TaskFunction) -> Task[Any, Any]:
         if not inspect.iscoroutinefunction(fn):
@@ -321,6 +351,8 @@ def task(
             takes_context=takes_context,
             cron=cron,
             timezone=timezone,
+            on_success=on_success,
+            on_failure=on_failure,
         )
         (registry or default_registry).add(definition)
         return definition

@@ -14,9 +14,10 @@ from typing import Any
 
 from durable_lambda.admission import Admission, Admitted, Deferred, unit_of
 from durable_lambda.context import TaskContext
+from durable_lambda.effects import RunEffects, RunMetadata, bind, unbind
 from durable_lambda.engine.checkpoints import checkpoint_for, failed_checkpoint
 from durable_lambda.engine.execution import Environment, Execution
-from durable_lambda.engine.journal import ErrorInfo, Journal
+from durable_lambda.engine.journal import ErrorInfo, Journal, JournalEntry
 from durable_lambda.engine.lease import lease_expiry, safety_margin
 from durable_lambda.engine.outcome import (
     Abandoned,
@@ -49,6 +50,7 @@ from durable_lambda.errors import (
 )
 from durable_lambda.ids import new_owner
 from durable_lambda.messages import send_resume
+from durable_lambda.plugins import EventInfo, PluginObserver, emit, outcome_of
 from durable_lambda.ports import Clock, ResumeQueue, RunStore
 from durable_lambda.settings import Settings
 from durable_lambda.task import Task, TaskRegistry
@@ -142,8 +144,8 @@ class Worker:
         )
         if isinstance(admitted, Deferred):
             return Report(run.run_id, admitted.action, detail=admitted.detail)
-        outcome, executed, replayed = self._execute(run, task, fence, invocation)
-        held = _Held(admitted.slot, admitted.at if admitted.first_start else None)
+        outcome, executed, replayed, metadata = self._execute(run, task, fence, invocation)
+        held = _Held(admitted.slot, admitted.at if admitted.first_start else None, metadata)
         report = self._commit(run, fence, outcome, started, held=held, action=Action.EXECUTED)
         return replace(report, steps_executed=executed, steps_replayed=replayed)
 
@@ -199,25 +201,29 @@ class Worker:
 
     def _execute(
         self, run: RunRecord, task: Task[Any, Any], fence: Fence, invocation: Invocation
-    ) -> tuple[Outcome, int, int]:
+    ) -> tuple[Outcome, int, int, str | None]:
         if run.invocations > self.settings.max_hops:
             hops = HopLimitExceeded(
                 f"run {run.run_id} took {run.invocations} invocations, above max_hops="
                 f"{self.settings.max_hops}"
             )
-            return Failed(ErrorInfo.from_exception(hops), "HopLimitExceeded"), 0, 0
+            return Failed(ErrorInfo.from_exception(hops), "HopLimitExceeded"), 0, 0, None
         if task.max_duration is not None and self.clock.now() - run.created_at > task.max_duration:
             error = TerminalError(f"run exceeded the task's max_duration of {task.max_duration}")
-            return Failed(ErrorInfo.from_exception(error), "max_duration"), 0, 0
+            return Failed(ErrorInfo.from_exception(error), "max_duration"), 0, 0, None
         try:
             payload = task.decode_payload(run.payload)
             journal = Journal.of(self.store.load_journal(run.run_id))
         except DurableLambdaError as exc:
-            return Failed(ErrorInfo.from_exception(exc), type(exc).__name__), 0, 0
+            return Failed(ErrorInfo.from_exception(exc), type(exc).__name__), 0, 0, None
+        info = EventInfo(run.run_id, run.task_id, run.attempt, run.started_at is None)
+        effects = RunEffects.of(run)
         env = Environment(
             now=self.clock.now,
             remaining=invocation.remaining,
-            record=lambda entry: self.store.record_entry(run.run_id, fence, entry),
+            record=effects.recorder(
+                lambda entry, document: self._record(run.run_id, fence, entry, document)
+            ),
             sleep=self.clock.sleep,
             safety_margin=safety_margin(
                 invocation.timeout,
@@ -226,6 +232,7 @@ class Worker:
             ),
             short_wait=self.settings.short_wait_seconds,
             rng=self.rng,
+            observer=PluginObserver(info),
         )
         execution = Execution(
             run_id=run.run_id, attempt=run.attempt, journal=journal, env=env, task_retry=task.retry
@@ -236,9 +243,23 @@ class Worker:
             attempt=run.attempt,
             tags=run.tags,
             concurrency_key=run.concurrency_key,
+            metadata=RunMetadata(effects),
         )
-        outcome = execution.run(lambda: task.invoke(payload, ctx))
-        return outcome, execution.steps_executed, execution.steps_replayed
+        emit("on_invocation_start", info)
+        bound = bind(effects)
+        try:
+            outcome = execution.run(lambda: task.invoke(payload, ctx))
+        finally:
+            unbind(bound)
+        emit("on_invocation_end", info, outcome_of(outcome))
+        return outcome, execution.steps_executed, execution.steps_replayed, effects.document()
+
+    def _record(self, run_id: str, fence: Fence, entry: JournalEntry, document: str | None) -> None:
+        """Write ``entry``; the run's metadata ``document`` rides along when it changed."""
+        if document is None:
+            self.store.record_entry(run_id, fence, entry)
+        else:
+            self.store.record_entry(run_id, fence, entry, document)
 
     def _commit(
         self,
@@ -258,6 +279,8 @@ class Worker:
             return Report(run.run_id, Action.ABANDONED, detail=reason)
         if held.first_start is not None:
             checkpoint = replace(checkpoint, started_at=held.first_start)
+        if held.metadata is not None:
+            checkpoint = replace(checkpoint, metadata=held.metadata)
         try:
             stored = self._write(run, fence, checkpoint, held.slot, keeps=not _releases(outcome))
         except TerminalError as exc:
@@ -305,10 +328,12 @@ class _Held:
     Attributes:
         slot: The counter whose unit it holds, if any.
         first_start: When it was admitted, if this is the run's first start.
+        metadata: The run's metadata document, when the invocation changed it.
     """
 
     slot: SlotKey | None
     first_start: dt.datetime | None = None
+    metadata: str | None = None
 
 
 def _releases(outcome: Outcome) -> bool:

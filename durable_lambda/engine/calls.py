@@ -3,16 +3,29 @@
 from __future__ import annotations
 
 import contextvars
+import traceback
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from durable_lambda import serde
-from durable_lambda.engine.journal import Call, EntryKind, EntryStatus, JournalEntry, call_key
+from durable_lambda.engine.journal import (
+    Call,
+    EntryKind,
+    EntryStatus,
+    ErrorInfo,
+    JournalEntry,
+    call_key,
+)
 from durable_lambda.engine.retry import RetryPolicy
-from durable_lambda.errors import SerializationError
+from durable_lambda.errors import AbortRun, SerializationError, StepFailedError
 
 WAIT_NAME = "$wait"
+
+Semantics = Literal["at_least_once", "at_most_once"]
+"""How often a step body may run per attempt: again after a crash, or never again."""
+
+SEMANTICS: tuple[Semantics, ...] = ("at_least_once", "at_most_once")
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,12 +39,16 @@ class StepSpec:
             suspends first when that would cut into the deadline's safety margin.
         result_type: Annotation the result is validated against before it is
             recorded, and decoded into on replay.
+        semantics: ``at_least_once`` runs an attempt cut by a crash again;
+            ``at_most_once`` records STARTED before the body and never re-runs
+            that attempt (it fails with ``StepInterruptedError``).
     """
 
     name: str
     retry: RetryPolicy | None = None
     expected_duration: float = 0.0
     result_type: Any = None
+    semantics: Semantics = "at_least_once"
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,3 +146,17 @@ def checked_value(what: str, value: Any, result_type: Any) -> tuple[str, Any]:
         return encoded, serde.decode(encoded, result_type)
     except SerializationError as exc:
         raise SerializationError(f"{what} returned a value that cannot be recorded: {exc}") from exc
+
+
+def error_of(exc: BaseException) -> ErrorInfo:
+    """``exc`` as it is recorded, traceback included."""
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return ErrorInfo.from_exception(exc, text)
+
+
+def replayed_failure(entry: JournalEntry) -> Exception:
+    """What a replay of a FAILED ``entry`` raises where the task awaited the step."""
+    error = entry.error or ErrorInfo("UnknownError", "")
+    if error.type.endswith(".AbortRun"):
+        return AbortRun(error.message)
+    return StepFailedError(entry.key, error.type, error.message)

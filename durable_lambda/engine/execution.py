@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import inspect
-import traceback
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
@@ -32,12 +31,15 @@ from durable_lambda.engine.calls import (
     current_step,
     enter_step,
     entry_of,
+    error_of,
     in_step_body,
     leave_step,
+    replayed_failure,
     step_context,
 )
 from durable_lambda.engine.journal import EntryKind, EntryStatus, ErrorInfo, Journal, JournalEntry
 from durable_lambda.engine.lease import must_suspend
+from durable_lambda.engine.observer import AttemptStatus, NoObserver, StepObserver
 from durable_lambda.engine.outcome import (
     Abandoned,
     Completed,
@@ -48,7 +50,7 @@ from durable_lambda.engine.outcome import (
     SuspendReason,
 )
 from durable_lambda.engine.retry import RandomSource, RetryPolicy
-from durable_lambda.engine.scopes import ScopeNumbering, current_scope
+from durable_lambda.engine.scopes import ScopeNumbering, current_scope, within
 from durable_lambda.engine.signals import (
     AbandonSignal,
     StoreFailedSignal,
@@ -66,6 +68,7 @@ from durable_lambda.errors import (
     PayloadTooLarge,
     SerializationError,
     StepFailedError,
+    StepInterruptedError,
     Suspend,
     SuspendSwallowedError,
     TerminalError,
@@ -97,6 +100,7 @@ class Environment:
         safety_margin: Seconds before the deadline at which no new step starts.
         short_wait: Waits at most this long sleep in-process when time allows.
         rng: Randomness for retry jitter.
+        observer: Hears each live step attempt (plugins).
     """
 
     now: Callable[[], dt.datetime]
@@ -106,6 +110,7 @@ class Environment:
     safety_margin: float = 10.0
     short_wait: float = 1.0
     rng: RandomSource | None = None
+    observer: StepObserver = field(default_factory=NoObserver)
 
 
 _current: ContextVar[Execution | None] = ContextVar("durable_lambda_execution", default=None)
@@ -114,11 +119,6 @@ _current: ContextVar[Execution | None] = ContextVar("durable_lambda_execution", 
 def current_execution() -> Execution | None:
     """The execution driving the current task, or ``None`` outside a task."""
     return _current.get()
-
-
-def _error_of(exc: BaseException) -> ErrorInfo:
-    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    return ErrorInfo.from_exception(exc, text)
 
 
 @dataclass(slots=True)
@@ -179,15 +179,19 @@ class Execution:
                 return serde.decode(recorded.result or "null", spec.result_type)
             if recorded.status is EntryStatus.FAILED:
                 self.steps_replayed += 1
-                raise self._replayed_failure(recorded)
-            # RETRYING: the next attempt, once its backoff has passed.
-            attempt = recorded.attempts + 1
+                raise replayed_failure(recorded)
+            # RETRYING: the next attempt, once its backoff has passed. STARTED:
+            # the attempt an at_most_once body was in when its invocation died.
+            attempt = recorded.attempts + (recorded.status is not EntryStatus.STARTED)
             if recorded.wake_at is not None and recorded.wake_at > self.env.now():
                 self._suspend(SuspendReason.STEP_RETRY, recorded.wake_at, recorded.key)
         step_call = StepCall(spec, call, attempt)
         if self.stopping:
             # Another scope already stopped this invocation: start nothing new.
             self._stop_again()
+        if recorded is not None and recorded.status is EntryStatus.STARTED:
+            failure = StepInterruptedError(step_call.key, attempt)
+            return self._step_failed(step_call, recorded.started_at or self.env.now(), failure)
         # A fresh invocation always makes progress, or a step that can never
         # fit its expected duration would chain invocations forever.
         if self.steps_executed and must_suspend(
@@ -222,6 +226,9 @@ class Execution:
             if self.stopping:
                 self._stop_again()  # stopped before the body began: start nothing
             started = self.env.now()
+            if step_call.spec.semantics == "at_most_once":
+                self._persist(step_call.entry(EntryStatus.STARTED, started_at=started))
+            self.env.observer.step_started(step_call.key, step_call.call.scope, step_call.attempt)
             token = enter_step(StepInfo(self.run_id, step_call.key, step_call.attempt))
             try:
                 value = fn(*args, **kwargs)
@@ -245,6 +252,7 @@ class Execution:
             except (SerializationError, PayloadTooLarge) as exc:
                 return self._step_failed(step_call, started, exc)
             self.steps_executed += 1
+            self._ended(step_call, AttemptStatus.SUCCEEDED, None)
             return result
         finally:
             self._inflight -= 1
@@ -255,8 +263,10 @@ class Execution:
         policy = step_call.spec.retry or self.task_retry
         decision = policy.decide(step_call.attempt, exc, self.env.rng)
         now = self.env.now()
-        error = _error_of(exc)
+        error = error_of(exc)
         entry = step_call.entry(EntryStatus.FAILED, error=error, started_at=started, ended_at=now)
+        status = AttemptStatus.RETRYING if decision.retry else AttemptStatus.FAILED
+        self._ended(step_call, status, error)
         if decision.retry:
             wake = now + dt.timedelta(seconds=decision.delay)
             retrying = replace(entry, status=EntryStatus.RETRYING, wake_at=wake)
@@ -268,12 +278,10 @@ class Execution:
             raise exc
         raise StepFailedError(step_call.key, error.type, error.message) from exc
 
-    @staticmethod
-    def _replayed_failure(entry: JournalEntry) -> Exception:
-        error = entry.error or ErrorInfo("UnknownError", "")
-        if error.type.endswith(".AbortRun"):
-            return AbortRun(error.message)
-        return StepFailedError(entry.key, error.type, error.message)
+    def _ended(self, step_call: StepCall, status: AttemptStatus, error: ErrorInfo | None) -> None:
+        self.env.observer.step_ended(
+            step_call.key, step_call.call.scope, step_call.attempt, status, error
+        )
 
     async def wait_until(self, wake_at: dt.datetime) -> None:
         """Pause the task until ``wake_at``: in-process when short, else suspend."""
@@ -352,7 +360,7 @@ class Execution:
         A batch that completes early cuts its unfinished branches; a wait or a
         retry backoff one of them asked for must not hold the run back.
         """
-        self._suspends = [r for r in self._suspends if not _within(r.scope, scopes)]
+        self._suspends = [r for r in self._suspends if not within(r.scope, scopes)]
 
     def _stop_again(self) -> None:
         """Raise the signal of the stop already under way (user code may have swallowed it)."""
@@ -435,8 +443,8 @@ class Execution:
             # The task body's own error follows the task's retry policy.
             decision = self.task_retry.decide(self.attempt, exc, self.env.rng)
             if decision.retry:
-                return RetryRun(error=_error_of(exc), delay=decision.delay, reason=decision.reason)
-            return Failed(error=_error_of(exc), reason=decision.reason, entries=self._entries())
+                return RetryRun(error=error_of(exc), delay=decision.delay, reason=decision.reason)
+            return Failed(error=error_of(exc), reason=decision.reason, entries=self._entries())
         raise exc  # KeyboardInterrupt, SystemExit: not ours to judge
 
     def _outcome_of_stop(
@@ -468,7 +476,7 @@ class Execution:
         return swallowed_message(request.detail if request is not None else "", what)
 
     def _failed(self, exc: BaseException) -> Failed:
-        return Failed(error=_error_of(exc), reason=type(exc).__name__, entries=self._entries())
+        return Failed(error=error_of(exc), reason=type(exc).__name__, entries=self._entries())
 
     def _entries(self) -> tuple[JournalEntry, ...]:
         """Pending entries still true at the end of the run (elapsed waits, not retries)."""
@@ -484,10 +492,6 @@ class Execution:
             entries=tuple(self._pending),
             detail=chosen.detail,
         )
-
-
-def _within(scope: str, scopes: Sequence[str]) -> bool:
-    return any(scope == s or scope.startswith(f"{s}/") for s in scopes)
 
 
 def _wake_key(request: _SuspendRequest) -> dt.datetime:

@@ -40,6 +40,7 @@ class EntryStatus(StrEnum):
     RETRYING = "RETRYING"  # a step failed an attempt and will run again at next_attempt_at
     FAILED = "FAILED"  # a step failed its last attempt
     WAITING = "WAITING"  # a wait is pending until wake_at
+    STARTED = "STARTED"  # an at_most_once step's attempt began; no outcome recorded yet
 
 
 @dataclass(frozen=True, slots=True)

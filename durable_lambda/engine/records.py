@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from durable_lambda.engine.journal import ErrorInfo, JournalEntry
 from durable_lambda.engine.slots import SlotKey
@@ -42,6 +44,9 @@ class RunRecord:
         finished_at: When it reached a terminal status.
         expires_at: A run not started by then ends EXPIRED (the trigger's ``ttl``).
         last_delivery_error: Why the last resume message could not be processed.
+        metadata: What the task published with ``ctx.metadata`` (readable while it runs).
+        metadata_marks: Internal: per scope, the metadata calls and log lines the
+            task body already made, so a replay does not make them twice.
     """
 
     run_id: str
@@ -68,6 +73,8 @@ class RunRecord:
     finished_at: dt.datetime | None = None
     expires_at: dt.datetime | None = None
     last_delivery_error: str | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    metadata_marks: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +163,8 @@ class Checkpoint:
             folds in only while the run holds a unit and nobody is parked on the
             counter; otherwise the store writes nothing and raises
             ``ReleaseNotFoldedError`` (checkpoint, then release and hand off).
+        metadata: The run's metadata document (``engine/metadata.py``) to store,
+            if the invocation changed it.
     """
 
     status: RunStatus
@@ -171,6 +180,7 @@ class Checkpoint:
     started_at: dt.datetime | None = None
     admitted_at: dt.datetime | None = None
     release: SlotKey | None = None
+    metadata: str | None = None
 
 
 class LeaseOutcome(StrEnum):

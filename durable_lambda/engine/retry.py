@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import inspect
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeAlias
 
 from durable_lambda.errors import ConfigurationError, RetryAfter, TerminalError
+
+RetryOn: TypeAlias = tuple[type[BaseException], ...] | Callable[[BaseException], bool]
+"""Which errors a policy retries: exception types, or a predicate ``(error) -> bool``."""
 
 
 class RandomSource(Protocol):
@@ -43,6 +48,10 @@ class RetryPolicy:
         max_timeout: Upper bound in seconds for any delay.
         randomize: Full jitter: pick the delay uniformly in ``[min_timeout, delay]``
             so retries of many runs do not stampede together.
+        retry_on: Only these errors are retried: a tuple of exception types or a
+            predicate ``(error) -> bool`` (``None``: every non-terminal error).
+            Any other error fails at once. ``RetryAfter`` is an explicit request
+            and is always honoured.
     """
 
     max_attempts: int = 3
@@ -50,9 +59,11 @@ class RetryPolicy:
     min_timeout: float = 1.0
     max_timeout: float = 60.0
     randomize: bool = True
+    retry_on: RetryOn | None = None
 
     def __post_init__(self) -> None:
         """Reject values that would make the policy meaningless."""
+        _check_retry_on(self.retry_on)
         if self.max_attempts < 1:
             raise ConfigurationError(
                 f"RetryPolicy.max_attempts must be >= 1, got {self.max_attempts}"
@@ -83,6 +94,14 @@ class RetryPolicy:
         draw = (rng or random).random()
         return self.min_timeout + (ceiling - self.min_timeout) * draw
 
+    def retries(self, error: BaseException) -> bool:
+        """Whether ``retry_on`` lets ``error`` be retried (attempts aside)."""
+        if self.retry_on is None:
+            return True
+        if isinstance(self.retry_on, tuple):
+            return isinstance(error, self.retry_on)
+        return bool(self.retry_on(error))
+
     def decide(
         self, attempt: int, error: BaseException, rng: RandomSource | None = None
     ) -> RetryDecision:
@@ -97,7 +116,41 @@ class RetryPolicy:
             )
         if isinstance(error, RetryAfter):
             return RetryDecision(retry=True, delay=error.seconds, reason="RetryAfter requested")
+        if not self.retries(error):
+            return RetryDecision(
+                retry=False, delay=0.0, reason=f"{type(error).__name__} is not in retry_on"
+            )
         delay = self.backoff(attempt, rng)
         return RetryDecision(
             retry=True, delay=delay, reason=f"attempt {attempt} of {self.max_attempts} failed"
         )
+
+
+def _check_retry_on(retry_on: object) -> None:
+    """Reject a ``retry_on`` that is neither exception types nor a one-argument predicate."""
+    if retry_on is None:
+        return
+    if isinstance(retry_on, tuple):
+        if not retry_on:
+            raise ConfigurationError(
+                "RetryPolicy.retry_on must name at least one exception type (or be None)"
+            )
+        for kind in retry_on:
+            if not (isinstance(kind, type) and issubclass(kind, BaseException)):
+                raise ConfigurationError(
+                    f"RetryPolicy.retry_on must hold exception types, got {kind!r}"
+                )
+        return
+    if isinstance(retry_on, type) or not callable(retry_on):
+        raise ConfigurationError(
+            "RetryPolicy.retry_on must be a tuple of exception types or a predicate "
+            f"(error) -> bool, got {retry_on!r}"
+        )
+    try:
+        inspect.signature(retry_on).bind(ValueError())
+    except TypeError as exc:
+        raise ConfigurationError(
+            f"RetryPolicy.retry_on predicate {retry_on!r} must take one argument (the error)"
+        ) from exc
+    except ValueError:
+        return  # no signature to inspect (a builtin): trust it

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-from collections.abc import Callable, Coroutine, Generator, Iterator
+from collections.abc import Callable, Coroutine, Generator, Iterator, Sequence
 from typing import Any
 
 ROOT = ""
@@ -86,3 +86,8 @@ class ScopeNumbering:
         elif not self._is_step_body(context):
             context.run(_scope.set, self.child_of(parent))
         return asyncio.Task(coro, loop=loop, context=context, **kwargs)
+
+
+def within(scope: str, scopes: Sequence[str]) -> bool:
+    """Whether ``scope`` is one of ``scopes`` or nested below one of them."""
+    return any(scope == s or scope.startswith(f"{s}/") for s in scopes)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import replace
 
+from durable_lambda.engine.metadata import decode_doc
 from durable_lambda.engine.records import Checkpoint, LeaseOutcome, RunRecord
 from durable_lambda.engine.state import RESUMABLE, RunStatus
 
@@ -50,6 +51,8 @@ def apply_checkpoint(run: RunRecord, checkpoint: Checkpoint) -> RunRecord:
     """
     running = checkpoint.status is RunStatus.RUNNING
     at = max((e.at for e in checkpoint.events), default=run.updated_at)
+    if checkpoint.metadata is not None:
+        run = with_metadata(run, checkpoint.metadata)
     return replace(
         run,
         status=checkpoint.status,
@@ -65,3 +68,9 @@ def apply_checkpoint(run: RunRecord, checkpoint: Checkpoint) -> RunRecord:
         admitted_at=run.admitted_at or checkpoint.admitted_at,
         finished_at=at if checkpoint.status.is_terminal else None,
     )
+
+
+def with_metadata(run: RunRecord, document: str) -> RunRecord:
+    """``run`` carrying the metadata ``document`` (``engine/metadata.py``)."""
+    values, marks = decode_doc(document)
+    return replace(run, metadata=values, metadata_marks=marks)

@@ -74,12 +74,17 @@ class DeadlineStore:
 
     # -- the fenced writes -----------------------------------------------------------------
 
-    def record_entry(self, run_id: str, fence: Fence, entry: JournalEntry) -> None:
+    def record_entry(
+        self, run_id: str, fence: Fence, entry: JournalEntry, metadata: str | None = None
+    ) -> None:
         """Record ``entry`` unless the invocation is past its deadline."""
         overrun = self._overrun()
         if overrun is not None:
             raise InvocationKilled(f"step {entry.key!r}", overrun)
-        self.inner.record_entry(run_id, fence, entry)
+        if metadata is None:
+            self.inner.record_entry(run_id, fence, entry)
+        else:
+            self.inner.record_entry(run_id, fence, entry, metadata)
 
     def checkpoint(self, run_id: str, fence: Fence, checkpoint: Checkpoint) -> RunRecord:
         """Write ``checkpoint`` unless the invocation is past its deadline."""

@@ -6,6 +6,7 @@ import pytest
 from contract_backends import Backend, at
 
 from durable_lambda.engine.journal import EntryKind, EntryStatus, ErrorInfo, JournalEntry
+from durable_lambda.engine.metadata import encode_doc
 from durable_lambda.engine.records import (
     Checkpoint,
     EventKind,
@@ -274,3 +275,34 @@ def test_entries_written_before_scopes_existed_load_in_the_root_scope(backend: B
     backend.store.record_entry(run.run_id, fence, step(4))
     (loaded,) = backend.store.load_journal(run.run_id)
     assert (loaded.scope, loaded.position, loaded.slot) == ("", None, ("", 4))
+
+
+def test_a_started_entry_round_trips_and_is_overwritten_by_its_outcome(backend: Backend):
+    run, fence = held_run(backend)
+    started = step(0, EntryStatus.STARTED, ended_at=None)
+    backend.store.record_entry(run.run_id, fence, started)
+    assert backend.store.load_journal(run.run_id) == [started]
+    done = step(0)
+    backend.store.record_entry(run.run_id, fence, done)
+    assert backend.store.load_journal(run.run_id) == [done]
+
+
+def test_metadata_rides_on_a_record_and_on_a_checkpoint_and_reads_back(backend: Backend):
+    run, fence = held_run(backend)
+    first = encode_doc({"progress": 0.4, "log": ["a"]}, {"m:": 2})
+    backend.store.record_entry(run.run_id, fence, step(0), first)
+    stored = backend.store.get_run(run.run_id)
+    assert stored is not None
+    assert (stored.metadata, stored.metadata_marks) == ({"progress": 0.4, "log": ["a"]}, {"m:": 2})
+    second = encode_doc({"progress": 1.0, "pages": 3}, {"m:": 4, "log:t0": 1})
+    done = backend.store.checkpoint(
+        run.run_id, fence, Checkpoint(status=RunStatus.COMPLETED, output="1", metadata=second)
+    )
+    assert done.metadata == {"progress": 1.0, "pages": 3}
+    stored = backend.store.get_run(run.run_id)
+    assert stored is not None
+    assert (stored.metadata, stored.metadata_marks) == (
+        {"progress": 1.0, "pages": 3},
+        {"m:": 4, "log:t0": 1},
+    )
+    assert backend.store.load_journal(run.run_id) == [step(0)]

@@ -7,6 +7,7 @@ from contract_backends import Backend, at
 
 from durable_lambda.adapters.aws.dynamodb import layout as items
 from durable_lambda.engine.journal import EntryKind, EntryStatus, JournalEntry
+from durable_lambda.engine.metadata import encode_doc
 from durable_lambda.engine.records import Checkpoint, EventKind, Fence, TimelineEvent
 from durable_lambda.engine.state import RunStatus
 from durable_lambda.errors import LeaseLostError
@@ -43,6 +44,20 @@ def test_recording_a_step_is_one_write_request(aws: Backend):
     aws.counter.reset()
     with pytest.raises(LeaseLostError):
         aws.store.record_entry(run.run_id, Fence("owner-b", 0), entry(1))
+    assert aws.counter.snapshot() == {"dynamodb.TransactWriteItems": 1}
+
+
+def test_metadata_riding_on_a_step_record_costs_no_request_of_its_own(aws: Backend):
+    assert aws.counter is not None
+    run = aws.new_run()
+    aws.store.take_lease(run.run_id, 0, OWNER, at(300), at(10))
+    aws.counter.reset()
+    document = encode_doc({"progress": 0.5}, {"m:": 1})
+    aws.store.record_entry(run.run_id, Fence(OWNER, 0), entry(0), document)
+    assert aws.counter.snapshot() == {"dynamodb.TransactWriteItems": 1}
+    aws.counter.reset()
+    with pytest.raises(LeaseLostError):
+        aws.store.record_entry(run.run_id, Fence("owner-b", 0), entry(1), document)
     assert aws.counter.snapshot() == {"dynamodb.TransactWriteItems": 1}
 
 

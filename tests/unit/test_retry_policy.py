@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from durable_lambda import AbortRun, RetryAfter, RetryPolicy
-from durable_lambda.errors import NonDeterminismError
+from durable_lambda.errors import ConfigurationError, NonDeterminismError
 
 
 def test_backoff_is_exponential_and_capped_without_jitter():
@@ -79,3 +79,42 @@ def test_invalid_policies_name_the_field(kwargs, field):
 def test_retry_after_rejects_negative_delays():
     with pytest.raises(ValueError, match=">= 0"):
         RetryAfter(-1)
+
+
+class TransientError(Exception):
+    pass
+
+
+def test_retry_on_types_retries_only_those_errors():
+    policy = RetryPolicy(max_attempts=5, retry_on=(TransientError,), randomize=False)
+    assert policy.decide(1, TransientError()).retry
+    outside = policy.decide(1, KeyError("sku"))
+    assert not outside.retry
+    assert "KeyError is not in retry_on" in outside.reason
+
+
+def test_retry_on_predicate_decides_per_error():
+    policy = RetryPolicy(max_attempts=5, retry_on=lambda exc: "429" in str(exc))
+    assert policy.decide(1, RuntimeError("HTTP 429")).retry
+    assert not policy.decide(1, RuntimeError("HTTP 400")).retry
+
+
+def test_retry_on_does_not_override_max_attempts_or_retry_after():
+    policy = RetryPolicy(max_attempts=2, retry_on=(TransientError,))
+    assert not policy.decide(2, TransientError()).retry
+    assert policy.decide(1, RetryAfter(5)).retry
+
+
+@pytest.mark.parametrize(
+    ("retry_on", "message"),
+    [
+        ((), "at least one exception type"),
+        ((TransientError, "ValueError"), "must hold exception types"),
+        (TransientError, "tuple of exception types or a predicate"),
+        ("TransientError", "tuple of exception types or a predicate"),
+        (lambda: True, "must take one argument"),
+    ],
+)
+def test_a_malformed_retry_on_is_refused_at_declaration(retry_on, message):
+    with pytest.raises(ConfigurationError, match=message):
+        RetryPolicy(retry_on=retry_on)

@@ -24,11 +24,16 @@ from durable_lambda.engine.records import (
     Timer,
 )
 from durable_lambda.engine.state import RunStatus
-from durable_lambda.engine.transitions import apply_checkpoint, failable, lease_outcome
+from durable_lambda.engine.transitions import (
+    apply_checkpoint,
+    failable,
+    lease_outcome,
+    with_metadata,
+)
 from durable_lambda.errors import LeaseLostError, RunExistsError, RunNotFoundError
 from durable_lambda.values import StoredValue, ValueStore
 
-#: Journal statuses no later write may overwrite (RETRYING and WAITING may be).
+#: Journal statuses no later write may overwrite (RETRYING, WAITING and STARTED may be).
 FINAL_ENTRY_STATUSES = frozenset({EntryStatus.COMPLETED, EntryStatus.FAILED})
 
 
@@ -170,13 +175,17 @@ class MemoryRunStore:
             for _, stored in sorted(journal.items())
         ]
 
-    def record_entry(self, run_id: str, fence: Fence, entry: JournalEntry) -> None:
-        """Write one entry if ``fence`` still holds."""
+    def record_entry(
+        self, run_id: str, fence: Fence, entry: JournalEntry, metadata: str | None = None
+    ) -> None:
+        """Write one entry (and the run's ``metadata`` document, if given) if ``fence`` holds."""
         with self._lock:
             self.write_requests += 1
-            self._fenced(run_id, fence)
+            stored = self._fenced(run_id, fence)
             self._check_writable(run_id, entry)
             self._journals[run_id][entry.seq] = self._stored_entry(entry)
+            if metadata is not None:
+                stored.run = with_metadata(stored.run, metadata)
 
     def checkpoint(self, run_id: str, fence: Fence, checkpoint: Checkpoint) -> RunRecord:
         """Apply a checkpoint if ``fence`` still holds (all of it, or nothing)."""

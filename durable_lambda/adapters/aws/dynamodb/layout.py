@@ -29,8 +29,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from durable_lambda.engine.journal import EntryKind, EntryStatus, JournalEntry
+from durable_lambda.engine.metadata import encode_doc
 from durable_lambda.engine.records import EventKind, RunRecord, TimelineEvent, Timer
 from durable_lambda.engine.state import RunStatus
+from durable_lambda.engine.transitions import with_metadata
 from durable_lambda.values import StoredValue
 
 if TYPE_CHECKING:
@@ -246,6 +248,8 @@ def run_item(run: RunRecord, values: RunValues, retention: dt.timedelta) -> Item
     for name in ("lease_expiry", "wake_at", "started_at", "admitted_at", "finished_at"):
         put_optional(item, name, getattr(run, name))
     put_optional(item, "expires_at", run.expires_at)
+    if run.metadata or run.metadata_marks:
+        item["metadata"] = s(encode_doc(run.metadata, run.metadata_marks))
     put_value(item, "payload", values.payload)
     put_value(item, "output", values.output)
     put_value(item, "error", values.error)
@@ -281,6 +285,8 @@ def parse_run(item: Item) -> tuple[RunRecord, RunValues]:
         expires_at=get_time(item, "expires_at"),
         last_delivery_error=get_s(item, "last_delivery_error"),
     )
+    if "metadata" in item:
+        record = with_metadata(record, req_s(item, "metadata"))
     payload = get_value(item, "payload") or StoredValue(inline="null")
     return record, RunValues(payload, get_value(item, "output"), get_value(item, "error"))
 

@@ -232,10 +232,21 @@ class DynamoDBRunStore:
             )
         return journal
 
-    def record_entry(self, run_id: str, fence: Fence, entry: JournalEntry) -> None:
-        """Write one entry in one fenced transaction."""
+    def record_entry(
+        self, run_id: str, fence: Fence, entry: JournalEntry, metadata: str | None = None
+    ) -> None:
+        """Write one entry in one fenced transaction.
+
+        The run's ``metadata`` document, when given, rides in the same
+        transaction: the fence check becomes a fenced update of the META item.
+        """
         put = self._entry_put(run_id, entry)
-        self._transact(run_id, fence, [writes.fence_check(self.table, run_id, fence), put])
+        fence_action = (
+            writes.fence_check(self.table, run_id, fence)
+            if metadata is None
+            else {"Update": writes.metadata_update(self.table, run_id, fence, metadata)}
+        )
+        self._transact(run_id, fence, [fence_action, put])
 
     def checkpoint(self, run_id: str, fence: Fence, checkpoint: Checkpoint) -> RunRecord:
         """Apply ``checkpoint`` in one fenced transaction; return the run as it now stands."""

@@ -3,7 +3,7 @@
 Each builder returns one request (or one transaction action) whose condition
 is the store's rule: a lease is taken only when ``lease_outcome`` would say
 TAKEN; every write of an invocation is fenced by ``lease_owner`` and ``epoch``;
-a journal position is written only while empty, RETRYING or WAITING.
+a journal position is written only while empty, RETRYING, WAITING or STARTED.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 from durable_lambda.adapters.aws.dynamodb import layout as items
 from durable_lambda.adapters.aws.dynamodb.expressions import Update, with_set
 from durable_lambda.engine.journal import EntryStatus
+from durable_lambda.engine.metadata import encode_doc
 from durable_lambda.engine.records import Fence, RunRecord
 from durable_lambda.engine.state import RESUMABLE, TERMINAL, RunStatus
 from durable_lambda.errors import LeaseLostError, RunNotFoundError
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
 MAX_TRANSACTION_ACTIONS = 100
 MAX_TRANSACTION_BYTES = 3_500_000
 
-ENTRY_WRITABLE = "attribute_not_exists(pk) OR #status IN (:retrying, :waiting)"
+ENTRY_WRITABLE = "attribute_not_exists(pk) OR #status IN (:retrying, :waiting, :started)"
 #: The token of the last write that stamped an item (see :func:`write_token`).
 WRITE_ID = "write_id"
 
@@ -117,11 +118,20 @@ def checkpoint_update(
         update.set("ttl", items.n(items.epoch_seconds(new.finished_at + retention)))
     else:
         update.remove("ttl")
+    if (new.metadata, new.metadata_marks) != (old.metadata, old.metadata_marks):
+        update.set("metadata", items.s(encode_doc(new.metadata, new.metadata_marks)))
     if output is not None:
         update.set_value("output", output)
     if error is not None:
         update.set_value("error", error)
     return fenced(update, table, new.run_id, fence)
+
+
+def metadata_update(table: str, run_id: str, fence: Fence, document: str) -> UpdateTypeDef:
+    """A fenced Update setting the run's metadata document (beside a journal put)."""
+    update = Update()
+    update.set("metadata", items.s(document))
+    return fenced(update, table, run_id, fence)
 
 
 def fenced(update: Update, table: str, run_id: str, fence: Fence) -> UpdateTypeDef:
@@ -229,6 +239,7 @@ def entry_put(table: str, item: Item) -> TransactWriteItemTypeDef:
             "ExpressionAttributeValues": {
                 ":retrying": items.s(EntryStatus.RETRYING.value),
                 ":waiting": items.s(EntryStatus.WAITING.value),
+                ":started": items.s(EntryStatus.STARTED.value),
             },
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
