@@ -42,6 +42,11 @@ class RunRecord:
         finished_at: When it reached a terminal status.
         expires_at: A run not started by then ends EXPIRED (the trigger's ``ttl``).
         last_delivery_error: Why the last resume message could not be processed.
+        parent_run_id: The run that triggered this one from inside its task, if any.
+        root_run_id: The first run of that chain of parents (``None``: this is a root).
+        depth: How many parents are above this run (0 for a run triggered from outside).
+        waiting_children: Suspended until its children end: a child's nudge
+            (a message of :data:`ANY_EPOCH`) may take it before its ``wake_at``.
     """
 
     run_id: str
@@ -68,6 +73,15 @@ class RunRecord:
     finished_at: dt.datetime | None = None
     expires_at: dt.datetime | None = None
     last_delivery_error: str | None = None
+    parent_run_id: str | None = None
+    root_run_id: str | None = None
+    depth: int = 0
+    waiting_children: bool = False
+
+
+#: The epoch of a child's nudge to its parent: it takes the parent at whatever
+#: epoch the parent is, but only while the parent is suspended on its children.
+ANY_EPOCH = -1
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +170,8 @@ class Checkpoint:
             folds in only while the run holds a unit and nobody is parked on the
             counter; otherwise the store writes nothing and raises
             ``ReleaseNotFoldedError`` (checkpoint, then release and hand off).
+        waiting_children: The run suspends until its children end (their
+            nudges may take it before ``wake_at``).
     """
 
     status: RunStatus
@@ -171,6 +187,7 @@ class Checkpoint:
     started_at: dt.datetime | None = None
     admitted_at: dt.datetime | None = None
     release: SlotKey | None = None
+    waiting_children: bool = False
 
 
 class LeaseOutcome(StrEnum):
@@ -202,7 +219,10 @@ class Timer:
 
 @dataclass(frozen=True, slots=True)
 class ResumeMessage:
-    """The body of a resume message: only the run and the epoch, never a payload."""
+    """The body of a resume message: only the run and the epoch, never a payload.
+
+    A child's nudge to its parent carries :data:`ANY_EPOCH`.
+    """
 
     run_id: str
     epoch: int

@@ -127,6 +127,7 @@ class MemoryRunStore:
                     lease_expiry=expiry,
                     invocations=stored.run.invocations + 1,
                     updated_at=now,
+                    waiting_children=False,
                 )
             return LeaseResult(outcome, self._hydrate(stored))
 

@@ -215,6 +215,11 @@ class RunValues:
     error: StoredValue | None = None
 
 
+#: Present (``true``) only while a run is suspended on its children; a nudge's
+#: lease condition tests its existence.
+WAITING_CHILDREN = "waiting_children"
+
+
 def run_item(run: RunRecord, values: RunValues, retention: dt.timedelta) -> Item:
     """The META item of ``run`` (its payload, output and error as already stored)."""
     item: Item = {
@@ -241,8 +246,19 @@ def run_item(run: RunRecord, values: RunValues, retention: dt.timedelta) -> Item
         item["gsi3pk"], item["gsi3sk"] = (s(k) for k in due_index_keys(run.run_id, due))
     if run.tags:
         item["tags"] = {"L": [s(tag) for tag in run.tags]}
-    for name in ("lease_owner", "concurrency_key", "idempotency_key", "last_delivery_error"):
+    for name in (
+        "lease_owner",
+        "concurrency_key",
+        "idempotency_key",
+        "last_delivery_error",
+        "parent_run_id",
+        "root_run_id",
+    ):
         put_optional(item, name, getattr(run, name))
+    if run.depth:
+        item["depth"] = n(run.depth)
+    if run.waiting_children:
+        item[WAITING_CHILDREN] = {"BOOL": True}
     for name in ("lease_expiry", "wake_at", "started_at", "admitted_at", "finished_at"):
         put_optional(item, name, getattr(run, name))
     put_optional(item, "expires_at", run.expires_at)
@@ -280,6 +296,10 @@ def parse_run(item: Item) -> tuple[RunRecord, RunValues]:
         finished_at=get_time(item, "finished_at"),
         expires_at=get_time(item, "expires_at"),
         last_delivery_error=get_s(item, "last_delivery_error"),
+        parent_run_id=get_s(item, "parent_run_id"),
+        root_run_id=get_s(item, "root_run_id"),
+        depth=get_n(item, "depth"),
+        waiting_children=WAITING_CHILDREN in item,
     )
     payload = get_value(item, "payload") or StoredValue(inline="null")
     return record, RunValues(payload, get_value(item, "output"), get_value(item, "error"))

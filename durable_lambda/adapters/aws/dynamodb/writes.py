@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 from durable_lambda.adapters.aws.dynamodb import layout as items
 from durable_lambda.adapters.aws.dynamodb.expressions import Update, with_set
 from durable_lambda.engine.journal import EntryStatus
-from durable_lambda.engine.records import Fence, RunRecord
+from durable_lambda.engine.records import ANY_EPOCH, Fence, RunRecord
 from durable_lambda.engine.state import RESUMABLE, TERMINAL, RunStatus
 from durable_lambda.errors import LeaseLostError, RunNotFoundError
 from durable_lambda.values import StoredValue
@@ -58,16 +58,25 @@ def lease_request(
     update.remove("gsi3pk")
     update.remove("gsi3sk")
     update.add("invocations", "one", items.n(1))
-    status, lease_expiry, wake_at = (update.name(a) for a in ("status", "lease_expiry", "wake_at"))
-    resumable = ", ".join(
-        update.value(f"r{i}", items.s(s.value)) for i, s in enumerate(sorted(RESUMABLE))
-    )
-    update.require(
-        f"{update.name('epoch')} = {update.value('epoch', items.n(epoch))}"
-        f" AND (({status} = {running} AND (attribute_not_exists({lease_expiry})"
-        f" OR {lease_expiry} <= {at})) OR ({status} IN ({resumable})"
-        f" AND (attribute_not_exists({wake_at}) OR {wake_at} <= {at})))"
-    )
+    update.remove(items.WAITING_CHILDREN)
+    status = update.name("status")
+    if epoch == ANY_EPOCH:
+        # A child's nudge: the parent at any epoch, but only while suspended on its children.
+        suspended = update.value("suspended", items.s(RunStatus.SUSPENDED.value))
+        update.require(
+            f"{status} = {suspended} AND attribute_exists({update.name(items.WAITING_CHILDREN)})"
+        )
+    else:
+        lease_expiry, wake_at = update.name("lease_expiry"), update.name("wake_at")
+        resumable = ", ".join(
+            update.value(f"r{i}", items.s(s.value)) for i, s in enumerate(sorted(RESUMABLE))
+        )
+        update.require(
+            f"{update.name('epoch')} = {update.value('epoch', items.n(epoch))}"
+            f" AND (({status} = {running} AND (attribute_not_exists({lease_expiry})"
+            f" OR {lease_expiry} <= {at})) OR ({status} IN ({resumable})"
+            f" AND (attribute_not_exists({wake_at}) OR {wake_at} <= {at})))"
+        )
     return cast(
         "UpdateItemInputTypeDef",
         update.request(
@@ -117,6 +126,10 @@ def checkpoint_update(
         update.set("ttl", items.n(items.epoch_seconds(new.finished_at + retention)))
     else:
         update.remove("ttl")
+    if new.waiting_children:
+        update.set(items.WAITING_CHILDREN, {"BOOL": True})
+    else:
+        update.remove(items.WAITING_CHILDREN)
     if output is not None:
         update.set_value("output", output)
     if error is not None:

@@ -1,0 +1,87 @@
+"""A child's nudge (a message of ANY_EPOCH) and the parent/child links on run records."""
+
+from __future__ import annotations
+
+import pytest
+from contract_backends import Backend, at
+
+from durable_lambda.engine.records import ANY_EPOCH, Checkpoint, Fence, LeaseOutcome
+from durable_lambda.engine.state import RunStatus
+
+
+def _suspended_on_children(backend: Backend, *, wake: int = 3600) -> str:
+    """A run taken at epoch 0, then suspended on its children (epoch 1, far wake time)."""
+    run = backend.new_run()
+    backend.store.take_lease(run.run_id, 0, "owner-a", at(60), at(10))
+    backend.store.checkpoint(
+        run.run_id,
+        Fence("owner-a", 0),
+        Checkpoint(
+            status=RunStatus.SUSPENDED, wake_at=at(wake), new_epoch=True, waiting_children=True
+        ),
+    )
+    return run.run_id
+
+
+def test_the_links_of_a_child_run_round_trip(backend: Backend):
+    run = backend.new_run(parent_run_id="run_parent", root_run_id="run_root", depth=2)
+    stored = backend.store.get_run(run.run_id)
+    assert stored is not None
+    assert (stored.parent_run_id, stored.root_run_id, stored.depth) == ("run_parent", "run_root", 2)
+
+
+def test_a_nudge_takes_a_run_suspended_on_its_children_before_its_wake_time(backend: Backend):
+    run_id = _suspended_on_children(backend)
+    stored = backend.store.get_run(run_id)
+    assert stored is not None
+    assert stored.waiting_children
+    taken = backend.store.take_lease(run_id, ANY_EPOCH, "owner-b", at(120), at(20))
+    assert taken.outcome is LeaseOutcome.TAKEN
+    assert taken.run is not None
+    # Taken at its own epoch (the fence of the invocation), the flag cleared.
+    assert (taken.run.status, taken.run.epoch, taken.run.lease_owner) == (
+        RunStatus.RUNNING,
+        1,
+        "owner-b",
+    )
+    assert not taken.run.waiting_children
+    assert backend.store.get_run(run_id) == taken.run
+
+
+def test_a_nudge_is_busy_while_the_parent_runs_and_takes_it_once_suspended(backend: Backend):
+    """The race: the child ends before the parent checkpointed its suspension."""
+    run = backend.new_run()
+    backend.store.take_lease(run.run_id, 0, "owner-a", at(60), at(10))
+    early = backend.store.take_lease(run.run_id, ANY_EPOCH, "owner-b", at(120), at(11))
+    assert early.outcome is LeaseOutcome.BUSY
+    backend.store.checkpoint(
+        run.run_id,
+        Fence("owner-a", 0),
+        Checkpoint(
+            status=RunStatus.SUSPENDED, wake_at=at(3600), new_epoch=True, waiting_children=True
+        ),
+    )
+    again = backend.store.take_lease(run.run_id, ANY_EPOCH, "owner-b", at(120), at(12))
+    assert again.outcome is LeaseOutcome.TAKEN
+
+
+@pytest.mark.parametrize("status", [RunStatus.QUEUED, RunStatus.SUSPENDED, RunStatus.COMPLETED])
+def test_a_nudge_is_stale_for_a_run_not_waiting_on_children(backend: Backend, status: RunStatus):
+    run = backend.new_run(status=status)
+    taken = backend.store.take_lease(run.run_id, ANY_EPOCH, "owner", at(60), at(10))
+    assert taken.outcome is LeaseOutcome.STALE
+    assert backend.store.get_run(run.run_id) == run
+
+
+def test_a_second_nudge_after_the_take_is_busy_and_the_fallback_message_still_works(
+    backend: Backend,
+):
+    run_id = _suspended_on_children(backend)
+    backend.store.take_lease(run_id, ANY_EPOCH, "owner-b", at(120), at(20))
+    duplicate = backend.store.take_lease(run_id, ANY_EPOCH, "owner-c", at(120), at(21))
+    assert duplicate.outcome is LeaseOutcome.BUSY
+    backend.store.checkpoint(
+        run_id, Fence("owner-b", 1), Checkpoint(status=RunStatus.COMPLETED, new_epoch=False)
+    )
+    late = backend.store.take_lease(run_id, ANY_EPOCH, "owner-c", at(120), at(22))
+    assert late.outcome is LeaseOutcome.STALE
