@@ -109,6 +109,53 @@ class Client:
             priority: Higher starts first within the queue.
             queue: Override the task's queue name.
         """
+        return self._create(
+            task,
+            payload,
+            None,
+            idempotency_key=idempotency_key,
+            idempotency_key_ttl=idempotency_key_ttl,
+            delay=delay,
+            ttl=ttl,
+            tags=tags,
+            concurrency_key=concurrency_key,
+            priority=priority,
+            queue=queue,
+        )
+
+    def trigger_child(
+        self,
+        task: Task[Any, Any],
+        payload: Any,
+        *,
+        parent: RunRecord,
+        idempotency_key: str,
+        **options: Any,
+    ) -> RunHandle:
+        """Start a child run of ``parent`` (the worker's launcher; tasks call ``Task.trigger``).
+
+        The child's record links to its parent, the parent's root and its
+        depth; ``idempotency_key`` (derived from the parent's call) makes a
+        re-executed trigger find the same child.
+        """
+        link = (parent.run_id, parent.root_run_id or parent.run_id, parent.depth + 1)
+        return self._create(task, payload, link, idempotency_key=idempotency_key, **options)
+
+    def _create(
+        self,
+        task: Task[Any, Any] | str,
+        payload: Any,
+        link: tuple[str, str, int] | None,
+        *,
+        idempotency_key: str | None = None,
+        idempotency_key_ttl: dt.timedelta | float | None = None,
+        delay: dt.timedelta | float | None = None,
+        ttl: dt.timedelta | float | None = None,
+        tags: Sequence[str] = (),
+        concurrency_key: str | None = None,
+        priority: int = 0,
+        queue: str | None = None,
+    ) -> RunHandle:
         definition = task if isinstance(task, Task) else self.registry.get(task)
         tags = tuple(tags)
         _check_options(tags, idempotency_key, concurrency_key)
@@ -136,14 +183,18 @@ class Client:
             tags=tags,
             idempotency_key=idempotency_key,
             expires_at=now + dt.timedelta(seconds=ttl_s) if ttl_s is not None else None,
+            parent_run_id=link[0] if link else None,
+            root_run_id=link[1] if link else None,
+            depth=link[2] if link else 0,
         )
         stored = self.store.create_run(
             run, dt.timedelta(seconds=key_ttl_s) if key_ttl_s is not None else None
         )
         if stored.run_id != run.run_id:
             return RunHandle(stored.run_id, stored.task_id, cached=True)
+        by = f" by run {link[0]}" if link else ""
         self.store.add_events(
-            run.run_id, [TimelineEvent(now, EventKind.TRIGGERED, f"task {definition.id}")]
+            run.run_id, [TimelineEvent(now, EventKind.TRIGGERED, f"task {definition.id}{by}")]
         )
         resume = plan_in(delay_s)
         if resume.timer:

@@ -36,6 +36,7 @@ from durable_lambda.engine.calls import (
     leave_step,
     step_context,
 )
+from durable_lambda.engine.children import Children
 from durable_lambda.engine.journal import EntryKind, EntryStatus, ErrorInfo, Journal, JournalEntry
 from durable_lambda.engine.lease import must_suspend
 from durable_lambda.engine.outcome import (
@@ -97,6 +98,9 @@ class Environment:
         safety_margin: Seconds before the deadline at which no new step starts.
         short_wait: Waits at most this long sleep in-process when time allows.
         rng: Randomness for retry jitter.
+        children: Starts and reads child runs (``None``: child tasks unavailable).
+        children_fallback: Seconds after which a run waiting on children wakes
+            even if no child's nudge arrived (a lost nudge still recovers).
     """
 
     now: Callable[[], dt.datetime]
@@ -106,6 +110,8 @@ class Environment:
     safety_margin: float = 10.0
     short_wait: float = 1.0
     rng: RandomSource | None = None
+    children: Children | None = None
+    children_fallback: float = 3600.0
 
 
 _current: ContextVar[Execution | None] = ContextVar("durable_lambda_execution", default=None)
@@ -346,6 +352,20 @@ class Execution:
         """Record ``entry`` as a step record is (fenced; store errors stop the invocation)."""
         self._persist(entry)
 
+    def pend(self, entry: JournalEntry) -> None:
+        """Keep ``entry`` for the invocation's checkpoint (a pending call, as a long wait is)."""
+        self._pending.append(entry)
+        self.journal.record(entry)
+
+    def suspend(self, reason: SuspendReason, wake_at: dt.datetime | None, detail: str) -> None:
+        """Stop the invocation here; the run resumes at ``wake_at`` (always raises)."""
+        self._suspend(reason, wake_at, detail)
+
+    def fail_store(self, exc: Exception) -> None:
+        """Stop the invocation for a store error (the message is retried; always raises)."""
+        self.store_error = exc
+        raise StoreFailedSignal from exc
+
     def withdraw_suspends(self, scopes: Sequence[str]) -> None:
         """Forget the suspensions asked for inside ``scopes`` (branches a batch no longer needs).
 
@@ -483,6 +503,9 @@ class Execution:
             wake_at=chosen.wake_at,
             entries=tuple(self._pending),
             detail=chosen.detail,
+            # A run that continues at once reads its children then; a later wake
+            # may be brought forward by a child's nudge.
+            children=not now_first and any(r.reason is SuspendReason.CHILDREN for r in requests),
         )
 
 

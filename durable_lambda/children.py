@@ -1,0 +1,63 @@
+"""The worker's side of child tasks: start children of the run it holds, read their states."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from durable_lambda.client import Client
+from durable_lambda.engine.children import ChildStart, ChildState
+from durable_lambda.engine.journal import ErrorInfo
+from durable_lambda.engine.records import RunRecord
+from durable_lambda.engine.state import RunStatus
+from durable_lambda.errors import ChildDepthExceeded
+from durable_lambda.ports import RunStore
+
+
+class ChildLauncher:
+    """Starts the children of ``parent`` through ``client`` and reads them from ``store``."""
+
+    def __init__(self, client: Client, store: RunStore, parent: RunRecord, max_depth: int) -> None:
+        """Bind the launcher to the run an invocation holds."""
+        self.client = client
+        self.store = store
+        self.parent = parent
+        self.max_depth = max_depth
+
+    def start(self, starts: Sequence[ChildStart], keys: Sequence[str]) -> list[str]:
+        """Trigger each child, idempotently under ``keys``; their run ids in order.
+
+        A key given in a child's options wins over the derived one (numbered
+        per child when one call starts several).
+
+        Raises:
+            ChildDepthExceeded: The children would nest deeper than ``max_depth``;
+                nothing is created.
+        """
+        depth = self.parent.depth + 1
+        if depth > self.max_depth:
+            raise ChildDepthExceeded(
+                f"run {self.parent.run_id} is at depth {self.parent.depth}: a child would be at "
+                f"depth {depth}, above max_child_depth={self.max_depth}"
+            )
+        run_ids = []
+        for index, (start, derived) in enumerate(zip(starts, keys, strict=True)):
+            options = dict(start.options)
+            given = options.pop("idempotency_key", None)
+            key = derived if given is None else (given if len(starts) == 1 else f"{given}:{index}")
+            handle = self.client.trigger_child(
+                start.task, start.payload, parent=self.parent, idempotency_key=key, **options
+            )
+            run_ids.append(handle.run_id)
+        return run_ids
+
+    def states(self, run_ids: Sequence[str]) -> list[ChildState]:
+        """The children's states, in order (a vanished child reads as FAILED)."""
+        states = []
+        for run_id in run_ids:
+            run = self.store.get_run(run_id)
+            if run is None:
+                missing = ErrorInfo("RunNotFoundError", f"no run {run_id!r}")
+                states.append(ChildState(run_id, RunStatus.FAILED, error=missing))
+                continue
+            states.append(ChildState(run_id, run.status, run.output, run.error))
+        return states
