@@ -18,13 +18,14 @@ def lease_outcome(run: RunRecord, epoch: int, now: dt.datetime) -> LeaseOutcome:
     """Whether a message of ``epoch`` may take ``run`` at ``now``.
 
     A child's nudge (``ANY_EPOCH``) takes a run suspended on its children at
-    its current epoch, whatever its fallback wake time; it is BUSY while the
-    run is RUNNING (the parent may not have checkpointed its suspension yet:
-    the nudge is re-sent shortly) and STALE otherwise (finished, or resuming
-    by its own message, which reads the children anyway).
+    its current epoch, whatever its fallback wake time; it is BUSY while a
+    live invocation holds the run (the parent may not have checkpointed its
+    suspension yet: the nudge is re-sent shortly) and STALE otherwise
+    (finished, resuming by its own message, or held by a dead invocation whose
+    recovery replays it: each of those reads the children anyway).
     """
     if epoch == ANY_EPOCH:
-        return _nudge_outcome(run)
+        return _nudge_outcome(run, now)
     if run.status.is_terminal or run.epoch != epoch:
         return LeaseOutcome.STALE
     if run.status is RunStatus.RUNNING:
@@ -37,9 +38,10 @@ def lease_outcome(run: RunRecord, epoch: int, now: dt.datetime) -> LeaseOutcome:
     return LeaseOutcome.TAKEN
 
 
-def _nudge_outcome(run: RunRecord) -> LeaseOutcome:
+def _nudge_outcome(run: RunRecord, now: dt.datetime) -> LeaseOutcome:
     if run.status is RunStatus.RUNNING:
-        return LeaseOutcome.BUSY
+        live = run.lease_expiry is not None and run.lease_expiry > now
+        return LeaseOutcome.BUSY if live else LeaseOutcome.STALE
     if run.status is RunStatus.SUSPENDED and run.waiting_children:
         return LeaseOutcome.TAKEN
     return LeaseOutcome.STALE

@@ -65,6 +65,17 @@ def test_a_nudge_is_busy_while_the_parent_runs_and_takes_it_once_suspended(backe
     assert again.outcome is LeaseOutcome.TAKEN
 
 
+def test_a_nudge_to_a_parent_whose_holder_died_is_stale(backend: Backend):
+    """The recovery of the dead invocation replays the parent, which reads its children."""
+    run = backend.new_run()
+    backend.store.take_lease(run.run_id, 0, "owner-a", at(60), at(10))
+    taken = backend.store.take_lease(run.run_id, ANY_EPOCH, "owner-b", at(120), at(61))
+    assert taken.outcome is LeaseOutcome.STALE
+    stored = backend.store.get_run(run.run_id)
+    assert stored is not None
+    assert stored.lease_owner == "owner-a"
+
+
 @pytest.mark.parametrize("status", [RunStatus.QUEUED, RunStatus.SUSPENDED, RunStatus.COMPLETED])
 def test_a_nudge_is_stale_for_a_run_not_waiting_on_children(backend: Backend, status: RunStatus):
     run = backend.new_run(status=status)
