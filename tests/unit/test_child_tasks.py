@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from durable_lambda import Queue, RetryPolicy, TaskContext, step, task, wait
+from durable_lambda import AbortRun, Queue, RetryPolicy, TaskContext, step, task, wait
 from durable_lambda.adapters.memory import MemoryBlobStore, MemoryRunStore
 from durable_lambda.engine.journal import EntryKind, EntryStatus, JournalEntry
-from durable_lambda.engine.records import Checkpoint, Fence, RunQuery
+from durable_lambda.engine.records import ANY_EPOCH, Checkpoint, Fence, ResumeMessage, RunQuery
 from durable_lambda.engine.slots import SlotKey
 from durable_lambda.engine.state import RunStatus
 from durable_lambda.errors import PayloadValidationError
@@ -82,6 +82,8 @@ def test_trigger_and_wait_returns_the_childs_output_and_parent_suspends_meanwhil
     suspended = [e for e in runner.timeline(result.run_id) if e.kind == "suspended"]
     assert len(suspended) == 1
     assert "children" in suspended[0].detail
+    # The replay returned the recorded child: one child run, triggered once.
+    assert [r.task_id for r in runner.client.list_runs(_all())].count("child") == 1
 
 
 def test_a_child_failure_is_a_value_until_unwrapped(registry, runner):
@@ -309,3 +311,51 @@ def test_a_child_that_ends_while_the_parent_still_runs_wakes_it(registry):
     assert record.finished_at is not None
     # Woken by the re-sent nudge, not by its fallback wake time an hour later.
     assert (record.finished_at - record.created_at).total_seconds() < 60
+
+
+def test_a_child_of_a_failed_parent_still_ends(registry, runner):
+    @task(id="child", registry=registry)
+    async def child(payload: None) -> str:
+        await wait.for_(minutes=5)
+        return "finished"
+
+    @task(id="parent", registry=registry)
+    async def parent(payload: None) -> None:
+        child.trigger(None)
+        raise AbortRun("parent gives up")
+
+    result = runner.run(parent, None)
+    assert result.status is RunStatus.FAILED
+    (child_id,) = _children_of(runner, result.run_id)
+    child_result = runner.client.result(child_id)
+    assert child_result is not None
+    assert child_result.output == "finished"
+
+
+def test_a_lost_nudge_is_recovered_by_the_parents_fallback_wake_time(registry, runner):
+    sent = runner.queue.send
+    dropped: list[str] = []
+
+    def lose_nudges(message: ResumeMessage, delay_seconds: int = 0) -> None:
+        if message.epoch == ANY_EPOCH:
+            dropped.append(message.run_id)  # the child's worker died before sending it
+            return
+        sent(message, delay_seconds)
+
+    runner.queue.send = lose_nudges  # type: ignore[method-assign]
+
+    @task(id="child", registry=registry)
+    async def child(payload: None) -> str:
+        return "done"
+
+    @task(id="parent", registry=registry)
+    async def parent(payload: None) -> str:
+        got = await child.trigger_and_wait(None)
+        return got.unwrap()  # type: ignore[no-any-return]
+
+    result = runner.run(parent, None)
+    assert result.output == "done"
+    assert dropped == [result.run_id]
+    record = runner.client.get_run(result.run_id)
+    assert record.finished_at is not None
+    assert (record.finished_at - record.created_at).total_seconds() >= 3600
