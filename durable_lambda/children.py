@@ -51,10 +51,9 @@ class ChildLauncher:
         return run_ids
 
     def states(self, run_ids: Sequence[str]) -> list[ChildState]:
-        """The children's states, in order (a vanished child reads as FAILED)."""
+        """The children's states, in order, in batched reads (a vanished child reads as FAILED)."""
         states = []
-        for run_id in run_ids:
-            run = self.store.get_run(run_id)
+        for run_id, run in zip(run_ids, self.store.get_runs(run_ids), strict=True):
             if run is None:
                 missing = ErrorInfo("RunNotFoundError", f"no run {run_id!r}")
                 states.append(ChildState(run_id, RunStatus.FAILED, error=missing))

@@ -73,6 +73,10 @@ class RunStore(Protocol):
         """The run's metadata, or ``None``."""
         ...
 
+    def get_runs(self, run_ids: Sequence[str]) -> list[RunRecord | None]:
+        """Many runs' metadata in order (``None`` for each missing run), in batched reads."""
+        ...
+
     def take_lease(
         self, run_id: str, epoch: int, owner: str, expiry: dt.datetime, now: dt.datetime
     ) -> LeaseResult:

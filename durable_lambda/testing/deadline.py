@@ -101,6 +101,10 @@ class DeadlineStore:
         """See :class:`~durable_lambda.ports.RunStore`."""
         return self.inner.get_run(run_id)
 
+    def get_runs(self, run_ids: Sequence[str]) -> list[RunRecord | None]:
+        """See :class:`~durable_lambda.ports.RunStore`."""
+        return self.inner.get_runs(run_ids)
+
     def take_lease(
         self, run_id: str, epoch: int, owner: str, expiry: dt.datetime, now: dt.datetime
     ) -> LeaseResult:

@@ -96,3 +96,11 @@ def test_a_second_nudge_after_the_take_is_busy_and_the_fallback_message_still_wo
     )
     late = backend.store.take_lease(run_id, ANY_EPOCH, "owner-c", at(120), at(22))
     assert late.outcome is LeaseOutcome.STALE
+
+
+def test_many_runs_are_read_in_order_with_none_for_missing_ones(backend: Backend):
+    runs = [backend.new_run() for _ in range(3)]
+    ids = [runs[2].run_id, "run_missing", runs[0].run_id, runs[2].run_id]
+    got = backend.store.get_runs(ids)
+    assert got == [runs[2], None, runs[0], runs[2]]
+    assert backend.store.get_runs([]) == []

@@ -132,3 +132,13 @@ def test_loading_a_journal_of_a_thousand_entries_is_one_query_per_page(aws: Back
     aws.counter.reset()
     assert aws.store.load_journal(run.run_id) == entries
     assert aws.counter.snapshot() == {"dynamodb.Query": page_count}
+
+
+def test_reading_250_runs_is_one_batch_get_per_100(aws: Backend):
+    """A parent reads its children's states in batches, not one GetItem each."""
+    assert aws.counter is not None
+    runs = [aws.new_run() for _ in range(250)]
+    aws.counter.reset()
+    got = aws.store.get_runs([r.run_id for r in runs])
+    assert [r.run_id if r else None for r in got] == [r.run_id for r in runs]
+    assert aws.counter.snapshot() == {"dynamodb.BatchGetItem": 3}

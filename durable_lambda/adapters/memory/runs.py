@@ -103,6 +103,11 @@ class MemoryRunStore:
             stored = self._runs.get(run_id)
             return self._hydrate(stored) if stored else None
 
+    def get_runs(self, run_ids: Sequence[str]) -> list[RunRecord | None]:
+        """The runs in order, ``None`` for each missing one."""
+        with self._lock:
+            return [self._hydrate(self._runs[r]) if r in self._runs else None for r in run_ids]
+
     def _hydrate(self, stored: _Stored) -> RunRecord:
         output = self.values.load(stored.output) if stored.output else None
         error = self.values.load_error(stored.error) if stored.error else None

@@ -32,8 +32,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError
 
+from durable_lambda.adapters.aws.dynamodb import batches, slots, writes
 from durable_lambda.adapters.aws.dynamodb import layout as items
-from durable_lambda.adapters.aws.dynamodb import slots, writes
 from durable_lambda.adapters.aws.dynamodb.expressions import Update
 from durable_lambda.adapters.aws.dynamodb.indexes import RunIndexes
 from durable_lambda.engine.journal import ErrorInfo, JournalEntry
@@ -188,6 +188,11 @@ class DynamoDBRunStore:
         )
         item = response.get("Item")
         return self._hydrate(item) if item is not None else None
+
+    def get_runs(self, run_ids: Sequence[str]) -> list[RunRecord | None]:
+        """The runs in order (``None`` when missing): one BatchGetItem per 100 runs."""
+        found = batches.get_metas(self.client, self.table, run_ids)
+        return [self._hydrate(found[r]) if r in found else None for r in run_ids]
 
     def take_lease(
         self, run_id: str, epoch: int, owner: str, expiry: dt.datetime, now: dt.datetime
