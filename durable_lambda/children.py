@@ -26,8 +26,9 @@ class ChildLauncher:
     def start(self, starts: Sequence[ChildStart], keys: Sequence[str]) -> list[str]:
         """Trigger each child, idempotently under ``keys``; their run ids in order.
 
-        A key given in a child's options wins over the derived one (numbered
-        per child when one call starts several).
+        A key given in the options wins over the derived one (numbered per
+        child when one call starts several). The starts of one call share
+        their task and options (they come from one ``Task`` method call).
 
         Raises:
             ChildDepthExceeded: The children would nest deeper than ``max_depth``;
@@ -39,16 +40,21 @@ class ChildLauncher:
                 f"run {self.parent.run_id} is at depth {self.parent.depth}: a child would be at "
                 f"depth {depth}, above max_child_depth={self.max_depth}"
             )
-        run_ids = []
-        for index, (start, derived) in enumerate(zip(starts, keys, strict=True)):
-            options = dict(start.options)
-            given = options.pop("idempotency_key", None)
-            key = derived if given is None else (given if len(starts) == 1 else f"{given}:{index}")
-            handle = self.client.trigger_child(
-                start.task, start.payload, parent=self.parent, idempotency_key=key, **options
-            )
-            run_ids.append(handle.run_id)
-        return run_ids
+        if not starts:
+            return []
+        first = starts[0]  # the starts of one call share their task and options
+        options = dict(first.options)
+        given = options.pop("idempotency_key", None)
+        if given is not None:
+            keys = [given] if len(starts) == 1 else [f"{given}:{i}" for i in range(len(starts))]
+        handles = self.client.trigger_children(
+            first.task,
+            [start.payload for start in starts],
+            parent=self.parent,
+            keys=keys,
+            **options,
+        )
+        return [handle.run_id for handle in handles]
 
     def states(self, run_ids: Sequence[str]) -> list[ChildState]:
         """The children's states, in order, in batched reads (a vanished child reads as FAILED)."""

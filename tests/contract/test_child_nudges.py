@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 from contract_backends import Backend, at
 
-from durable_lambda.engine.records import ANY_EPOCH, Checkpoint, Fence, LeaseOutcome
+from durable_lambda.engine.records import (
+    ANY_EPOCH,
+    Checkpoint,
+    EventKind,
+    Fence,
+    LeaseOutcome,
+    RunRecord,
+    TimelineEvent,
+)
 from durable_lambda.engine.state import RunStatus
 
 
@@ -104,3 +112,39 @@ def test_many_runs_are_read_in_order_with_none_for_missing_ones(backend: Backend
     got = backend.store.get_runs(ids)
     assert got == [runs[2], None, runs[0], runs[2]]
     assert backend.store.get_runs([]) == []
+
+
+def _child(backend: Backend, index: int, key: str) -> tuple[RunRecord, TimelineEvent]:
+    run = RunRecord(
+        run_id=f"run_child_{backend.name}_{key}_{index:04d}",
+        task_id="kid",
+        status=RunStatus.QUEUED,
+        payload=str(index),
+        created_at=at(1),
+        updated_at=at(1),
+        queue="kids",
+        idempotency_key=f"run_parent:kids#0:{key}",
+        parent_run_id="run_parent",
+        root_run_id="run_parent",
+        depth=1,
+    )
+    return run, TimelineEvent(at(1), EventKind.TRIGGERED, "task kid by run run_parent")
+
+
+def test_children_are_created_with_their_events_and_a_replay_finds_the_same_runs(
+    backend: Backend,
+):
+    first = [_child(backend, i, str(i)) for i in range(40)]
+    created = backend.store.create_runs([r for r, _ in first], [e for _, e in first])
+    assert [r.run_id for r in created] == [r.run_id for r, _ in first]
+    stored = backend.store.get_runs([r.run_id for r, _ in first])
+    assert [r.payload if r else None for r in stored] == [str(i) for i in range(40)]
+    assert all(r is not None and r.parent_run_id == "run_parent" for r in stored)
+    assert [e.kind for e in backend.store.list_events(first[7][0].run_id)] == ["triggered"]
+    # A replayed trigger: same keys, fresh run ids, plus five children not created yet.
+    again = [_child(backend, i + 1000, str(i)) for i in range(45)]
+    found = backend.store.create_runs([r for r, _ in again], [e for _, e in again])
+    assert [r.run_id for r in found[:40]] == [r.run_id for r, _ in first]
+    assert [r.run_id for r in found[40:]] == [r.run_id for r, _ in again[40:]]
+    assert backend.store.get_run(again[0][0].run_id) is None  # no second child for a key
+    assert len(backend.store.list_events(first[0][0].run_id)) == 1

@@ -97,6 +97,21 @@ class MemoryRunStore:
             self._events[run.run_id] = []
             return run
 
+    def create_runs(
+        self,
+        runs: Sequence[RunRecord],
+        events: Sequence[TimelineEvent],
+        idempotency_ttl: dt.timedelta | None = None,
+    ) -> list[RunRecord]:
+        """Create each run and its first event (see :meth:`create_run`)."""
+        stored = []
+        for run, event in zip(runs, events, strict=True):
+            got = self.create_run(run, idempotency_ttl)
+            if got.run_id == run.run_id:
+                self.add_events(run.run_id, [event])
+            stored.append(got)
+        return stored
+
     def get_run(self, run_id: str) -> RunRecord | None:
         """The run, or ``None``."""
         with self._lock:
