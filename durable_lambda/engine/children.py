@@ -165,7 +165,10 @@ async def wait_children(
             started_at=started,
             ended_at=execution.env.now(),
         )
-        execution.persist(done)
+        # Written with the invocation's next checkpoint, not a request of its own:
+        # the children's final states never change, so a replay that lost this
+        # record reads the same states again.
+        execution.pend(done)
         return states
     fallback = execution.env.now() + dt.timedelta(seconds=execution.env.children_fallback)
     running = sum(not s.status.is_terminal for s in states)

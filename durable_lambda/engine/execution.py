@@ -353,7 +353,11 @@ class Execution:
         self._persist(entry)
 
     def pend(self, entry: JournalEntry) -> None:
-        """Keep ``entry`` for the invocation's checkpoint (a pending call, as a long wait is)."""
+        """Keep ``entry`` for the invocation's checkpoint (a pending call, as a long wait is).
+
+        It replaces an entry pending at the same slot: one write per item.
+        """
+        self._pending = [e for e in self._pending if e.slot != entry.slot]
         self._pending.append(entry)
         self.journal.record(entry)
 

@@ -359,3 +359,52 @@ def test_a_lost_nudge_is_recovered_by_the_parents_fallback_wake_time(registry, r
     record = runner.client.get_run(result.run_id)
     assert record.finished_at is not None
     assert (record.finished_at - record.created_at).total_seconds() >= 3600
+
+
+class DieAtFirstSuspension:
+    """Kills the parent's invocation at its checkpoint suspending on children; keeps checkpoints."""
+
+    def __init__(self, inner: MemoryRunStore) -> None:
+        self.inner = inner
+        self.kills = 0
+        self.checkpoints: list[Checkpoint] = []
+
+    def checkpoint(self, run_id: str, fence: Fence, checkpoint: Checkpoint) -> Any:
+        if checkpoint.waiting_children and self.kills == 0:
+            self.kills += 1
+            raise KeyboardInterrupt  # the process dies before its suspension is written
+        self.checkpoints.append(checkpoint)
+        return self.inner.checkpoint(run_id, fence, checkpoint)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_a_parent_killed_before_its_suspension_finds_its_finished_children_once(registry):
+    values = ValueStore(MemoryBlobStore(), 65536, 10 * 1024 * 1024)
+    store = DieAtFirstSuspension(MemoryRunStore(values))
+    runner = LocalRunner(registry=registry, store=store, flow=store.inner.flow)  # type: ignore[arg-type]
+
+    @task(id="child", registry=registry)
+    async def child(payload: int) -> int:
+        return payload
+
+    @task(id="parent", registry=registry)
+    async def parent(payload: None) -> list[int]:
+        results = await child.batch_trigger_and_wait([1, 2])
+        return [r.unwrap() for r in results]
+
+    handle = runner.trigger(parent, None)
+    with pytest.raises(KeyboardInterrupt):
+        runner.drain()
+    runner.drain()  # the children run and end; their nudges find the parent RUNNING (dead)
+    runner.clock.advance(1000)  # the dead holder's lease expires; the scheduler re-sends
+    runner.scheduler.tick()
+    runner.drain()
+    result = runner.client.result(handle.run_id)
+    assert result is not None
+    assert result.output == [1, 2]
+    assert [r.task_id for r in runner.client.list_runs(_all())].count("child") == 2
+    for checkpoint in store.checkpoints:  # DynamoDB refuses two writes of one item per transaction
+        slots = [e.slot for e in checkpoint.entries]
+        assert len(slots) == len(set(slots)), checkpoint.entries
