@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from durable_lambda.client import Client
-from durable_lambda.engine.children import ChildStart, ChildState
+from durable_lambda.engine.children import ChildStart, ChildState, Started
 from durable_lambda.engine.journal import ErrorInfo
 from durable_lambda.engine.records import RunRecord
 from durable_lambda.engine.state import RunStatus
@@ -23,7 +23,7 @@ class ChildLauncher:
         self.parent = parent
         self.max_depth = max_depth
 
-    def start(self, starts: Sequence[ChildStart], keys: Sequence[str]) -> list[str]:
+    def start(self, starts: Sequence[ChildStart], keys: Sequence[str]) -> Started:
         """Trigger each child, idempotently under ``keys``; their run ids in order.
 
         A key given in the options wins over the derived one (numbered per
@@ -41,7 +41,7 @@ class ChildLauncher:
                 f"depth {depth}, above max_child_depth={self.max_depth}"
             )
         if not starts:
-            return []
+            return Started([], fresh=True)
         first = starts[0]  # the starts of one call share their task and options
         options = dict(first.options)
         given = options.pop("idempotency_key", None)
@@ -54,7 +54,7 @@ class ChildLauncher:
             keys=keys,
             **options,
         )
-        return [handle.run_id for handle in handles]
+        return Started([h.run_id for h in handles], fresh=not any(h.cached for h in handles))
 
     def states(self, run_ids: Sequence[str]) -> list[ChildState]:
         """The children's states, in order, in batched reads (a vanished child reads as FAILED)."""

@@ -228,7 +228,10 @@ class Worker:
             return Failed(ErrorInfo.from_exception(error), "max_duration"), 0, 0
         try:
             payload = task.decode_payload(run.payload)
-            journal = Journal.of(self.store.load_journal(run.run_id))
+            # Entries are written only under a lease, and this is the run's first:
+            # its journal is empty, and a fresh run (a child, say) needs no Query.
+            first = run.invocations == 1
+            journal = Journal.of([] if first else self.store.load_journal(run.run_id))
         except DurableLambdaError as exc:
             return Failed(ErrorInfo.from_exception(exc), type(exc).__name__), 0, 0
         env = Environment(

@@ -85,11 +85,23 @@ class ChildState:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Started:
+    """Children a trigger started: their run ids in order, and whether all are new.
+
+    Children found under their idempotency keys (a trigger re-executed after
+    a crash) may already have ended; new ones cannot have.
+    """
+
+    run_ids: list[str]
+    fresh: bool
+
+
 class Children(Protocol):
     """What the engine needs to start children and read them (the worker provides it)."""
 
-    def start(self, starts: Sequence[ChildStart], keys: Sequence[str]) -> list[str]:
-        """Trigger each child with its idempotency key; return their run ids in order.
+    def start(self, starts: Sequence[ChildStart], keys: Sequence[str]) -> Started:
+        """Trigger each child with its idempotency key; their run ids in order.
 
         Raises:
             TerminalError: The child may not be triggered (e.g. the depth limit).
@@ -110,7 +122,7 @@ def trigger_children(execution: Execution, name: str, starts: Sequence[ChildStar
         return list(json.loads(recorded.result or "{}")["runs"])
     execution.check_not_stopping()
     now = execution.env.now()
-    run_ids = _start(execution, call, name, starts)
+    run_ids = _start(execution, call, name, starts).run_ids
     entry = entry_of(
         call,
         name,
@@ -136,12 +148,14 @@ async def wait_children(
         data = json.loads(recorded.result or "{}")
         return [ChildState.from_json(d) for d in data["results"]]
     started = execution.env.now()
+    fresh = False
     if recorded is not None:
         run_ids = list(json.loads(recorded.result or "{}")["runs"])
         started = recorded.started_at or started
     else:
         execution.check_not_stopping()
-        run_ids = _start(execution, call, name, starts)
+        launched = _start(execution, call, name, starts)
+        run_ids, fresh = launched.run_ids, launched.fresh
         waiting = entry_of(
             call,
             name,
@@ -152,9 +166,9 @@ async def wait_children(
             started_at=started,
         )
         execution.pend(waiting)  # written with the suspension's checkpoint: no request of its own
-    children = _children(execution)
-    states = children.states(run_ids)
-    if all(s.status.is_terminal for s in states):
+    # Children created just now cannot have ended: suspend without reading them.
+    states = [] if fresh else _children(execution).states(run_ids)
+    if not run_ids or (states and all(s.status.is_terminal for s in states)):
         done = entry_of(
             call,
             name,
@@ -171,7 +185,7 @@ async def wait_children(
         execution.pend(done)
         return states
     fallback = execution.env.now() + dt.timedelta(seconds=execution.env.children_fallback)
-    running = sum(not s.status.is_terminal for s in states)
+    running = len(run_ids) if fresh else sum(not s.status.is_terminal for s in states)
     key = call_key(call.scope, name, call.occurrence)
     execution.suspend(SuspendReason.CHILDREN, fallback, f"{key}: {running} children running")
     raise AssertionError  # pragma: no cover - suspend always raises
@@ -196,7 +210,7 @@ def _children(execution: Execution) -> Children:
     return children
 
 
-def _start(execution: Execution, call: Call, name: str, starts: Sequence[ChildStart]) -> list[str]:
+def _start(execution: Execution, call: Call, name: str, starts: Sequence[ChildStart]) -> Started:
     """Trigger the children under keys derived from the call's identity."""
     key = f"{execution.run_id}:{call_key(call.scope, name, call.occurrence)}"
     keys = [f"{key}:{i}" for i in range(len(starts))]

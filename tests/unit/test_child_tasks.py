@@ -408,3 +408,51 @@ def test_a_parent_killed_before_its_suspension_finds_its_finished_children_once(
     for checkpoint in store.checkpoints:  # DynamoDB refuses two writes of one item per transaction
         slots = [e.slot for e in checkpoint.entries]
         assert len(slots) == len(set(slots)), checkpoint.entries
+
+
+def test_a_runs_first_invocation_reads_no_journal_and_later_ones_do(registry):
+    values = ValueStore(MemoryBlobStore(), 65536, 10 * 1024 * 1024)
+    store = CountingLoads(MemoryRunStore(values))
+    runner = LocalRunner(registry=registry, store=store, flow=store.inner.flow)  # type: ignore[arg-type]
+
+    @step
+    def one() -> int:
+        return 1
+
+    @task(id="t", registry=registry)
+    async def body(payload: None) -> int:
+        first = await one()
+        await wait.for_(minutes=5)
+        return first + await one()
+
+    result = runner.run(body, None)
+    assert result.output == 2
+    assert runner.invocations[result.run_id] == 2
+    assert store.loads == 1  # the second invocation's replay
+
+
+def test_an_empty_batch_returns_no_results_and_does_not_suspend(registry, runner):
+    @task(id="child", registry=registry)
+    async def child(payload: int) -> int:
+        return payload
+
+    @task(id="parent", registry=registry)
+    async def parent(payload: None) -> int:
+        return len(await child.batch_trigger_and_wait([]))
+
+    result = runner.run(parent, None)
+    assert result.output == 0
+    assert runner.invocations[result.run_id] == 1
+
+
+class CountingLoads:
+    def __init__(self, inner: MemoryRunStore) -> None:
+        self.inner = inner
+        self.loads = 0
+
+    def load_journal(self, run_id: str) -> list[JournalEntry]:
+        self.loads += 1
+        return self.inner.load_journal(run_id)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
