@@ -456,3 +456,35 @@ class CountingLoads:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
+
+
+def test_a_dead_lettered_child_wakes_its_parent_when_the_scheduler_fails_it(registry):
+    runner = LocalRunner(registry=registry, deadline=60, max_receive_count=2)
+
+    @step
+    def never_fits() -> None:
+        runner.clock.advance(100)  # runs past every invocation's 60 s deadline
+
+    @task(id="child", registry=registry)
+    async def child(payload: None) -> None:
+        await never_fits()
+
+    @task(id="parent", registry=registry)
+    async def parent(payload: None) -> str:
+        got = await child.trigger_and_wait(None)
+        return got.status.value
+
+    handle = runner.trigger(parent, None)
+    runner.drain()
+    result = runner.client.result(handle.run_id)
+    assert result is not None
+    assert result.output == "FAILED"
+    (child_id,) = _children_of(runner, handle.run_id)
+    child_record = runner.client.get_run(child_id)
+    assert child_record.error is not None
+    assert "dead-lettered" in child_record.error.message
+    record = runner.client.get_run(handle.run_id)
+    assert child_record.finished_at is not None
+    assert record.finished_at is not None
+    # Woken by the nudge the scheduler sent, not by its fallback wake time an hour later.
+    assert (record.finished_at - child_record.finished_at).total_seconds() < 60
