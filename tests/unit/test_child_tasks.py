@@ -488,3 +488,25 @@ def test_a_dead_lettered_child_wakes_its_parent_when_the_scheduler_fails_it(regi
     assert record.finished_at is not None
     # Woken by the nudge the scheduler sent, not by its fallback wake time an hour later.
     assert (record.finished_at - child_record.finished_at).total_seconds() < 60
+
+
+def test_children_awaited_in_parallel_branches_are_identified_by_their_scope(registry, runner):
+    @task(id="child", registry=registry)
+    async def child(payload: str) -> str:
+        await wait.for_(seconds=30 if payload == "slow" else 5)
+        return payload
+
+    async def branch(ctx: TaskContext, label: str, index: int) -> str:
+        got = await child.trigger_and_wait(label, name="fetch")
+        return f"{index}:{got.unwrap()}"
+
+    @task(id="parent", registry=registry)
+    async def parent(payload: None, ctx: TaskContext) -> list[str]:
+        batch = await ctx.map(["slow", "fast"], branch, name="both")
+        return batch.results()  # type: ignore[no-any-return]
+
+    result = runner.run(parent, None)
+    assert result.output == ["0:slow", "1:fast"]
+    assert [r.task_id for r in runner.client.list_runs(_all())].count("child") == 2
+    keys = sorted(e.key for e in runner.journal(result.run_id) if e.kind is EntryKind.CHILD_WAIT)
+    assert keys == ["both#0/0/fetch#0", "both#0/1/fetch#0"]
