@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from durable_lambda import serde
@@ -55,6 +56,15 @@ def _check_options(
     for name, key in (("idempotency_key", idempotency_key), ("concurrency_key", concurrency_key)):
         if key is not None and not 0 < len(key) <= MAX_KEY_LENGTH:
             raise ConfigurationError(f"{name} must be 1-{MAX_KEY_LENGTH} characters")
+
+
+@dataclass(frozen=True, slots=True)
+class _NewRun:
+    """A run about to be created: its record, its key's ttl and its start delay."""
+
+    run: RunRecord
+    key_ttl: dt.timedelta | None
+    delay: float
 
 
 class Client:
@@ -109,7 +119,96 @@ class Client:
             priority: Higher starts first within the queue.
             queue: Override the task's queue name.
         """
+        return self._create(
+            task,
+            payload,
+            None,
+            idempotency_key=idempotency_key,
+            idempotency_key_ttl=idempotency_key_ttl,
+            delay=delay,
+            ttl=ttl,
+            tags=tags,
+            concurrency_key=concurrency_key,
+            priority=priority,
+            queue=queue,
+        )
+
+    def trigger_children(
+        self,
+        task: Task[Any, Any],
+        payloads: Sequence[Any],
+        *,
+        parent: RunRecord,
+        keys: Sequence[str],
+        **options: Any,
+    ) -> list[RunHandle]:
+        """Start child runs of ``parent`` (the worker's launcher; tasks call ``Task.trigger``).
+
+        Each child's record links to its parent, the parent's root and its
+        depth; its idempotency key (``keys``, derived from the parent's call)
+        makes a re-executed trigger find the same child. The runs are created
+        in batched writes (``RunStore.create_runs``) and their messages sent in
+        batches (``ResumeQueue.send_batch``).
+        """
+        definition = task
+        link = (parent.run_id, parent.root_run_id or parent.run_id, parent.depth + 1)
+        built = [
+            self._new_run(definition, payload, link, idempotency_key=key, **options)
+            for payload, key in zip(payloads, keys, strict=True)
+        ]
+        runs = [b.run for b in built]
+        key_ttl = built[0].key_ttl if built else None
+        events = [self._triggered(run, link) for run in runs]
+        stored = self.store.create_runs(runs, events, key_ttl)
+        created = [run for run, got in zip(runs, stored, strict=True) if got.run_id == run.run_id]
+        delay = built[0].delay if built else 0.0
+        resume = plan_in(delay)
+        for run in created if resume.timer else ():
+            self.store.add_timer(Timer(run.run_id, run.epoch, run.wake_at or run.created_at))
+        if not resume.timer:
+            messages = [ResumeMessage(run.run_id, run.epoch) for run in created]
+            self.queue.send_batch(messages, resume.delay_seconds)
+        return [
+            RunHandle(got.run_id, got.task_id, cached=got.run_id != run.run_id)
+            for run, got in zip(runs, stored, strict=True)
+        ]
+
+    def _create(
+        self,
+        task: Task[Any, Any] | str,
+        payload: Any,
+        link: tuple[str, str, int] | None,
+        **options: Any,
+    ) -> RunHandle:
         definition = task if isinstance(task, Task) else self.registry.get(task)
+        new = self._new_run(definition, payload, link, **options)
+        run = new.run
+        stored = self.store.create_run(run, new.key_ttl)
+        if stored.run_id != run.run_id:
+            return RunHandle(stored.run_id, stored.task_id, cached=True)
+        self.store.add_events(run.run_id, [self._triggered(run, link)])
+        resume = plan_in(new.delay)
+        if resume.timer:
+            self.store.add_timer(Timer(run.run_id, run.epoch, run.wake_at or run.created_at))
+        send_resume(self.queue, ResumeMessage(run.run_id, run.epoch), resume)
+        return RunHandle(run.run_id, definition.id)
+
+    def _new_run(
+        self,
+        definition: Task[Any, Any],
+        payload: Any,
+        link: tuple[str, str, int] | None,
+        *,
+        idempotency_key: str | None = None,
+        idempotency_key_ttl: dt.timedelta | float | None = None,
+        delay: dt.timedelta | float | None = None,
+        ttl: dt.timedelta | float | None = None,
+        tags: Sequence[str] = (),
+        concurrency_key: str | None = None,
+        priority: int = 0,
+        queue: str | None = None,
+    ) -> _NewRun:
+        """The record of a run to create, its options checked and its payload validated."""
         tags = tuple(tags)
         _check_options(tags, idempotency_key, concurrency_key)
         try:
@@ -121,7 +220,6 @@ class Client:
         key_ttl_s = _seconds(idempotency_key_ttl, "idempotency_key_ttl")
         encoded = definition.encode_payload(payload)
         now = self.clock.now()
-        wake_at = now + dt.timedelta(seconds=delay_s) if delay_s else None
         run = RunRecord(
             run_id=new_run_id(),
             task_id=definition.id,
@@ -129,27 +227,24 @@ class Client:
             payload=encoded,
             created_at=now,
             updated_at=now,
-            wake_at=wake_at,
+            wake_at=now + dt.timedelta(seconds=delay_s) if delay_s else None,
             queue=queue or definition.queue.name,
             concurrency_key=concurrency_key,
             priority=int(priority),
             tags=tags,
             idempotency_key=idempotency_key,
             expires_at=now + dt.timedelta(seconds=ttl_s) if ttl_s is not None else None,
+            parent_run_id=link[0] if link else None,
+            root_run_id=link[1] if link else None,
+            depth=link[2] if link else 0,
         )
-        stored = self.store.create_run(
-            run, dt.timedelta(seconds=key_ttl_s) if key_ttl_s is not None else None
-        )
-        if stored.run_id != run.run_id:
-            return RunHandle(stored.run_id, stored.task_id, cached=True)
-        self.store.add_events(
-            run.run_id, [TimelineEvent(now, EventKind.TRIGGERED, f"task {definition.id}")]
-        )
-        resume = plan_in(delay_s)
-        if resume.timer:
-            self.store.add_timer(Timer(run.run_id, run.epoch, wake_at or now))
-        send_resume(self.queue, ResumeMessage(run.run_id, run.epoch), resume)
-        return RunHandle(run.run_id, definition.id)
+        key_ttl = dt.timedelta(seconds=key_ttl_s) if key_ttl_s is not None else None
+        return _NewRun(run, key_ttl, delay_s)
+
+    @staticmethod
+    def _triggered(run: RunRecord, link: tuple[str, str, int] | None) -> TimelineEvent:
+        by = f" by run {link[0]}" if link else ""
+        return TimelineEvent(run.created_at, EventKind.TRIGGERED, f"task {run.task_id}{by}")
 
     def get_run(self, run_id: str) -> RunRecord:
         """The run's record.

@@ -212,6 +212,10 @@ class HopLimitExceeded(TerminalError):  # noqa: N818 - reads as an event, like A
     """The run re-invoked itself more often than its configured maximum."""
 
 
+class ChildDepthExceeded(TerminalError):  # noqa: N818 - reads as an event, like HopLimitExceeded
+    """A task triggered a child deeper than the ``max_child_depth`` setting allows."""
+
+
 class SuspendSwallowedError(TerminalError):
     """The task body caught the runtime's suspend signal and went on.
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from durable_lambda.engine.records import ResumeMessage
+from durable_lambda.engine.records import ANY_EPOCH, ResumeMessage
 from durable_lambda.engine.resume import ResumePlan
 from durable_lambda.errors import TerminalError
 from durable_lambda.ports import ResumeQueue
@@ -50,6 +50,8 @@ def decode_message(body: str) -> ResumeMessage:
     run_id, epoch = data.get("run_id"), data.get("epoch")
     if not isinstance(run_id, str) or not run_id:
         raise PoisonMessageError("message field run_id must be a non-empty string")
-    if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
-        raise PoisonMessageError("message field epoch must be an integer >= 0")
+    if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < ANY_EPOCH:
+        raise PoisonMessageError(
+            f"message field epoch must be an integer >= 0 (or {ANY_EPOCH}: a child's nudge)"
+        )
     return ResumeMessage(run_id=run_id, epoch=epoch)

@@ -69,8 +69,26 @@ class RunStore(Protocol):
         """Create ``run``; with an idempotency key already claimed, return that run instead."""
         ...
 
+    def create_runs(
+        self,
+        runs: Sequence[RunRecord],
+        events: Sequence[TimelineEvent],
+        idempotency_ttl: dt.timedelta | None = None,
+    ) -> list[RunRecord]:
+        """Create ``runs``, each with its first timeline event, in batched writes.
+
+        As :meth:`create_run` for each (in order): a run whose idempotency key
+        is already claimed comes back as the run holding it, and its event is
+        not written.
+        """
+        ...
+
     def get_run(self, run_id: str) -> RunRecord | None:
         """The run's metadata, or ``None``."""
+        ...
+
+    def get_runs(self, run_ids: Sequence[str]) -> list[RunRecord | None]:
+        """Many runs' metadata in order (``None`` for each missing run), in batched reads."""
         ...
 
     def take_lease(
@@ -261,6 +279,10 @@ class ResumeQueue(Protocol):
 
     def send(self, message: ResumeMessage, delay_seconds: int = 0) -> None:
         """Send ``message``, delivered after ``delay_seconds`` (0..900)."""
+        ...
+
+    def send_batch(self, messages: Sequence[ResumeMessage], delay_seconds: int = 0) -> None:
+        """Send ``messages`` alike, in as few requests as the queue allows (SQS: 10 each)."""
         ...
 
 

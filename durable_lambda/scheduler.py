@@ -15,7 +15,7 @@ from typing import Any
 from durable_lambda.admission import Admission
 from durable_lambda.cron import occurrences, previous_occurrence
 from durable_lambda.engine.journal import ErrorInfo
-from durable_lambda.engine.records import EventKind, ResumeMessage, TimelineEvent
+from durable_lambda.engine.records import ANY_EPOCH, EventKind, ResumeMessage, TimelineEvent
 from durable_lambda.engine.resume import MAX_DELAY_SECONDS, plan
 from durable_lambda.messages import PoisonMessageError, decode_message, send_resume
 from durable_lambda.ports import Clock, DeadLetters, ResumeQueue, RunStore, ScheduleStore
@@ -206,5 +206,8 @@ class Scheduler:
                     ended = self.store.fail_run(run.run_id, error, event, epoch=message.epoch)
                 if ended is not None:
                     failed += 1
+                    if ended.parent_run_id is not None:
+                        # A child ended here, not in a worker: wake its parent as a worker would.
+                        self.queue.send(ResumeMessage(ended.parent_run_id, ANY_EPOCH), 0)
                 self.dead_letters.delete(letter.receipt_handle)
         return failed

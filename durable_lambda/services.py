@@ -47,6 +47,14 @@ def build_services(
     """
     store, flow, queue, clock = ports.store, ports.flow, ports.queue, ports.clock
     admission = Admission(slots=flow, rates=flow, store=store, queue=queue, clock=clock)
+    client = Client(
+        store=store,
+        queue=queue,
+        clock=clock,
+        registry=registry,
+        slots=flow,
+        admission=admission,
+    )
     worker = Worker(
         store=store,
         queue=queue,
@@ -55,14 +63,7 @@ def build_services(
         clock=clock,
         rng=rng,
         admission=admission,
-    )
-    client = Client(
-        store=store,
-        queue=queue,
-        clock=clock,
-        registry=registry,
-        slots=flow,
-        admission=admission,
+        client=client,
     )
     scheduler = Scheduler(
         store=store,

@@ -19,6 +19,7 @@ ENV_SHORT_WAIT = "DL_SHORT_WAIT_SECONDS"
 ENV_MARGIN_MIN = "DL_SAFETY_MARGIN_SECONDS"
 ENV_MARGIN_FRACTION = "DL_SAFETY_MARGIN_FRACTION"
 ENV_MAX_HOPS = "DL_MAX_HOPS"
+ENV_MAX_CHILD_DEPTH = "DL_MAX_CHILD_DEPTH"
 ENV_RETENTION_DAYS = "DL_RETENTION_DAYS"
 ENV_TASK_MODULES = "DL_TASK_MODULES"
 ENV_FUNCTION_TIMEOUT = "DL_FUNCTION_TIMEOUT"
@@ -44,6 +45,7 @@ _ENV_OF = {
     "task_modules": ENV_TASK_MODULES,
     "function_timeout": ENV_FUNCTION_TIMEOUT,
     "stranded_after_seconds": ENV_STRANDED_AFTER,
+    "max_child_depth": ENV_MAX_CHILD_DEPTH,
 }
 
 
@@ -69,6 +71,8 @@ class Settings:
             (the safety margin is derived from it).
         stranded_after_seconds: A QUEUED or SUSPENDED run this long past its due
             time lost its resume message; the scheduler sends it again.
+        max_child_depth: How deep child tasks may nest (a run triggered from
+            outside is at depth 0); a trigger beyond it raises ``ChildDepthExceeded``.
     """
 
     table_name: str = "durable-lambda"
@@ -85,6 +89,7 @@ class Settings:
     task_modules: tuple[str, ...] = ()
     function_timeout: float = 900.0
     stranded_after_seconds: float = 120.0
+    max_child_depth: int = 20
 
     def __post_init__(self) -> None:
         """Reject settings that would break storage or chaining."""
@@ -100,6 +105,8 @@ class Settings:
             )
         if self.max_hops < 1:
             raise ConfigurationError(f"max_hops must be >= 1, got {self.max_hops}")
+        if self.max_child_depth < 0:
+            raise ConfigurationError(f"max_child_depth must be >= 0, got {self.max_child_depth}")
         if not 0 <= self.safety_margin_fraction < 1:
             raise ConfigurationError(
                 f"safety_margin_fraction must be in [0, 1), got {self.safety_margin_fraction}"

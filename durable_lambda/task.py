@@ -14,6 +14,8 @@ from pydantic import ValidationError
 
 from durable_lambda import serde
 from durable_lambda.cron import validate_cron
+from durable_lambda.engine.children import ChildStart, trigger_children, wait_children
+from durable_lambda.engine.execution import Execution, current_execution, current_step
 from durable_lambda.engine.retry import RetryPolicy
 from durable_lambda.errors import (
     ConfigurationError,
@@ -23,6 +25,7 @@ from durable_lambda.errors import (
 )
 from durable_lambda.hooks import Hook, check_hook, run_hook
 from durable_lambda.queue import Queue
+from durable_lambda.result import RunResult
 
 if TYPE_CHECKING:
     from durable_lambda.context import TaskContext
@@ -159,16 +162,92 @@ class Task(Generic[P, R]):
         return isinstance(error, TerminalError) or not self.retry.decide(attempt, error).retry
 
     def trigger(self, payload: P, **options: Unpack[TriggerOptions]) -> RunHandle:
-        """Start a run from any Python process with AWS credentials.
+        """Start a run from any Python process with AWS credentials, or a child inside a task.
 
-        Goes through the default trigger (see :func:`set_default_trigger`): the
-        process's client on AWS for the environment's settings, built once.
+        Outside a task it goes through the default trigger (see
+        :func:`set_default_trigger`): the process's client on AWS for the
+        environment's settings, built once. Inside a running task (outside a
+        step body) the trigger is journaled: the child links to its parent, and
+        replay returns the same child without triggering again.
         :meth:`Client.trigger <durable_lambda.client.Client.trigger>` documents
         the options.
 
         Raises:
+            PayloadValidationError: The payload does not fit; nothing is created.
+            ChildDepthExceeded: Inside a task, the child would nest too deep.
             ConfigurationError: No default trigger is installed.
         """
+        execution = _parent_execution()
+        if execution is not None:
+            (run_id,) = trigger_children(execution, self.id, [self._child(payload, options)])
+            return RunHandle(run_id, self.id)
+        return self._trigger_outside(payload, options)
+
+    def batch_trigger(
+        self, payloads: Sequence[P], **options: Unpack[TriggerOptions]
+    ) -> list[RunHandle]:
+        """Start one run per payload; inside a task, journaled as one call.
+
+        Every payload is validated before anything is created.
+        """
+        execution = _parent_execution()
+        if execution is None:
+            for payload in payloads:
+                self.validate_payload(payload)
+            return [self._trigger_outside(payload, options) for payload in payloads]
+        starts = [self._child(payload, options) for payload in payloads]
+        return [
+            RunHandle(run_id, self.id) for run_id in trigger_children(execution, self.id, starts)
+        ]
+
+    async def trigger_and_wait(
+        self, payload: P, *, name: str | None = None, **options: Unpack[TriggerOptions]
+    ) -> RunResult:
+        """Trigger a child run and wait for it to end, inside a task.
+
+        The parent suspends while the child runs (no Lambda time, its
+        concurrency unit given back) and resumes when the child ends. A child
+        failure is a value: ``RunResult.unwrap()`` raises ``RunFailedError``.
+
+        Args:
+            payload: The child's payload, validated here.
+            name: The call's name in the journal (default: the task's id).
+            **options: Trigger options, as for :meth:`trigger`.
+        """
+        (result,) = await self._wait("trigger_and_wait", [payload], name, options)
+        return result
+
+    async def batch_trigger_and_wait(
+        self, payloads: Sequence[P], *, name: str | None = None, **options: Unpack[TriggerOptions]
+    ) -> list[RunResult]:
+        """Trigger up to 1,000 child runs and wait for all; results in input order."""
+        return await self._wait("batch_trigger_and_wait", payloads, name, options)
+
+    async def _wait(
+        self, what: str, payloads: Sequence[Any], name: str | None, options: Any
+    ) -> list[RunResult]:
+        execution = _parent_execution()
+        if execution is None:
+            raise ConfigurationError(f"{self.id}.{what} can only be awaited inside a running task")
+        starts = [self._child(payload, options) for payload in payloads]
+        states = await wait_children(execution, name or self.id, starts)
+        return [
+            RunResult(
+                run_id=state.run_id,
+                status=state.status,
+                output=None
+                if state.output is None
+                else serde.decode(state.output, self.output_type),
+                error=state.error,
+            )
+            for state in states
+        ]
+
+    def _child(self, payload: Any, options: Any) -> ChildStart:
+        """A child to start: its payload validated now, in the parent, at the trigger's line."""
+        return ChildStart(self, self.validate_payload(payload), dict(options))
+
+    def _trigger_outside(self, payload: Any, options: Any) -> RunHandle:
         if _default_trigger is None:
             raise ConfigurationError(
                 f"task {self.id!r}: no default trigger is installed; import durable_lambda "
@@ -179,6 +258,12 @@ class Task(Generic[P, R]):
 
 #: Where ``Task.trigger`` gets what starts its runs (see ``set_default_trigger``).
 _default_trigger: Callable[[], Trigger] | None = None
+
+
+def _parent_execution() -> Execution | None:
+    """The execution of the running task, unless in a step body (a side effect there)."""
+    execution = current_execution()
+    return execution if execution is not None and current_step() is None else None
 
 
 def set_default_trigger(source: Callable[[], Trigger] | None) -> Callable[[], Trigger] | None:

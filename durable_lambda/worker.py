@@ -13,6 +13,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from durable_lambda.admission import Admission, Admitted, Deferred, unit_of
+from durable_lambda.children import ChildLauncher
+from durable_lambda.client import Client
 from durable_lambda.context import TaskContext
 from durable_lambda.effects import RunEffects, RunMetadata, bind, unbind
 from durable_lambda.engine.checkpoints import checkpoint_for, failed_checkpoint
@@ -29,6 +31,7 @@ from durable_lambda.engine.outcome import (
     SuspendReason,
 )
 from durable_lambda.engine.records import (
+    ANY_EPOCH,
     Checkpoint,
     EventKind,
     Fence,
@@ -54,6 +57,9 @@ from durable_lambda.plugins import EventInfo, PluginObserver, emit, outcome_of
 from durable_lambda.ports import Clock, ResumeQueue, RunStore
 from durable_lambda.settings import Settings
 from durable_lambda.task import Task, TaskRegistry
+
+#: Seconds before a child's nudge that found its parent still running is tried again.
+NUDGE_RETRY_SECONDS = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,8 +112,13 @@ class Worker:
         clock: Clock,
         rng: RandomSource | None = None,
         admission: Admission | None = None,
+        client: Client | None = None,
     ) -> None:
-        """Wire the worker to its ports (``admission``: queue limits; ``None`` admits all)."""
+        """Wire the worker to its ports.
+
+        ``admission`` enforces queue limits (``None`` admits all); ``client``
+        triggers child tasks (``None``: a task that triggers one fails).
+        """
         self.store = store
         self.queue = queue
         self.registry = registry
@@ -115,6 +126,7 @@ class Worker:
         self.clock = clock
         self.rng = rng
         self.admission = admission
+        self.client = client
 
     def handle(self, message: ResumeMessage, invocation: Invocation) -> Report:
         """Process one resume message: gate, take, admit, execute, commit.
@@ -183,6 +195,11 @@ class Worker:
             return Report(
                 run.run_id, Action.STALE, run.status, detail=f"epoch {message.epoch} vs {run.epoch}"
             )
+        if taken.outcome is LeaseOutcome.BUSY and message.epoch == ANY_EPOCH:
+            # A child's nudge to a parent that has not checkpointed its suspension
+            # yet (the race): try again shortly, not at the lease's expiry.
+            self.queue.send(message, NUDGE_RETRY_SECONDS)
+            return Report(run.run_id, Action.BUSY, run.status, detail="nudge: parent running")
         if taken.outcome is LeaseOutcome.BUSY:
             # A duplicate while the holder lives. Keep a copy due when the lease
             # expires: if the holder dies, that copy recovers the run; if it
@@ -213,7 +230,10 @@ class Worker:
             return Failed(ErrorInfo.from_exception(error), "max_duration"), 0, 0, None
         try:
             payload = task.decode_payload(run.payload)
-            journal = Journal.of(self.store.load_journal(run.run_id))
+            # Entries are written only under a lease, and this is the run's first:
+            # its journal is empty, and a fresh run (a child, say) needs no Query.
+            first = run.invocations == 1
+            journal = Journal.of([] if first else self.store.load_journal(run.run_id))
         except DurableLambdaError as exc:
             return Failed(ErrorInfo.from_exception(exc), type(exc).__name__), 0, 0, None
         info = EventInfo(run.run_id, run.task_id, run.attempt, run.started_at is None)
@@ -233,6 +253,11 @@ class Worker:
             short_wait=self.settings.short_wait_seconds,
             rng=self.rng,
             observer=PluginObserver(info),
+            children=(
+                ChildLauncher(self.client, self.store, run, self.settings.max_child_depth)
+                if self.client is not None
+                else None
+            ),
         )
         execution = Execution(
             run_id=run.run_id, attempt=run.attempt, journal=journal, env=env, task_retry=task.retry
@@ -293,6 +318,9 @@ class Worker:
         if stored.status is RunStatus.SUSPENDED and not checkpoint.timer:
             resume = plan(stored.wake_at, self.clock.now())
             send_resume(self.queue, ResumeMessage(run.run_id, stored.epoch), resume)
+        if stored.status.is_terminal and run.parent_run_id is not None:
+            # Wake the parent now; a lost nudge is recovered by its fallback wake time.
+            self.queue.send(ResumeMessage(run.parent_run_id, ANY_EPOCH), 0)
         return Report(
             run.run_id,
             action,

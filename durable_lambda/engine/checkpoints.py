@@ -112,4 +112,5 @@ def _suspended(outcome: Suspended, now: dt.datetime, head: tuple[TimelineEvent, 
         entries=outcome.entries,
         events=(*head, TimelineEvent(now, kind, detail, delay=resume.seconds)),
         timer=resume.timer,
+        waiting_children=outcome.children,
     )

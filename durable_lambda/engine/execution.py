@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import inspect
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -37,9 +37,10 @@ from durable_lambda.engine.calls import (
     replayed_failure,
     step_context,
 )
+from durable_lambda.engine.environment import Environment
 from durable_lambda.engine.journal import EntryKind, EntryStatus, ErrorInfo, Journal, JournalEntry
 from durable_lambda.engine.lease import must_suspend
-from durable_lambda.engine.observer import AttemptStatus, NoObserver, StepObserver
+from durable_lambda.engine.observer import AttemptStatus
 from durable_lambda.engine.outcome import (
     Abandoned,
     Completed,
@@ -49,7 +50,7 @@ from durable_lambda.engine.outcome import (
     Suspended,
     SuspendReason,
 )
-from durable_lambda.engine.retry import RandomSource, RetryPolicy
+from durable_lambda.engine.retry import RetryPolicy
 from durable_lambda.engine.scopes import ScopeNumbering, current_scope, within
 from durable_lambda.engine.signals import (
     AbandonSignal,
@@ -83,35 +84,6 @@ __all__ = [
     "current_execution",
     "current_step",
 ]
-
-Recorder = Callable[[JournalEntry], None]
-"""Persists a journal entry before the task goes on (raises ``LeaseLostError`` when fenced out)."""
-
-
-@dataclass(slots=True)
-class Environment:
-    """The outside world as the engine sees it during one invocation.
-
-    Attributes:
-        now: The current time (UTC, aware).
-        remaining: Seconds left before the invocation's deadline.
-        record: Persists a journal entry (fenced by the run's lease).
-        sleep: Waits in-process; used for waits shorter than ``short_wait``.
-        safety_margin: Seconds before the deadline at which no new step starts.
-        short_wait: Waits at most this long sleep in-process when time allows.
-        rng: Randomness for retry jitter.
-        observer: Hears each live step attempt (plugins).
-    """
-
-    now: Callable[[], dt.datetime]
-    remaining: Callable[[], float]
-    record: Recorder
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
-    safety_margin: float = 10.0
-    short_wait: float = 1.0
-    rng: RandomSource | None = None
-    observer: StepObserver = field(default_factory=NoObserver)
-
 
 _current: ContextVar[Execution | None] = ContextVar("durable_lambda_execution", default=None)
 
@@ -354,6 +326,24 @@ class Execution:
         """Record ``entry`` as a step record is (fenced; store errors stop the invocation)."""
         self._persist(entry)
 
+    def pend(self, entry: JournalEntry) -> None:
+        """Keep ``entry`` for the invocation's checkpoint (a pending call, as a long wait is).
+
+        It replaces an entry pending at the same slot: one write per item.
+        """
+        self._pending = [e for e in self._pending if e.slot != entry.slot]
+        self._pending.append(entry)
+        self.journal.record(entry)
+
+    def suspend(self, reason: SuspendReason, wake_at: dt.datetime | None, detail: str) -> None:
+        """Stop the invocation here; the run resumes at ``wake_at`` (always raises)."""
+        self._suspend(reason, wake_at, detail)
+
+    def fail_store(self, exc: Exception) -> None:
+        """Stop the invocation for a store error (the message is retried; always raises)."""
+        self.store_error = exc
+        raise StoreFailedSignal from exc
+
     def withdraw_suspends(self, scopes: Sequence[str]) -> None:
         """Forget the suspensions asked for inside ``scopes`` (branches a batch no longer needs).
 
@@ -491,6 +481,9 @@ class Execution:
             wake_at=chosen.wake_at,
             entries=tuple(self._pending),
             detail=chosen.detail,
+            # A run that continues at once reads its children then; a later wake
+            # may be brought forward by a child's nudge.
+            children=not now_first and any(r.reason is SuspendReason.CHILDREN for r in requests),
         )
 
 

@@ -31,6 +31,8 @@ class EntryKind(StrEnum):
     WAIT = "WAIT"
     CONTEXT = "CONTEXT"  # a child context: its result, recorded once it returned
     BATCH = "BATCH"  # ctx.parallel / ctx.map: the aggregate result, recorded once complete
+    CHILD = "CHILD"  # child runs triggered: their run ids
+    CHILD_WAIT = "CHILD_WAIT"  # child runs triggered and awaited: their ids, then their results
 
 
 class EntryStatus(StrEnum):

@@ -15,6 +15,7 @@ class SuspendReason(StrEnum):
     WAIT = "wait"  # wait.for_ / wait.until
     STEP_RETRY = "step_retry"  # a step failed an attempt; it runs again after a backoff
     DEADLINE = "deadline"  # the Lambda deadline is near: continue in a new invocation now
+    CHILDREN = "children"  # child runs are still running: a child's end nudges the run
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,13 +44,15 @@ class Suspended:
     """The invocation stopped; the run resumes at ``wake_at`` (``None``: at once).
 
     ``entries`` are journal entries to persist with the checkpoint (pending
-    waits, retrying steps) so they cost no request of their own.
+    waits, retrying steps) so they cost no request of their own. ``children``:
+    the run waits on child runs, whose nudges may take it before ``wake_at``.
     """
 
     reason: SuspendReason
     wake_at: dt.datetime | None
     entries: tuple[JournalEntry, ...] = ()
     detail: str = ""
+    children: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,6 +47,11 @@ class RunRecord:
         metadata: What the task published with ``ctx.metadata`` (readable while it runs).
         metadata_marks: Internal: per scope, the metadata calls and log lines the
             task body already made, so a replay does not make them twice.
+        parent_run_id: The run that triggered this one from inside its task, if any.
+        root_run_id: The first run of that chain of parents (``None``: this is a root).
+        depth: How many parents are above this run (0 for a run triggered from outside).
+        waiting_children: Suspended until its children end: a child's nudge
+            (a message of :data:`ANY_EPOCH`) may take it before its ``wake_at``.
     """
 
     run_id: str
@@ -75,6 +80,15 @@ class RunRecord:
     last_delivery_error: str | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
     metadata_marks: Mapping[str, int] = field(default_factory=dict)
+    parent_run_id: str | None = None
+    root_run_id: str | None = None
+    depth: int = 0
+    waiting_children: bool = False
+
+
+#: The epoch of a child's nudge to its parent: it takes the parent at whatever
+#: epoch the parent is, but only while the parent is suspended on its children.
+ANY_EPOCH = -1
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +179,8 @@ class Checkpoint:
             ``ReleaseNotFoldedError`` (checkpoint, then release and hand off).
         metadata: The run's metadata document (``engine/metadata.py``) to store,
             if the invocation changed it.
+        waiting_children: The run suspends until its children end (their
+            nudges may take it before ``wake_at``).
     """
 
     status: RunStatus
@@ -181,6 +197,7 @@ class Checkpoint:
     admitted_at: dt.datetime | None = None
     release: SlotKey | None = None
     metadata: str | None = None
+    waiting_children: bool = False
 
 
 class LeaseOutcome(StrEnum):
@@ -212,7 +229,10 @@ class Timer:
 
 @dataclass(frozen=True, slots=True)
 class ResumeMessage:
-    """The body of a resume message: only the run and the epoch, never a payload."""
+    """The body of a resume message: only the run and the epoch, never a payload.
+
+    A child's nudge to its parent carries :data:`ANY_EPOCH`.
+    """
 
     run_id: str
     epoch: int

@@ -11,23 +11,41 @@ import datetime as dt
 from dataclasses import replace
 
 from durable_lambda.engine.metadata import decode_doc
-from durable_lambda.engine.records import Checkpoint, LeaseOutcome, RunRecord
+from durable_lambda.engine.records import ANY_EPOCH, Checkpoint, LeaseOutcome, RunRecord
 from durable_lambda.engine.state import RESUMABLE, RunStatus
 
 
 def lease_outcome(run: RunRecord, epoch: int, now: dt.datetime) -> LeaseOutcome:
-    """Whether a message of ``epoch`` may take ``run`` at ``now``."""
+    """Whether a message of ``epoch`` may take ``run`` at ``now``.
+
+    A child's nudge (``ANY_EPOCH``) takes a run suspended on its children at
+    its current epoch, whatever its fallback wake time; it is BUSY while a
+    live invocation holds the run (the parent may not have checkpointed its
+    suspension yet: the nudge is re-sent shortly) and STALE otherwise
+    (finished, resuming by its own message, or held by a dead invocation whose
+    recovery replays it: each of those reads the children anyway).
+    """
+    if epoch == ANY_EPOCH:
+        return _nudge_outcome(run, now)
     if run.status.is_terminal or run.epoch != epoch:
         return LeaseOutcome.STALE
     if run.status is RunStatus.RUNNING:
-        if run.lease_expiry is not None and run.lease_expiry > now:
-            return LeaseOutcome.BUSY
-        return LeaseOutcome.TAKEN
+        live = run.lease_expiry is not None and run.lease_expiry > now
+        return LeaseOutcome.BUSY if live else LeaseOutcome.TAKEN
     if run.status not in RESUMABLE:
         return LeaseOutcome.STALE
     if run.wake_at is not None and run.wake_at > now:
         return LeaseOutcome.EARLY
     return LeaseOutcome.TAKEN
+
+
+def _nudge_outcome(run: RunRecord, now: dt.datetime) -> LeaseOutcome:
+    if run.status is RunStatus.RUNNING:
+        live = run.lease_expiry is not None and run.lease_expiry > now
+        return LeaseOutcome.BUSY if live else LeaseOutcome.STALE
+    if run.status is RunStatus.SUSPENDED and run.waiting_children:
+        return LeaseOutcome.TAKEN
+    return LeaseOutcome.STALE
 
 
 def failable(run: RunRecord, epoch: int, now: dt.datetime) -> bool:
@@ -67,6 +85,7 @@ def apply_checkpoint(run: RunRecord, checkpoint: Checkpoint) -> RunRecord:
         started_at=run.started_at or checkpoint.started_at,
         admitted_at=run.admitted_at or checkpoint.admitted_at,
         finished_at=at if checkpoint.status.is_terminal else None,
+        waiting_children=checkpoint.waiting_children,
     )
 
 

@@ -106,6 +106,19 @@ class DeadlineStore:
         """See :class:`~durable_lambda.ports.RunStore`."""
         return self.inner.get_run(run_id)
 
+    def create_runs(
+        self,
+        runs: Sequence[RunRecord],
+        events: Sequence[TimelineEvent],
+        idempotency_ttl: dt.timedelta | None = None,
+    ) -> list[RunRecord]:
+        """See :class:`~durable_lambda.ports.RunStore`."""
+        return self.inner.create_runs(runs, events, idempotency_ttl)
+
+    def get_runs(self, run_ids: Sequence[str]) -> list[RunRecord | None]:
+        """See :class:`~durable_lambda.ports.RunStore`."""
+        return self.inner.get_runs(run_ids)
+
     def take_lease(
         self, run_id: str, epoch: int, owner: str, expiry: dt.datetime, now: dt.datetime
     ) -> LeaseResult:

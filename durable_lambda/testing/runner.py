@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import json
 from collections import Counter
 from typing import Any
 
 from durable_lambda.adapters.memory import memory_ports
 from durable_lambda.client import RunHandle
-from durable_lambda.engine.journal import JournalEntry
+from durable_lambda.engine.journal import EntryKind, JournalEntry
 from durable_lambda.engine.outcome import Action
 from durable_lambda.engine.records import ResumeMessage, TimelineEvent
 from durable_lambda.engine.resume import delay_until, plan_in
@@ -192,6 +193,25 @@ class LocalRunner:
     def journal(self, run_id: str) -> list[JournalEntry]:
         """The run's journal entries."""
         return self.store.load_journal(run_id)
+
+    def tree(self, run_id: str) -> dict[str, Any]:
+        """The run and its child runs, recursively, as the parent's journal names them.
+
+        Each node is ``{"run_id", "task_id", "status", "children": [...]}``.
+        """
+        run = self.client.get_run(run_id)
+        children = [
+            self.tree(child_id)
+            for entry in self.journal(run_id)
+            if entry.kind in (EntryKind.CHILD, EntryKind.CHILD_WAIT)
+            for child_id in json.loads(entry.result or "{}").get("runs", [])
+        ]
+        return {
+            "run_id": run.run_id,
+            "task_id": run.task_id,
+            "status": run.status.value,
+            "children": children,
+        }
 
     def timeline(self, run_id: str) -> list[TimelineEvent]:
         """The run's timeline events."""

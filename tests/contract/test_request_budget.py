@@ -8,9 +8,17 @@ from contract_backends import Backend, at
 from durable_lambda.adapters.aws.dynamodb import layout as items
 from durable_lambda.engine.journal import EntryKind, EntryStatus, JournalEntry
 from durable_lambda.engine.metadata import encode_doc
-from durable_lambda.engine.records import Checkpoint, EventKind, Fence, TimelineEvent
+from durable_lambda.engine.records import (
+    Checkpoint,
+    EventKind,
+    Fence,
+    ResumeMessage,
+    RunRecord,
+    TimelineEvent,
+)
 from durable_lambda.engine.state import RunStatus
 from durable_lambda.errors import LeaseLostError
+from durable_lambda.testing.aws_counter import RequestCounter
 from durable_lambda.values import StoredValue
 
 pytestmark = pytest.mark.moto
@@ -147,3 +155,49 @@ def test_loading_a_journal_of_a_thousand_entries_is_one_query_per_page(aws: Back
     aws.counter.reset()
     assert aws.store.load_journal(run.run_id) == entries
     assert aws.counter.snapshot() == {"dynamodb.Query": page_count}
+
+
+def test_reading_250_runs_is_one_batch_get_per_100(aws: Backend):
+    """A parent reads its children's states in batches, not one GetItem each."""
+    assert aws.counter is not None
+    runs = [aws.new_run() for _ in range(250)]
+    aws.counter.reset()
+    got = aws.store.get_runs([r.run_id for r in runs])
+    assert [r.run_id if r else None for r in got] == [r.run_id for r in runs]
+    assert aws.counter.snapshot() == {"dynamodb.BatchGetItem": 3}
+
+
+def test_creating_100_children_takes_a_transaction_per_33(aws: Backend):
+    """Each child is a claim, a META item and its event: 33 children fill a transaction."""
+    assert aws.counter is not None
+    runs = [
+        RunRecord(
+            run_id=f"run_kid_{i:04d}",
+            task_id="kid",
+            status=RunStatus.QUEUED,
+            payload="1",
+            created_at=at(1),
+            updated_at=at(1),
+            idempotency_key=f"parent:kids#0:{i}",
+        )
+        for i in range(100)
+    ]
+    events = [TimelineEvent(at(1), EventKind.TRIGGERED, "") for _ in runs]
+    aws.counter.reset()
+    aws.store.create_runs(runs, events)
+    assert aws.counter.snapshot() == {"dynamodb.TransactWriteItems": 4}
+
+
+def test_sending_25_resume_messages_takes_3_batch_requests(aws: Backend):
+    ports = aws.extra["ports"]
+    counter = RequestCounter().attach(ports.queue.client)
+    ports.queue.send_batch([ResumeMessage(f"run_{i}", 0) for i in range(25)], 0)
+    assert counter.snapshot() == {"sqs.SendMessageBatch": 3}
+    sqs = ports.queue.client
+    received = 0
+    while True:
+        got = sqs.receive_message(QueueUrl=ports.queue.queue_url, MaxNumberOfMessages=10)
+        if not got.get("Messages"):
+            break
+        received += len(got["Messages"])
+    assert received == 25

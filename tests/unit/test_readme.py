@@ -77,6 +77,7 @@ def test_the_runnable_examples_run_and_their_tests_pass(fresh_default_registry):
         _run(block, namespace)
     tests = {name: value for name, value in namespace.items() if name.startswith("test_")}
     assert "test_order_completes" in tests  # the LocalRunner example of "Testing your tasks"
+    assert "test_album_children" in tests  # the example of "Child tasks"
     for test in tests.values():
         test()
 

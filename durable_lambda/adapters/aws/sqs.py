@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 #: SQS's limits: the longest DelaySeconds, visibility timeout and batch.
 MAX_VISIBILITY_SECONDS = 12 * 60 * 60
 MAX_RECEIVE = 10
+MAX_SEND_BATCH = 10
 
 
 def _require(url: str, what: str) -> str:
@@ -53,6 +54,33 @@ class SQSResumeQueue:
             MessageBody=encode_message(message),
             DelaySeconds=int(delay_seconds),
         )
+
+    def send_batch(self, messages: Sequence[ResumeMessage], delay_seconds: int = 0) -> None:
+        """Send ``messages`` in SendMessageBatch requests of 10; failed entries are sent alone.
+
+        Raises:
+            ConfigurationError: The delay is outside SQS's range.
+        """
+        if not 0 <= delay_seconds <= MAX_DELAY_SECONDS:
+            raise ConfigurationError(
+                f"delay_seconds must be 0..{MAX_DELAY_SECONDS}, got {delay_seconds}"
+            )
+        url = _require(self.queue_url, "resume queue")
+        for start in range(0, len(messages), MAX_SEND_BATCH):
+            chunk = messages[start : start + MAX_SEND_BATCH]
+            response = self.client.send_message_batch(
+                QueueUrl=url,
+                Entries=[
+                    {
+                        "Id": str(i),
+                        "MessageBody": encode_message(message),
+                        "DelaySeconds": int(delay_seconds),
+                    }
+                    for i, message in enumerate(chunk)
+                ],
+            )
+            for failed in response.get("Failed", []):
+                self.send(chunk[int(failed["Id"])], delay_seconds)  # throttled: retried alone
 
     def retry_later(self, receipt_handle: str, seconds: int) -> None:
         """Make a received message visible again after ``seconds`` (a failed delivery)."""

@@ -6,6 +6,7 @@ import datetime as dt
 import heapq
 import itertools
 import threading
+from collections.abc import Sequence
 
 from durable_lambda.engine.records import ResumeMessage
 from durable_lambda.engine.resume import MAX_DELAY_SECONDS
@@ -33,6 +34,11 @@ class MemoryResumeQueue:
         with self._lock:
             self.sent += 1
             heapq.heappush(self._heap, (due, next(self._seq), message))
+
+    def send_batch(self, messages: Sequence[ResumeMessage], delay_seconds: int = 0) -> None:
+        """Queue each of ``messages`` for ``now + delay_seconds``."""
+        for message in messages:
+            self.send(message, delay_seconds)
 
     def next_due(self) -> dt.datetime | None:
         """When the earliest message becomes visible, or ``None`` when empty."""

@@ -102,11 +102,31 @@ class MemoryRunStore:
             self._events[run.run_id] = []
             return run
 
+    def create_runs(
+        self,
+        runs: Sequence[RunRecord],
+        events: Sequence[TimelineEvent],
+        idempotency_ttl: dt.timedelta | None = None,
+    ) -> list[RunRecord]:
+        """Create each run and its first event (see :meth:`create_run`)."""
+        stored = []
+        for run, event in zip(runs, events, strict=True):
+            got = self.create_run(run, idempotency_ttl)
+            if got.run_id == run.run_id:
+                self.add_events(run.run_id, [event])
+            stored.append(got)
+        return stored
+
     def get_run(self, run_id: str) -> RunRecord | None:
         """The run, or ``None``."""
         with self._lock:
             stored = self._runs.get(run_id)
             return self._hydrate(stored) if stored else None
+
+    def get_runs(self, run_ids: Sequence[str]) -> list[RunRecord | None]:
+        """The runs in order, ``None`` for each missing one."""
+        with self._lock:
+            return [self._hydrate(self._runs[r]) if r in self._runs else None for r in run_ids]
 
     def _hydrate(self, stored: _Stored) -> RunRecord:
         output = self.values.load(stored.output) if stored.output else None
@@ -132,6 +152,7 @@ class MemoryRunStore:
                     lease_expiry=expiry,
                     invocations=stored.run.invocations + 1,
                     updated_at=now,
+                    waiting_children=False,
                 )
             return LeaseResult(outcome, self._hydrate(stored))
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from durable_lambda.engine.journal import EntryKind, EntryStatus, JournalEntry
 from durable_lambda.engine.metadata import encode_doc
@@ -217,6 +217,11 @@ class RunValues:
     error: StoredValue | None = None
 
 
+#: Present (``true``) only while a run is suspended on its children; a nudge's
+#: lease condition tests its existence.
+WAITING_CHILDREN = "waiting_children"
+
+
 def run_item(run: RunRecord, values: RunValues, retention: dt.timedelta) -> Item:
     """The META item of ``run`` (its payload, output and error as already stored)."""
     item: Item = {
@@ -243,8 +248,19 @@ def run_item(run: RunRecord, values: RunValues, retention: dt.timedelta) -> Item
         item["gsi3pk"], item["gsi3sk"] = (s(k) for k in due_index_keys(run.run_id, due))
     if run.tags:
         item["tags"] = {"L": [s(tag) for tag in run.tags]}
-    for name in ("lease_owner", "concurrency_key", "idempotency_key", "last_delivery_error"):
+    for name in (
+        "lease_owner",
+        "concurrency_key",
+        "idempotency_key",
+        "last_delivery_error",
+        "parent_run_id",
+        "root_run_id",
+    ):
         put_optional(item, name, getattr(run, name))
+    if run.depth:
+        item["depth"] = n(run.depth)
+    if run.waiting_children:
+        item[WAITING_CHILDREN] = {"BOOL": True}
     for name in ("lease_expiry", "wake_at", "started_at", "admitted_at", "finished_at"):
         put_optional(item, name, getattr(run, name))
     put_optional(item, "expires_at", run.expires_at)
@@ -284,6 +300,10 @@ def parse_run(item: Item) -> tuple[RunRecord, RunValues]:
         finished_at=get_time(item, "finished_at"),
         expires_at=get_time(item, "expires_at"),
         last_delivery_error=get_s(item, "last_delivery_error"),
+        parent_run_id=get_s(item, "parent_run_id"),
+        root_run_id=get_s(item, "root_run_id"),
+        depth=get_n(item, "depth"),
+        waiting_children=WAITING_CHILDREN in item,
     )
     if "metadata" in item:
         record = with_metadata(record, req_s(item, "metadata"))
@@ -405,3 +425,14 @@ INDEX_KEYS = {
     DUE_INDEX: ("gsi3pk", "gsi3sk"),
 }
 TTL_ATTRIBUTE = "ttl"
+
+
+def timer_query(table: str, shard: int, until: dt.datetime, limit: int) -> dict[str, Any]:
+    """The Query of one timer shard for the timers due before ``until``, earliest first."""
+    return {
+        "TableName": table,
+        "KeyConditionExpression": "pk = :pk AND sk < :until",
+        "ExpressionAttributeValues": {":pk": s(f"TIMER#{shard}"), ":until": s(up_to(until))},
+        "ConsistentRead": True,
+        "Limit": limit,
+    }

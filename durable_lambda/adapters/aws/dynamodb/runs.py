@@ -32,8 +32,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError
 
+from durable_lambda.adapters.aws.dynamodb import batches, creates, slots, writes
 from durable_lambda.adapters.aws.dynamodb import layout as items
-from durable_lambda.adapters.aws.dynamodb import slots, writes
 from durable_lambda.adapters.aws.dynamodb.expressions import Update
 from durable_lambda.adapters.aws.dynamodb.indexes import RunIndexes
 from durable_lambda.engine.journal import ErrorInfo, JournalEntry
@@ -108,22 +108,8 @@ class DynamoDBRunStore:
 
     def create_run(self, run: RunRecord, idempotency_ttl: dt.timedelta | None = None) -> RunRecord:
         """Create ``run``; with an idempotency key already claimed, return that run instead."""
-        stored = items.RunValues(
-            payload=self.values.store("payload", run.payload),
-            output=self._store_secondary("output", run.output),
-            error=self._store_error("error", run.error),
-        )
-        meta = items.run_item(run, stored, self.retention)
-        # No fence names a create: a nonce tells this call's write from an earlier create.
-        token = writes.write_token("create", meta, os.urandom(8).hex())
-        put_meta: TransactWriteItemTypeDef = {
-            "Put": {
-                "TableName": self.table,
-                "Item": {**meta, writes.WRITE_ID: items.s(token)},
-                "ConditionExpression": "attribute_not_exists(pk)",
-                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-            }
-        }
+        put_meta = self.meta_put(run)
+        token = items.get_s(cast("Item", put_meta["Put"]["Item"]), writes.WRITE_ID) or ""
         if run.idempotency_key is None:
             try:
                 self.client.put_item(**put_meta["Put"])
@@ -135,6 +121,38 @@ class DynamoDBRunStore:
             return run
         return self._create_claimed(run, run.idempotency_key, put_meta, idempotency_ttl)
 
+    def create_runs(
+        self,
+        runs: Sequence[RunRecord],
+        events: Sequence[TimelineEvent],
+        idempotency_ttl: dt.timedelta | None = None,
+    ) -> list[RunRecord]:
+        """Create ``runs`` with their events: one TransactWriteItems per 33 runs (3 actions each).
+
+        A transaction refused (a key already claimed: a replayed trigger) is
+        created again run by run through :meth:`create_run`.
+        """
+        return creates.create_many(self, runs, events, idempotency_ttl)
+
+    def meta_put(self, run: RunRecord) -> TransactWriteItemTypeDef:
+        """The conditional put of ``run``'s META item, its values stored first."""
+        stored = items.RunValues(
+            payload=self.values.store("payload", run.payload),
+            output=self._store_secondary("output", run.output),
+            error=self._store_error("error", run.error),
+        )
+        meta = items.run_item(run, stored, self.retention)
+        # No fence names a create: a nonce tells this call's write from an earlier create.
+        token = writes.write_token("create", meta, os.urandom(8).hex())
+        return {
+            "Put": {
+                "TableName": self.table,
+                "Item": {**meta, writes.WRITE_ID: items.s(token)},
+                "ConditionExpression": "attribute_not_exists(pk)",
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        }
+
     def _create_claimed(
         self,
         run: RunRecord,
@@ -142,15 +160,7 @@ class DynamoDBRunStore:
         put_meta: TransactWriteItemTypeDef,
         ttl: dt.timedelta | None,
     ) -> RunRecord:
-        claim: Item = {
-            **items.claim_key(run.task_id, idempotency_key),
-            "type": items.s("claim"),
-            "run_id": items.s(run.run_id),
-        }
-        if ttl is not None:
-            expiry = run.created_at + ttl
-            claim["expires_at"] = items.s(items.iso(expiry))
-            claim["ttl"] = items.n(items.epoch_seconds(expiry))
+        claim = creates.claim_item(run, idempotency_key, ttl)
         gone: str | None = None
         token = items.get_s(cast("Item", put_meta["Put"]["Item"]), writes.WRITE_ID) or ""
         for attempt in range(CLAIM_ATTEMPTS):
@@ -188,6 +198,11 @@ class DynamoDBRunStore:
         )
         item = response.get("Item")
         return self._hydrate(item) if item is not None else None
+
+    def get_runs(self, run_ids: Sequence[str]) -> list[RunRecord | None]:
+        """The runs in order (``None`` when missing): one BatchGetItem per 100 runs."""
+        found = batches.get_metas(self.client, self.table, run_ids)
+        return [self._hydrate(found[r]) if r in found else None for r in run_ids]
 
     def take_lease(
         self, run_id: str, epoch: int, owner: str, expiry: dt.datetime, now: dt.datetime
@@ -255,7 +270,7 @@ class DynamoDBRunStore:
         actions = [self._entry_put(run_id, entry) for entry in checkpoint.entries]
         old = self._held_record(run_id, fence)
         new = apply_checkpoint(old, checkpoint)
-        actions += [self._event_put(run_id, event) for event in checkpoint.events]
+        actions += [self.event_put(run_id, event) for event in checkpoint.events]
         wakes = [checkpoint.wake_at] if checkpoint.timer else []
         if checkpoint.park is not None:  # a parked run's ttl
             wakes.append(checkpoint.park.expires_at)
@@ -301,7 +316,7 @@ class DynamoDBRunStore:
 
     def add_events(self, run_id: str, events: Sequence[TimelineEvent]) -> None:
         """Append events (unfenced): one PutItem, or BatchWriteItem for several."""
-        puts = [self._event_put(run_id, event)["Put"]["Item"] for event in events]
+        puts = [self.event_put(run_id, event)["Put"]["Item"] for event in events]
         for start in range(0, len(puts), 25):
             batch = puts[start : start + 25]
             if len(batch) == 1:
@@ -362,16 +377,7 @@ class DynamoDBRunStore:
         """Timers due by ``until``, earliest first: one Query per shard."""
         due: list[Timer] = []
         for shard in range(self.timer_shards):
-            query: QueryInputTypeDef = {
-                "TableName": self.table,
-                "KeyConditionExpression": "pk = :pk AND sk < :until",
-                "ExpressionAttributeValues": {
-                    ":pk": items.s(f"TIMER#{shard}"),
-                    ":until": items.s(items.up_to(until)),
-                },
-                "ConsistentRead": True,
-                "Limit": limit,
-            }
+            query = cast("QueryInputTypeDef", items.timer_query(self.table, shard, until, limit))
             due += [items.parse_timer(item) for item in itertools.islice(self._query(query), limit)]
         return sorted(due, key=lambda t: (t.wake_at, t.run_id, t.epoch))[:limit]
 
@@ -415,7 +421,8 @@ class DynamoDBRunStore:
         error = self._store_error(f"step {entry.key!r} error", entry.error)
         return writes.entry_put(self.table, items.entry_item(run_id, entry, result, error))
 
-    def _event_put(self, run_id: str, event: TimelineEvent) -> TransactWriteItemTypeDef:
+    def event_put(self, run_id: str, event: TimelineEvent) -> TransactWriteItemTypeDef:
+        """The put of one timeline event (for a transaction)."""
         # Orders events of the same instant as written (within a process).
         counter = f"{next(self._event_counter):012d}{self._process_tag}"
         return {"Put": {"TableName": self.table, "Item": items.event_item(run_id, event, counter)}}

@@ -20,7 +20,7 @@ from durable_lambda.adapters.aws.dynamodb import layout as items
 from durable_lambda.adapters.aws.dynamodb.expressions import Update, with_set
 from durable_lambda.engine.journal import EntryStatus
 from durable_lambda.engine.metadata import encode_doc
-from durable_lambda.engine.records import Fence, RunRecord
+from durable_lambda.engine.records import ANY_EPOCH, Fence, RunRecord
 from durable_lambda.engine.state import RESUMABLE, TERMINAL, RunStatus
 from durable_lambda.errors import LeaseLostError, RunNotFoundError
 from durable_lambda.values import StoredValue
@@ -59,16 +59,25 @@ def lease_request(
     update.remove("gsi3pk")
     update.remove("gsi3sk")
     update.add("invocations", "one", items.n(1))
-    status, lease_expiry, wake_at = (update.name(a) for a in ("status", "lease_expiry", "wake_at"))
-    resumable = ", ".join(
-        update.value(f"r{i}", items.s(s.value)) for i, s in enumerate(sorted(RESUMABLE))
-    )
-    update.require(
-        f"{update.name('epoch')} = {update.value('epoch', items.n(epoch))}"
-        f" AND (({status} = {running} AND (attribute_not_exists({lease_expiry})"
-        f" OR {lease_expiry} <= {at})) OR ({status} IN ({resumable})"
-        f" AND (attribute_not_exists({wake_at}) OR {wake_at} <= {at})))"
-    )
+    update.remove(items.WAITING_CHILDREN)
+    status = update.name("status")
+    if epoch == ANY_EPOCH:
+        # A child's nudge: the parent at any epoch, but only while suspended on its children.
+        suspended = update.value("suspended", items.s(RunStatus.SUSPENDED.value))
+        update.require(
+            f"{status} = {suspended} AND attribute_exists({update.name(items.WAITING_CHILDREN)})"
+        )
+    else:
+        lease_expiry, wake_at = update.name("lease_expiry"), update.name("wake_at")
+        resumable = ", ".join(
+            update.value(f"r{i}", items.s(s.value)) for i, s in enumerate(sorted(RESUMABLE))
+        )
+        update.require(
+            f"{update.name('epoch')} = {update.value('epoch', items.n(epoch))}"
+            f" AND (({status} = {running} AND (attribute_not_exists({lease_expiry})"
+            f" OR {lease_expiry} <= {at})) OR ({status} IN ({resumable})"
+            f" AND (attribute_not_exists({wake_at}) OR {wake_at} <= {at})))"
+        )
     return cast(
         "UpdateItemInputTypeDef",
         update.request(
@@ -95,17 +104,7 @@ def checkpoint_update(
     update.set("status", items.s(new.status.value))
     update.set("epoch", items.n(new.epoch))
     update.set("updated_at", items.s(items.iso(new.updated_at)))
-    gsi2pk, gsi2sk = items.status_index_keys(new)
-    update.set("gsi2pk", items.s(gsi2pk))
-    update.set("gsi2sk", items.s(gsi2sk))
-    due = items.due_of(new)
-    if due is None:
-        update.remove("gsi3pk")
-        update.remove("gsi3sk")
-    else:
-        gsi3pk, gsi3sk = items.due_index_keys(new.run_id, due)
-        update.set("gsi3pk", items.s(gsi3pk))
-        update.set("gsi3sk", items.s(gsi3sk))
+    _set_index_keys(update, new)
     if new.attempt != old.attempt:
         update.set("attempt", items.n(new.attempt))
     for name in ("wake_at", "lease_owner", "lease_expiry", "finished_at"):
@@ -120,11 +119,30 @@ def checkpoint_update(
         update.remove("ttl")
     if (new.metadata, new.metadata_marks) != (old.metadata, old.metadata_marks):
         update.set("metadata", items.s(encode_doc(new.metadata, new.metadata_marks)))
+    if new.waiting_children:
+        update.set(items.WAITING_CHILDREN, {"BOOL": True})
+    else:
+        update.remove(items.WAITING_CHILDREN)
     if output is not None:
         update.set_value("output", output)
     if error is not None:
         update.set_value("error", error)
     return fenced(update, table, new.run_id, fence)
+
+
+def _set_index_keys(update: Update, new: RunRecord) -> None:
+    """The status index keys of ``new``, and its due-index keys (removed when not due)."""
+    gsi2pk, gsi2sk = items.status_index_keys(new)
+    update.set("gsi2pk", items.s(gsi2pk))
+    update.set("gsi2sk", items.s(gsi2sk))
+    due = items.due_of(new)
+    if due is None:
+        update.remove("gsi3pk")
+        update.remove("gsi3sk")
+    else:
+        gsi3pk, gsi3sk = items.due_index_keys(new.run_id, due)
+        update.set("gsi3pk", items.s(gsi3pk))
+        update.set("gsi3sk", items.s(gsi3sk))
 
 
 def metadata_update(table: str, run_id: str, fence: Fence, document: str) -> UpdateTypeDef:
