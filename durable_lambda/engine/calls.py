@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextvars
 import traceback
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from durable_lambda import serde
@@ -102,11 +102,13 @@ class StepCall:
     spec: StepSpec
     call: Call
     attempt: int
+    key: str = field(init=False)  # the call's identity, asked for at every turn: built once
 
-    @property
-    def key(self) -> str:
-        """The call's identity (see :func:`~durable_lambda.engine.journal.call_key`)."""
-        return call_key(self.call.scope, self.spec.name, self.call.occurrence)
+    def __post_init__(self) -> None:
+        """Compute the key (see :func:`~durable_lambda.engine.journal.call_key`)."""
+        object.__setattr__(
+            self, "key", call_key(self.call.scope, self.spec.name, self.call.occurrence)
+        )
 
     def entry(self, status: EntryStatus, **fields: Any) -> JournalEntry:
         """This call's journal entry in ``status``."""
