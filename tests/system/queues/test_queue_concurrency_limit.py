@@ -25,6 +25,7 @@ RUNS = 100
 TIMEOUT = 5.0
 
 
+@pytest.mark.timeout(900)  # the 600 s liveness bound below, plus the quiet wait and teardown
 def test_limit_of_three_holds_for_100_runs_while_workers_are_killed(make_stack, ledger):
     stack = make_stack(
         # A kill between a grant and its resume message strands the granted run
