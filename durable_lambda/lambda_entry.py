@@ -21,7 +21,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from durable_lambda.errors import RunNotFoundError, UnknownTaskError
 from durable_lambda.messages import PoisonMessageError, decode_message
-from durable_lambda.observability import logger
+from durable_lambda.observability import logger, run_metrics
 from durable_lambda.services import build_services
 from durable_lambda.settings import Settings
 from durable_lambda.task import default_registry
@@ -137,9 +137,13 @@ def worker_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         )
 
     processor = BatchProcessor(event_type=EventType.SQS)
-    response = process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
-    )
+    metrics = run_metrics()
+    try:
+        response = process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )
+    finally:
+        metrics.flush()  # one EMF line per task, however many steps ran
     return dict(response)
 
 
