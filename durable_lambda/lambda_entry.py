@@ -113,8 +113,10 @@ def worker_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     )
 
     def record_handler(record: SQSRecord) -> None:
+        logger.remove_keys(["run_id"])  # the previous record's
         try:
             message = decode_message(record.body)
+            logger.append_keys(run_id=message.run_id)  # on every line while it is handled
             report = app.worker.handle(message, invocation)
         except Exception as exc:
             logger.warning(
@@ -138,11 +140,13 @@ def worker_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
     processor = BatchProcessor(event_type=EventType.SQS)
     metrics = run_metrics()
+    logger.append_keys(invocation=invocation.request_id)
     try:
         response = process_partial_response(
             event=event, record_handler=record_handler, processor=processor, context=context
         )
     finally:
+        logger.remove_keys(["run_id", "invocation"])
         metrics.flush()  # one EMF line per task, however many steps ran
     return dict(response)
 

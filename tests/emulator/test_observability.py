@@ -82,5 +82,8 @@ def test_a_run_on_the_emulated_stack_emits_emf_metrics_per_task_and_never_logs_i
     assert sum(totals[INVOCATIONS_SUSPENDED]) == 1
     assert len(totals[STEP_DURATION]) == 2  # two steps, each timed once
     assert all(handle.run_id not in json.dumps(line) for line in lines if "_aws" in line)
+    ours = [line for line in lines if line.get("service") == "durable-lambda" and "level" in line]
+    assert ours
+    assert all(line["run_id"] == handle.run_id and line["invocation"] for line in ours)
     processed = [line for line in lines if line.get("message") == "resume message processed"]
     assert [line["run_id"] for line in processed] == [handle.run_id, handle.run_id]
