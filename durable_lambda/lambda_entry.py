@@ -21,7 +21,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from durable_lambda.errors import RunNotFoundError, UnknownTaskError
 from durable_lambda.messages import PoisonMessageError, decode_message
-from durable_lambda.observability import logger, run_metrics
+from durable_lambda.observability import logger, run_metrics, step_lines
 from durable_lambda.services import build_services
 from durable_lambda.settings import Settings
 from durable_lambda.task import default_registry
@@ -135,11 +135,15 @@ def worker_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                 "status": report.status.value if report.status else None,
                 "steps_executed": report.steps_executed,
                 "steps_replayed": report.steps_replayed,
+                "task_id": report.task_id,
+                "hops": report.hops,
+                "error_type": report.error_type,
             },
         )
 
     processor = BatchProcessor(event_type=EventType.SQS)
     metrics = run_metrics()
+    step_lines()
     logger.append_keys(invocation=invocation.request_id)
     try:
         response = process_partial_response(

@@ -7,10 +7,12 @@ Metrics carry the task id as their only dimension, never a run id.
 from __future__ import annotations
 
 import os
+import time
 
 from aws_lambda_powertools import Logger
 
 from durable_lambda import plugins
+from durable_lambda.plugins import EventInfo, EventOutcome
 from durable_lambda.run_metrics import RunMetrics
 
 SERVICE = "durable-lambda"
@@ -20,16 +22,58 @@ DEFAULT_NAMESPACE = "DurableLambda"
 logger = Logger(service=SERVICE)
 
 _metrics: RunMetrics | None = None
+_step_lines: StepLines | None = None
 
 
 def run_metrics() -> RunMetrics:
     """The process's metrics plugin, registered on first use; flush it once per invocation."""
     global _metrics  # noqa: PLW0603 - one plugin per Lambda execution environment
     if _metrics is None:
-        _metrics = plugins.register(
-            RunMetrics(
-                namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or DEFAULT_NAMESPACE,
-                service=os.environ.get("POWERTOOLS_SERVICE_NAME") or SERVICE,
-            )
+        _metrics = RunMetrics(
+            namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or DEFAULT_NAMESPACE,
+            service=os.environ.get("POWERTOOLS_SERVICE_NAME") or SERVICE,
         )
-    return _metrics
+    return plugins.register(_metrics)  # again if someone unregistered it: it costs a scan
+
+
+class StepLines:
+    """A plugin that writes one log line per step attempt: the run's timeline in CloudWatch.
+
+    Each line names the run, task, step key, scope, attempt, how it ended, how
+    long it took and the error type; never arguments, results or error messages
+    (they may hold user data). ``POWERTOOLS_LOG_LEVEL=WARNING`` turns them off.
+    """
+
+    def __init__(self) -> None:
+        """Start with no attempt in flight."""
+        self._started: dict[tuple[str, str | None], float] = {}
+
+    def on_step_start(self, info: EventInfo) -> None:
+        """Note when the attempt began."""
+        self._started[(info.run_id, info.step_key)] = time.monotonic()
+
+    def on_attempt(self, info: EventInfo, outcome: EventOutcome) -> None:
+        """Write the attempt's line."""
+        began = self._started.pop((info.run_id, info.step_key), None)
+        duration = None if began is None else round((time.monotonic() - began) * 1000, 3)
+        logger.info(
+            "step attempt",
+            extra={
+                "run_id": info.run_id,
+                "task_id": info.task_id,
+                "step": info.step_key,
+                "scope": info.scope,
+                "attempt": info.attempt,
+                "outcome": outcome.status.value,
+                "duration_ms": duration,
+                "error_type": None if outcome.error is None else outcome.error.type,
+            },
+        )
+
+
+def step_lines() -> StepLines:
+    """The process's step-line plugin, registered on first use."""
+    global _step_lines  # noqa: PLW0603 - one plugin per Lambda execution environment
+    if _step_lines is None:
+        _step_lines = StepLines()
+    return plugins.register(_step_lines)

@@ -1,7 +1,8 @@
 """CloudWatch metrics of runs, steps and invocations: a plugin that writes Powertools EMF lines.
 
 Every metric carries the task id as its one dimension (never the run id: a
-dimension per run would make unbounded metric streams and cost). Values of one
+dimension per run would make unbounded metric streams and cost); run counts
+are written under the service alone as well, for alarms across all tasks. Values of one
 task are gathered in memory during an invocation and written as one EMF line
 per task by :meth:`RunMetrics.flush`, which the Lambda handlers call once per
 invocation: a thousand steps cost one log line, not a thousand.
@@ -66,7 +67,7 @@ class RunMetrics:
 
     namespace: str
     service: str
-    _per_task: dict[str, EphemeralMetrics] = field(default_factory=dict)
+    _per_task: dict[str | None, EphemeralMetrics] = field(default_factory=dict)
     _started: dict[tuple[str, str | None], float] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -75,7 +76,7 @@ class RunMetrics:
         self._started[(info.run_id, None)] = time.monotonic()
         self._add(info.task_id, INVOCATIONS, MetricUnit.Count, 1)
         if info.first_invocation:
-            self._add(info.task_id, RUNS_STARTED, MetricUnit.Count, 1)
+            self._count_run(info.task_id, RUNS_STARTED)
 
     def on_invocation_end(self, info: EventInfo, outcome: EventOutcome) -> None:
         """Time the invocation; count how the run ended, or that it suspended."""
@@ -85,7 +86,7 @@ class RunMetrics:
             self._add(info.task_id, INVOCATION_DURATION, MetricUnit.Milliseconds, elapsed)
         ending = _RUN_ENDINGS.get(outcome.status)
         if ending is not None:
-            self._add(info.task_id, ending, MetricUnit.Count, 1)
+            self._count_run(info.task_id, ending)
         elif outcome.status is AttemptStatus.SUSPENDED:
             self._add(info.task_id, INVOCATIONS_SUSPENDED, MetricUnit.Count, 1)
 
@@ -112,11 +113,17 @@ class RunMetrics:
         for metrics in pending.values():
             metrics.flush_metrics()
 
-    def _add(self, task_id: str, name: str, unit: MetricUnit, value: float) -> None:
+    def _count_run(self, task_id: str, name: str) -> None:
+        # Also under the service alone: one alarm then covers every task.
+        self._add(task_id, name, MetricUnit.Count, 1)
+        self._add(None, name, MetricUnit.Count, 1)
+
+    def _add(self, task_id: str | None, name: str, unit: MetricUnit, value: float) -> None:
         with self._lock:
             metrics = self._per_task.get(task_id)
             if metrics is None:
                 metrics = EphemeralMetrics(namespace=self.namespace, service=self.service)
-                metrics.add_dimension(TASK_DIMENSION, task_id)
+                if task_id is not None:
+                    metrics.add_dimension(TASK_DIMENSION, task_id)
                 self._per_task[task_id] = metrics
             metrics.add_metric(name=name, unit=unit, value=value)

@@ -87,6 +87,9 @@ class Report:
     steps_executed: int = 0
     steps_replayed: int = 0
     detail: str = ""
+    task_id: str | None = None
+    hops: int = 0
+    error_type: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,6 +329,9 @@ class Worker:
             action,
             stored.status,
             detail=f"wake_at={stored.wake_at}" if stored.wake_at else "",
+            task_id=run.task_id,
+            hops=stored.invocations,
+            error_type=stored.error.type if stored.error is not None else None,
         )
 
     def _write(

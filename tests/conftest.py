@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from durable_lambda import plugins
 from durable_lambda.services import reset_default_client
 from durable_lambda.task import TaskRegistry
 from durable_lambda.testing import LocalRunner
@@ -37,3 +38,13 @@ def _no_default_client_between_tests() -> Iterator[None]:
     reset_default_client()
     yield
     reset_default_client()
+
+
+@pytest.fixture(autouse=True)
+def _no_plugin_outlives_its_test() -> Iterator[None]:
+    """A plugin a test registered (the handlers register the metrics one) hears no later test."""
+    before = plugins.registered()
+    yield
+    for plugin in plugins.registered():
+        if not any(plugin is kept for kept in before):
+            plugins.unregister(plugin)

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from pathlib import Path
 from typing import Any
+
+from cfn_template import saved_queries
+from insights import rows_of, run_query
 
 from durable_lambda import RunStatus, Settings
 from durable_lambda.local.stack import EmulatedStack
@@ -64,13 +68,16 @@ def test_a_run_on_the_emulated_stack_emits_emf_metrics_per_task_and_never_logs_i
     )
     with stack:
         handle = stack.trigger("emu-hello", {"name": CANARY})
-        run = stack.wait_for(handle.run_id, timeout=60)
-        # The run is COMPLETED at its last checkpoint; its invocation flushes the
+        flaky = stack.trigger("emu-flaky", {"marker": uuid.uuid4().hex})
+        broken = stack.trigger("emu-broken", {"marker": CANARY})
+        runs = [stack.wait_for(h.run_id, timeout=60) for h in (handle, flaky, broken)]
+        # A run is COMPLETED at its last checkpoint; its invocation flushes the
         # metrics as it returns, and the poller deletes the message after that.
         deadline = time.monotonic() + 60
-        while stack.poller.stats.deleted < 2 and time.monotonic() < deadline:  # type: ignore[union-attr]
+        while stack.poller.stats.deleted < 5 and time.monotonic() < deadline:  # type: ignore[union-attr]
             time.sleep(0.05)
-    assert run.status is RunStatus.COMPLETED
+    statuses = [run.status for run in runs]
+    assert statuses == [RunStatus.COMPLETED, RunStatus.COMPLETED, RunStatus.FAILED]
 
     text = (tmp_path / "worker.log").read_text()
     assert CANARY not in text
@@ -84,6 +91,53 @@ def test_a_run_on_the_emulated_stack_emits_emf_metrics_per_task_and_never_logs_i
     assert all(handle.run_id not in json.dumps(line) for line in lines if "_aws" in line)
     ours = [line for line in lines if line.get("service") == "durable-lambda" and "level" in line]
     assert ours
-    assert all(line["run_id"] == handle.run_id and line["invocation"] for line in ours)
-    processed = [line for line in lines if line.get("message") == "resume message processed"]
+    ids = {h.run_id for h in (handle, flaky, broken)}
+    assert all(line["run_id"] in ids and line["invocation"] for line in ours)
+    processed = [
+        line
+        for line in lines
+        if line.get("message") == "resume message processed" and line["run_id"] == handle.run_id
+    ]
     assert [line["run_id"] for line in processed] == [handle.run_id, handle.run_id]
+    hops = [(line["task_id"], line["hops"]) for line in processed]
+    assert hops == [("emu-hello", 1), ("emu-hello", 2)]
+    mine = [line for line in ours if line["run_id"] == handle.run_id]
+    attempts = [line for line in mine if line["message"] == "step attempt"]
+    assert [(line["step"], line["outcome"]) for line in attempts] == [
+        ("where#0", "succeeded"),
+        ("where#1", "succeeded"),
+    ]
+    assert all(line["duration_ms"] >= 0 for line in attempts)
+
+    _the_saved_queries_find_these_runs(text, handle.run_id, flaky.run_id, broken.run_id)
+
+
+def _the_saved_queries_find_these_runs(log: str, hello: str, flaky: str, broken: str) -> None:
+    """Each saved Logs Insights query of the template, run over the worker's log lines."""
+    queries = saved_queries()
+    rows = rows_of(log.splitlines())
+
+    timeline = run_query(queries["RunTimelineQuery"].replace("RUN_ID", hello), rows)
+    assert [(row["message"], row["step"] or row["status"]) for row in timeline] == [
+        ("step attempt", "where#0"),
+        ("resume message processed", "SUSPENDED"),
+        ("step attempt", "where#1"),
+        ("resume message processed", "COMPLETED"),
+    ]
+    failed = run_query(queries["FailedRunsQuery"], rows)
+    assert [(row["run_id"], row["task_id"]) for row in failed] == [(broken, "emu-broken")]
+    assert failed[0]["error_type"]
+    retries = run_query(queries["RetriesByStepQuery"], rows)
+    assert [(r["task_id"], r["step"], r["retries"]) for r in retries] == [
+        ("emu-flaky", "fails_once#0", 1)
+    ]
+    slowest = run_query(queries["SlowestStepsQuery"], rows)
+    attempts = {(r["task_id"], r["step"]): r["attempts"] for r in slowest}
+    assert attempts == {
+        ("emu-hello", "where#0"): 1,
+        ("emu-hello", "where#1"): 1,
+        ("emu-flaky", "fails_once#0"): 2,
+        ("emu-broken", "always_fails#0"): 1,
+    }
+    by_hops = {r["run_id"]: r["hops"] for r in run_query(queries["RunsByHopsQuery"], rows)}
+    assert by_hops == {hello: 2, flaky: 2, broken: 1}

@@ -37,7 +37,7 @@ def _emitted(out: str) -> list[dict[str, Any]]:
 def _totals(lines: list[dict[str, Any]], task_id: str) -> dict[str, list[float]]:
     totals: dict[str, list[float]] = {}
     for line in lines:
-        if line["task_id"] != task_id:
+        if line.get("task_id") != task_id:
             continue
         for metric in line["_aws"]["CloudWatchMetrics"][0]["Metrics"]:
             value = line[metric["Name"]]
@@ -76,7 +76,7 @@ def test_a_retried_step_and_a_failed_run_are_counted_under_their_own_task(
     lines = _emitted(capsys.readouterr().out)
 
     assert (good.status, failed.status) == (RunStatus.COMPLETED, RunStatus.FAILED)
-    assert {line["task_id"] for line in lines} == {"metrics-ok", "metrics-bad"}
+    assert {line.get("task_id") for line in lines} == {"metrics-ok", "metrics-bad", None}
     assert all(line["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "Tests" for line in lines)
     ok_totals, bad_totals = _totals(lines, "metrics-ok"), _totals(lines, "metrics-bad")
     assert sum(ok_totals[RUNS_STARTED]) == 1
@@ -90,6 +90,11 @@ def test_a_retried_step_and_a_failed_run_are_counted_under_their_own_task(
     assert sum(bad_totals[STEPS_FAILED]) == 1
     assert RUNS_COMPLETED not in bad_totals
     assert set(ok_totals) | set(bad_totals) <= set(METRIC_NAMES)
+    service_wide = _totals(lines, None)  # the alarm's view: every task together
+    assert sum(service_wide[RUNS_STARTED]) == 2
+    assert sum(service_wide[RUNS_COMPLETED]) == 1
+    assert sum(service_wide[RUNS_FAILED]) == 1
+    assert set(service_wide) == {RUNS_STARTED, RUNS_COMPLETED, RUNS_FAILED}
     text = json.dumps(lines)
     assert good.run_id not in text
     assert failed.run_id not in text
@@ -113,8 +118,9 @@ def test_a_thousand_steps_cost_a_handful_of_lines_not_a_thousand(
     lines = _emitted(capsys.readouterr().out)
 
     assert len(_totals(lines, "metrics-many")[STEP_DURATION]) == 1000
-    # 100 values per line: ten lines of step durations, one with the invocation counts.
-    assert len(lines) <= 11
+    # 100 values per line: ten lines of step durations, one with the task's invocation
+    # counts, one with the service-wide run counts.
+    assert len(lines) <= 12
 
 
 def test_flush_with_nothing_recorded_writes_nothing(metrics, capsys):

@@ -2,31 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import json
+import re
 from typing import Any
 
-import yaml
+import pytest
+from cfn_template import resources as _resources
+from cfn_template import saved_queries
+from insights import run_query
 
-TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
-
-
-class _CfnLoader(yaml.SafeLoader):
-    """Reads CloudFormation's short intrinsic tags (!Ref, !Sub...) as plain values."""
-
-
-def _any_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
-    if isinstance(node, yaml.ScalarNode):
-        return {suffix: loader.construct_scalar(node)}
-    if isinstance(node, yaml.SequenceNode):
-        return {suffix: loader.construct_sequence(node, deep=True)}
-    return {suffix: loader.construct_mapping(node, deep=True)}  # type: ignore[arg-type]
-
-
-_CfnLoader.add_multi_constructor("!", _any_tag)
-
-
-def _resources() -> dict[str, Any]:
-    return yaml.load(TEMPLATE.read_text(), Loader=_CfnLoader)["Resources"]  # noqa: S506 - SafeLoader subclass
+from durable_lambda.run_metrics import METRIC_NAMES
 
 
 def test_worker_allows_recursive_loops_exactly():
@@ -53,3 +38,57 @@ def test_scheduler_runs_every_minute():
     scheduler = _resources()["SchedulerFunction"]["Properties"]
     schedules = [e["Properties"] for e in scheduler["Events"].values() if e["Type"] == "Schedule"]
     assert schedules[0]["Schedule"] == "rate(1 minute)"
+
+
+def _dashboard_body() -> dict[str, Any]:
+    sub = _resources()["Dashboard"]["Properties"]["DashboardBody"]["Sub"]
+    body, variables = sub
+    # Substitute like CloudFormation would: ${Name} for a variable, the rest to placeholders.
+    text = re.sub(r"\$\{([\w:.]+)\}", lambda m: str(variables.get(m.group(1), "x")), body)
+    return json.loads(text)  # type: ignore[no-any-return]
+
+
+def test_the_dashboard_shows_only_metrics_the_code_emits():
+    ours, aws = set(), set()
+    for widget in _dashboard_body()["widgets"]:
+        for metric in widget["properties"].get("metrics", []):
+            if isinstance(metric[0], dict):  # a SEARCH expression over our namespace
+                (name,) = re.findall(r'MetricName="(\w+)"', metric[0]["expression"])
+                assert metric[0]["expression"].startswith("SEARCH('{DurableLambda,service,task_id}")
+                ours.add(name)
+            else:
+                aws.add((metric[0], metric[1]))
+    assert ours == set(METRIC_NAMES)  # every metric shown, and nothing shown that is never emitted
+    assert {namespace for namespace, _ in aws} == {"AWS/Lambda", "AWS/SQS"}
+
+
+def test_alarms_on_our_namespace_watch_metrics_the_code_emits_service_wide():
+    alarms = [
+        r["Properties"]
+        for r in _resources().values()
+        if r["Type"] == "AWS::CloudWatch::Alarm" and r["Properties"]["Namespace"] == "DurableLambda"
+    ]
+    assert alarms
+    for alarm in alarms:
+        assert alarm["MetricName"] in METRIC_NAMES
+        # The service-wide series RunMetrics writes beside the per-task one.
+        assert alarm["Dimensions"] == [{"Name": "service", "Value": "durable-lambda"}]
+
+
+def test_every_saved_query_is_one_the_evaluator_reads():
+    queries = saved_queries()
+    assert set(queries) == {
+        "RunTimelineQuery",
+        "FailedRunsQuery",
+        "SlowestStepsQuery",
+        "RetriesByStepQuery",
+        "RunsByHopsQuery",
+    }
+    row = {"message": "step attempt", "outcome": "retrying", "run_id": "RUN_ID", "hops": 1}
+    for query in queries.values():
+        run_query(query, [dict(row)])  # raises ValueError on anything it cannot read
+
+
+def test_the_evaluator_refuses_a_command_it_does_not_know():
+    with pytest.raises(ValueError, match="parse"):
+        run_query("parse @message 'x'", [])
