@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -92,3 +93,86 @@ def test_every_saved_query_is_one_the_evaluator_reads():
 def test_the_evaluator_refuses_a_command_it_does_not_know():
     with pytest.raises(ValueError, match="parse"):
         run_query("parse @message 'x'", [])
+
+
+#: IAM actions behind each boto3 call the AWS adapters make. A new call must be
+#: classified here, which makes its author grant it in template.yaml.
+CALL_ACTIONS = {
+    "get_item": {"dynamodb:GetItem"},
+    "put_item": {"dynamodb:PutItem"},
+    "update_item": {"dynamodb:UpdateItem"},
+    "delete_item": {"dynamodb:DeleteItem"},
+    "query": {"dynamodb:Query"},
+    "batch_get_item": {"dynamodb:BatchGetItem"},
+    "batch_write_item": {"dynamodb:BatchWriteItem"},
+    "transact_write_items": {
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:ConditionCheckItem",
+    },
+    "get_object": {"s3:GetObject"},
+    "head_object": {"s3:GetObject"},
+    "put_object": {"s3:PutObject"},
+    "copy_object": {"s3:GetObject", "s3:PutObject"},
+    "send_message": {"sqs:SendMessage"},
+    "send_message_batch": {"sqs:SendMessage"},
+    "change_message_visibility": {"sqs:ChangeMessageVisibility"},
+    "receive_message": {"sqs:ReceiveMessage"},
+    "delete_message": {"sqs:DeleteMessage"},
+}
+#: Calls only the scheduler makes: it drains the dead-letter queue.
+SCHEDULER_ONLY = {"sqs:ReceiveMessage", "sqs:DeleteMessage"}
+ADAPTERS = Path(__file__).resolve().parents[2] / "durable_lambda" / "adapters" / "aws"
+
+
+def _functions() -> dict[str, dict[str, Any]]:
+    return {
+        name: r["Properties"]
+        for name, r in _resources().items()
+        if r["Type"] == "AWS::Serverless::Function"
+    }
+
+
+def _statements(function: dict[str, Any]) -> list[dict[str, Any]]:
+    statements = []
+    for policy in function["Policies"]:
+        # A SAM policy template ({"DynamoDBCrudPolicy": ...}) grants far more than we use.
+        assert set(policy) == {"Version", "Statement"}, f"not an explicit policy: {policy}"
+        statements.extend(policy["Statement"])
+    return statements
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _allowed(function: dict[str, Any]) -> set[str]:
+    return {a for s in _statements(function) for a in _as_list(s["Action"])}
+
+
+def test_function_policies_name_each_action_on_this_stacks_resources_only():
+    resources = _resources()
+    for name, function in _functions().items():
+        for statement in _statements(function):
+            assert statement["Effect"] == "Allow"
+            for action in _as_list(statement["Action"]):
+                assert "*" not in action, f"{name}: wildcard action {action}"
+            for resource in _as_list(statement["Resource"]):
+                # !GetAtt X.Arn, or !Sub "${X.Arn}/..." naming one of this stack's resources.
+                text = resource.get("GetAtt") or resource.get("Sub")
+                assert isinstance(text, str), f"{name}: resource {resource} is not this stack's"
+                (logical,) = set(re.findall(r"^(\w+)\.Arn$|\$\{(\w+)\.Arn\}", text)[0]) - {""}
+                assert logical in resources, f"{name}: {resource} names no resource of the stack"
+
+
+def test_the_policies_allow_every_call_the_aws_adapters_make():
+    called = set()
+    for path in ADAPTERS.rglob("*.py"):
+        called |= set(re.findall(r"\.client\.(\w+)\(", path.read_text()))
+    unknown = called - set(CALL_ACTIONS)
+    assert not unknown, f"classify these boto3 calls in CALL_ACTIONS: {sorted(unknown)}"
+    needed = set().union(*(CALL_ACTIONS[call] for call in called))
+    functions = _functions()
+    assert needed - SCHEDULER_ONLY <= _allowed(functions["WorkerFunction"])
+    assert needed - {"sqs:ChangeMessageVisibility"} <= _allowed(functions["SchedulerFunction"])
