@@ -33,7 +33,12 @@ def _deliveries(directory: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def _wait_until(condition, timeout: float) -> None:
+#: Liveness bound of every wait here: generous, so a busy 2-core machine (worker
+#: processes starting slowly) is not a failure. What is asserted are recorded facts.
+PATIENCE = 60.0
+
+
+def _wait_until(condition, timeout: float = PATIENCE) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
@@ -56,12 +61,12 @@ def test_delayed_message_is_delivered_no_earlier_than_its_delay(sqs, make_pool, 
     try:
         sent = time.time()
         sqs.send_message(QueueUrl=url, MessageBody="{}", DelaySeconds=2)
-        _wait_until(lambda: _deliveries(tmp_path), timeout=6)
+        _wait_until(lambda: _deliveries(tmp_path))
     finally:
         poller.stop()
 
     (delivery,) = _deliveries(tmp_path)
-    assert 2.0 <= delivery["at"] - sent < 4.0
+    assert delivery["at"] - sent >= 2.0  # never early; how late depends on the machine's load
     record = delivery["record"]
     assert record["eventSource"] == "aws:sqs"
     assert record["eventSourceARN"].endswith(":delayed")
@@ -77,8 +82,8 @@ def test_failed_items_stay_and_return_after_the_visibility_timeout(sqs, make_poo
     poller = SqsPoller(make_pool("sqs_recorder"), sqs, url, pollers=1)
     poller.start()
     try:
-        _wait_until(lambda: len(_deliveries(tmp_path)) == 3, timeout=8)
-        _wait_until(lambda: poller.stats.deleted == 2, timeout=2)
+        _wait_until(lambda: len(_deliveries(tmp_path)) == 3)
+        _wait_until(lambda: poller.stats.deleted == 2)
     finally:
         poller.stop()
 
@@ -86,9 +91,12 @@ def test_failed_items_stay_and_return_after_the_visibility_timeout(sqs, make_poo
     assert json.loads(first["record"]["body"]) == {"n": 1}
     assert failing["record"]["messageId"] == retried["record"]["messageId"]
     assert retried["record"]["attributes"]["ApproximateReceiveCount"] == "2"
-    assert retried["at"] - failing["at"] >= 2.0
+    # SQS returned it (its receive count says so), not the poller: the handler's
+    # clock says nothing about when SQS received it (a slow cold start eats into it).
     stats = poller.stats
-    assert (stats.batches, stats.messages, stats.deleted, stats.failed) == (2, 3, 2, 1)
+    assert (stats.messages, stats.deleted, stats.failed) == (3, 2, 1)
+    # One receive may return both first messages or one of them: two batches or three.
+    assert stats.batches in (2, 3)
     assert _depth(sqs, url) == 0
 
 
@@ -108,7 +116,7 @@ def test_failed_invocation_deletes_nothing_and_sqs_redrives_to_the_dlq(sqs, make
     poller = SqsPoller(make_pool("fails"), sqs, url, pollers=1)
     poller.start()
     try:
-        _wait_until(lambda: _depth(sqs, dlq) == 1, timeout=8)
+        _wait_until(lambda: _depth(sqs, dlq) == 1)
     finally:
         poller.stop()
 
