@@ -138,6 +138,7 @@ def worker_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                 "task_id": report.task_id,
                 "hops": report.hops,
                 "error_type": report.error_type,
+                "detail": report.detail,  # epochs, wake times, reasons: never user data
             },
         )
 

@@ -25,6 +25,8 @@ from durable_lambda.task import Task, TaskRegistry, Trigger
 TIMER_HORIZON = dt.timedelta(seconds=MAX_DELAY_SECONDS)
 #: Past its due time by this much, a run's resume message is presumed lost.
 STRANDED_AFTER = dt.timedelta(minutes=2)
+#: The longest pause between two resends of one overdue run's message.
+MAX_RESEND_BACKOFF = dt.timedelta(hours=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +95,15 @@ class CronFirer:
         return created
 
 
+@dataclass(frozen=True, slots=True)
+class _Resend:
+    """The last time a stranded run's message was sent again."""
+
+    epoch: int
+    count: int
+    next_at: dt.datetime
+
+
 class Scheduler:
     """Fires timers and recovers expired leases."""
 
@@ -119,6 +130,7 @@ class Scheduler:
         self.admission = admission
         self.cron = cron
         self.stranded_after = stranded_after
+        self._resends: dict[str, _Resend] = {}
 
     def tick(self, batch: int = 100) -> TickReport:
         """Run one tick (the scheduler function runs this every minute)."""
@@ -136,12 +148,7 @@ class Scheduler:
         for run in self.store.expired_leases(now, limit=batch):
             self.queue.send(ResumeMessage(run.run_id, run.epoch), 0)
             recovered += 1
-        # Runs long overdue lost their message: send it again. A duplicate of
-        # a message still on its way is harmless (it loses the lease condition).
-        resent = 0
-        for run in self.store.stranded_runs(now - self.stranded_after, limit=batch):
-            self.queue.send(ResumeMessage(run.run_id, run.epoch), 0)
-            resent += 1
+        resent = self.resend_stranded(now, batch)
         failed = self.fail_dead_lettered_runs() if self.dead_letters is not None else 0
         handed = self.hand_off_slots(batch) if self.admission is not None else 0
         cron_runs = self.cron.fire() if self.cron is not None else 0
@@ -153,6 +160,33 @@ class Scheduler:
             slots_handed_off=handed,
             cron_runs=cron_runs,
         )
+
+    def resend_stranded(self, now: dt.datetime, batch: int = 100) -> int:
+        """Send again the resume message of runs long overdue; how many were sent.
+
+        Overdue may mean lost, or queued behind a backlog. A duplicate is harmless
+        for correctness (it loses the lease condition) but costs an invocation,
+        and duplicates every tick would lengthen the very backlog that delays the
+        run. So each run is resent at once, then after twice, four times... the
+        ``stranded_after`` horizon (capped at :data:`MAX_RESEND_BACKOFF`), while it
+        stays overdue at the same epoch. The memory is this warm environment's:
+        a cold start forgets it and costs one more duplicate per run.
+        """
+        overdue = self.store.stranded_runs(now - self.stranded_after, limit=batch)
+        self._resends = {
+            r.run_id: self._resends[r.run_id] for r in overdue if r.run_id in self._resends
+        }
+        sent = 0
+        for run in overdue:
+            last = self._resends.get(run.run_id)
+            if last is not None and last.epoch == run.epoch and now < last.next_at:
+                continue  # resent recently: its message is probably on its way
+            count = last.count + 1 if last is not None and last.epoch == run.epoch else 1
+            backoff = min(self.stranded_after * 2 ** (count - 1), MAX_RESEND_BACKOFF)
+            self.queue.send(ResumeMessage(run.run_id, run.epoch), 0)
+            self._resends[run.run_id] = _Resend(run.epoch, count, now + backoff)
+            sent += 1
+        return sent
 
     def hand_off_slots(self, batch: int = 100) -> int:
         """The fallback for lost wake-ups: reclaim dead holders' units, hand units to parked runs.

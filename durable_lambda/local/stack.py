@@ -82,7 +82,10 @@ class EmulatedStack:
             ``function_timeout`` are filled in by :meth:`start`.
         task_modules: Modules defining the tasks; imported by the worker and
             by this process (so :meth:`trigger` can validate payloads).
-        timeout: The worker's (and scheduler's) function timeout, seconds.
+        timeout: The worker's function timeout, seconds.
+        scheduler_timeout: The scheduler's function timeout, seconds (the
+            template's 60 by default: a short worker timeout chosen to make
+            chaining visible must not kill the scheduler's ticks on a busy machine).
         reserved_concurrency: The worker's reserved concurrency, also its
             number of SQS pollers.
         max_receive_count: Receives before SQS moves a message to the DLQ.
@@ -105,6 +108,7 @@ class EmulatedStack:
         *,
         task_modules: Sequence[str] = (),
         timeout: float = 30.0,
+        scheduler_timeout: float = 60.0,
         reserved_concurrency: int = 2,
         max_receive_count: int = 3,
         visibility_timeout: int | None = None,
@@ -128,6 +132,7 @@ class EmulatedStack:
             task_modules=tuple(task_modules) or base.task_modules, function_timeout=timeout
         )
         self.timeout = timeout
+        self.scheduler_timeout = scheduler_timeout
         self.reserved_concurrency = reserved_concurrency
         self.max_receive_count = max_receive_count
         self.visibility_timeout = visibility_timeout or min(
@@ -267,7 +272,7 @@ class EmulatedStack:
         return FunctionConfig(
             handler=handler,
             name=f"{self.settings.table_name}-{role}",
-            timeout=self.timeout,
+            timeout=self.timeout if role == "worker" else self.scheduler_timeout,
             reserved_concurrency=self.reserved_concurrency if role == "worker" else 1,
             env=self.env(),
             pythonpath=self.pythonpath,

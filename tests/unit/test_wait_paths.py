@@ -176,3 +176,25 @@ def test_waiting_until_an_aware_datetime_in_another_zone_resumes_at_that_instant
     assert runner.client.get_run(handle.run_id).wake_at == wake
     runner.drain()
     assert runner.client.result(handle.run_id).output == "woke"
+
+
+def test_an_overdue_run_behind_a_backlog_is_resent_with_backoff_not_every_tick(registry):
+    # A run overdue because its message waits behind a backlog (not lost) must not
+    # get a duplicate every tick: duplicates lengthen the backlog that delays it.
+    runner = LocalRunner(registry=registry)
+
+    @task(id="w-backlog", registry=registry)
+    async def waiter(payload: None) -> str:
+        await wait.for_(seconds=30)
+        return "woke"
+
+    runner.trigger(waiter, None)
+    runner.step_once()  # suspended for 30 s; its message stays queued (the backlog)
+    runner.clock.advance(30 + 121)  # overdue by more than stranded_after (120 s)
+    resent = []
+    for _ in range(16):  # 16 ticks, a minute apart: 16 minutes of backlog
+        resent.append(runner.scheduler.tick().lost_messages_resent)
+        runner.clock.advance(60)
+    # Sent again at once, then after 2, 4 and 8 more minutes: four, not sixteen.
+    assert sum(resent) == 4
+    assert [i for i, n in enumerate(resent) if n] == [0, 2, 6, 14]
