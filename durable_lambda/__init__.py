@@ -19,6 +19,7 @@ from durable_lambda.engine.batch import (
     CompletionReason,
     ItemStatus,
 )
+from durable_lambda.engine.polling import WaitStrategy
 from durable_lambda.engine.records import RunQuery, RunRecord
 from durable_lambda.engine.retry import RetryPolicy
 from durable_lambda.engine.state import RunStatus
@@ -78,6 +79,7 @@ __all__ = [
     "Task",
     "TaskContext",
     "TerminalError",
+    "WaitStrategy",
     "plugins",
     "step",
     "task",

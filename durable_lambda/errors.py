@@ -149,6 +149,26 @@ class StepInterruptedError(RetryableError):
         )
 
 
+class ConditionNotMetError(TerminalError):
+    """``wait.for_condition`` made its last check and the condition still did not hold.
+
+    Terminal: a replay of the same journal would make the same checks again.
+
+    Attributes:
+        name: The condition's name (its checks' step name).
+        attempts: Checks made.
+        state: The state the last check returned.
+    """
+
+    def __init__(self, name: str, attempts: int, state: object) -> None:
+        self.name = name
+        self.attempts = attempts
+        self.state = state
+        super().__init__(
+            f"condition {name!r} not met after {attempts} checks (WaitStrategy.max_attempts)"
+        )
+
+
 class UnknownTaskError(TerminalError):
     """No task with this id is registered in this process."""
 
