@@ -44,6 +44,7 @@ from durable_lambda.services import default_client as _default_client
 from durable_lambda.settings import Settings
 from durable_lambda.step import step
 from durable_lambda.task import Task, set_default_trigger, task
+from durable_lambda.transact import Condition, Transaction
 
 __all__ = [
     "AbortRun",
@@ -53,6 +54,7 @@ __all__ = [
     "Client",
     "CompletionConfig",
     "CompletionReason",
+    "Condition",
     "ConfigurationError",
     "DurableLambdaError",
     "ItemStatus",
@@ -79,6 +81,7 @@ __all__ = [
     "Task",
     "TaskContext",
     "TerminalError",
+    "Transaction",
     "WaitStrategy",
     "plugins",
     "step",

@@ -169,6 +169,47 @@ class ConditionNotMetError(TerminalError):
         )
 
 
+class TransactionConditionFailed(RetryableError):  # noqa: N818 - the public name of the contract
+    """A condition of a transactional step's write did not hold; nothing was written.
+
+    The step's retry policy decides whether the step runs again (its body
+    describes the writes afresh).
+
+    Attributes:
+        table: The table of the write whose condition failed.
+        key: That item's key.
+        index: The write's position among the step's writes.
+    """
+
+    def __init__(self, table: str, key: dict[str, object], index: int) -> None:
+        self.table = table
+        self.key = key
+        self.index = index
+        super().__init__(
+            f"transaction condition failed on write {index}: table {table!r} key {key!r}; "
+            "nothing was written"
+        )
+
+
+class TransactionLimitError(TerminalError):
+    """A transactional step's writes are beyond what one DynamoDB transaction takes.
+
+    Raised before anything is written; terminal, as the same body would
+    describe the same writes again.
+
+    Attributes:
+        what: What is counted (``"writes"``, ``"bytes of all writes"``...).
+        size: How many there are.
+        limit: The most allowed.
+    """
+
+    def __init__(self, what: str, size: int, limit: int, why: str) -> None:
+        self.what = what
+        self.size = size
+        self.limit = limit
+        super().__init__(f"transaction {what}: {size}, above the limit of {limit} ({why})")
+
+
 class UnknownTaskError(TerminalError):
     """No task with this id is registered in this process."""
 
