@@ -53,3 +53,52 @@ def test_scheduler_runs_every_minute():
     scheduler = _resources()["SchedulerFunction"]["Properties"]
     schedules = [e["Properties"] for e in scheduler["Events"].values() if e["Type"] == "Schedule"]
     assert schedules[0]["Schedule"] == "rate(1 minute)"
+
+
+def _template() -> dict[str, Any]:
+    return yaml.load(TEMPLATE.read_text(), Loader=_CfnLoader)  # type: ignore[no-any-return]  # noqa: S506 - SafeLoader subclass
+
+
+def _evaluate(node: Any, parameters: dict[str, list[str]]) -> Any:
+    """Fn::Split, Fn::Join and Ref over list parameters: enough to read the worker's ARNs."""
+    if isinstance(node, dict) and len(node) == 1:
+        [(name, value)] = node.items()
+        if name == "Ref":
+            return parameters[value]
+        if name == "Join":
+            delimiter, parts = value
+            return delimiter.join(_evaluate(p, parameters) for p in _flat(parts, parameters))
+        if name == "Split":
+            delimiter, text = value
+            return _evaluate(text, parameters).split(delimiter)
+    return node
+
+
+def _flat(parts: Any, parameters: dict[str, list[str]]) -> list[Any]:
+    evaluated = _evaluate(parts, parameters)
+    return evaluated if isinstance(evaluated, list) else [evaluated]
+
+
+def test_the_worker_may_write_exactly_the_transact_tables_named():
+    template = _template()
+    parameter = template["Parameters"]["TransactTables"]
+    assert (parameter["Type"], parameter["Default"]) == ("CommaDelimitedList", "")
+    policies = template["Resources"]["WorkerFunction"]["Properties"]["Policies"]
+    [conditional] = [p for p in policies if "If" in p]
+    condition, policy, otherwise = conditional["If"]
+    assert condition == "HasTransactTables"
+    assert otherwise == {"Ref": "AWS::NoValue"}  # no tables named: no statement at all
+    [statement] = policy["Statement"]
+    # Every action a TransactWriteItems of puts, updates, deletes and checks needs.
+    assert set(statement["Action"]) >= {
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:ConditionCheckItem",
+    }
+    arns = _evaluate(statement["Resource"], {"TransactTables": ["stock", "orders"]})
+    assert arns == ["arn:aws:dynamodb:*:*:table/stock", "arn:aws:dynamodb:*:*:table/orders"]
+    assert set(statement["Condition"]["StringEquals"]) == {
+        "aws:RequestedRegion",
+        "aws:ResourceAccount",
+    }
