@@ -240,3 +240,11 @@ def test_a_task_transacts_through_the_worker(backend: Backend):
     assert result.status is RunStatus.COMPLETED
     assert result.output == "a"
     assert read(backend, "stock", {"sku": "a"}) == {"sku": "a", "count": 1}
+
+
+def test_a_transactional_step_costs_one_transaction(aws: Backend):
+    run_id = seed(aws)
+    assert aws.counter is not None
+    aws.counter.reset()
+    aws.store.record_transaction(run_id, _fence(), entry(1), RESERVE)  # type: ignore[attr-defined]
+    assert aws.counter.snapshot() == {"dynamodb.TransactWriteItems": 1}
