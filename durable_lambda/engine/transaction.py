@@ -109,8 +109,9 @@ class TableWrite:
 
     def describe(self) -> str:
         """The write's target for an error message: table and key, never other values."""
-        key = self.key if self.key is not None else {}
-        return f"table {self.table!r} key {dict(key)!r}"
+        if self.key is None:  # a put: which attributes are its key, only the table knows
+            return f"table {self.table!r}"
+        return f"table {self.table!r} key {dict(self.key)!r}"
 
 
 @dataclass(frozen=True, slots=True)

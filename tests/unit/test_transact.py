@@ -268,3 +268,9 @@ def test_condition_failed_error_names_table_and_key():
     error = TransactionConditionFailed("stock", {"sku": "a"}, 0)
     assert (error.table, error.key, error.index) == ("stock", {"sku": "a"}, 0)
     assert "table 'stock' key {'sku': 'a'}" in str(error)
+
+
+def test_seeding_a_table_never_created_is_a_clear_error():
+    runner = LocalRunner()
+    with pytest.raises(ConfigurationError, match="'stock' does not exist in memory"):
+        runner.tables.put("stock", {"sku": "a"})

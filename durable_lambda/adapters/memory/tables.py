@@ -68,7 +68,8 @@ class MemoryTables:
     def put(self, name: str, item: Mapping[str, Any]) -> None:
         """Store ``item`` as it is (seed data for a test)."""
         with self._lock:
-            self._items[name][self._key_of(name, item, "item")] = copy.deepcopy(dict(item))
+            key = self._key_of(name, item, "item")
+            self._items[name][key] = copy.deepcopy(dict(item))
 
     def get(self, name: str, key: Mapping[str, Any]) -> Item | None:
         """A copy of the item at ``key``, or ``None``."""
