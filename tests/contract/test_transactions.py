@@ -20,7 +20,7 @@ from faults import Fault
 from durable_lambda import RunStatus, TaskContext, Transaction, task
 from durable_lambda.engine.journal import EntryKind, EntryStatus, JournalEntry
 from durable_lambda.engine.transaction import TableWrite
-from durable_lambda.errors import LeaseLostError, TransactionConditionFailed
+from durable_lambda.errors import ConfigurationError, LeaseLostError, TransactionConditionFailed
 from durable_lambda.task import TaskRegistry
 from durable_lambda.testing import LocalRunner
 from durable_lambda.transact import Condition
@@ -248,3 +248,43 @@ def test_a_transactional_step_costs_one_transaction(aws: Backend):
     aws.counter.reset()
     aws.store.record_transaction(run_id, _fence(), entry(1), RESERVE)  # type: ignore[attr-defined]
     assert aws.counter.snapshot() == {"dynamodb.TransactWriteItems": 1}
+
+
+def test_the_runtime_table_is_not_a_user_table(aws: Backend):
+    run_id = seed(aws)
+    forged = TableWrite("put", aws.settings.table_name, item={"pk": f"RUN#{run_id}", "sk": "META"})
+    with pytest.raises(ConfigurationError, match="own table"):
+        aws.store.record_transaction(run_id, _fence(), entry(1), [forged])  # type: ignore[attr-defined]
+    assert [e.seq for e in aws.store.load_journal(run_id)] == [0]
+
+
+@pytest.mark.parametrize("kind", AMBIGUOUS)
+def test_a_task_whose_commit_response_is_lost_applies_its_writes_once(aws: Backend, kind: Fault):
+    registry = TaskRegistry()
+    create_table(aws, "stock", ("sku",))
+    bodies: list[str] = []
+
+    def reserve(tx: Transaction, sku: str) -> str:
+        bodies.append(sku)
+        tx.update("stock", {"sku": sku}, add={"count": 1})
+        return sku
+
+    @task(id="tx-lost-response", registry=registry)
+    async def run(payload: str, ctx: TaskContext) -> str:
+        return await ctx.transact("reserve", reserve, payload)
+
+    assert aws.faults is not None
+    runner = LocalRunner(registry=registry, store=aws.store, flow=aws.flow)
+    handle = runner.trigger(run, "a")
+    # The run's first transaction is the step's commit (the trigger is a PutItem,
+    # the lease an UpdateItem): applied, then its response lost and retried.
+    aws.faults.inject(
+        "TransactWriteItems", kind, calls={aws.faults.calls["TransactWriteItems"] + 1}
+    )
+    runner.drain()
+    result = runner.client.result(handle.run_id)
+    assert aws.faults.count("TransactWriteItems", kind) == 1
+    assert result is not None
+    assert result.output == "a"
+    assert bodies == ["a"]
+    assert read(aws, "stock", {"sku": "a"}) == {"sku": "a", "count": 1}

@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 
 from durable_lambda.adapters.aws.dynamodb import writes as w
 from durable_lambda.engine.transaction import Condition, TableWrite
-from durable_lambda.errors import TransactionConditionFailed
+from durable_lambda.errors import ConfigurationError, TransactionConditionFailed
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -54,7 +54,14 @@ class TransactionWrites:
             TransactionConditionFailed: A user write's condition failed
                 (nothing was written); it names the table and the item's key.
             LeaseLostError: The fence no longer holds, or the entry is final.
+            ConfigurationError: A write targets durable-lambda's own table.
         """
+        for write in writes:
+            if write.table == self.table:
+                # Its items are the runtime's records: a user write there could forge them.
+                raise ConfigurationError(
+                    f"ctx.transact may not write durable-lambda's own table {self.table!r}"
+                )
         fence_action: TransactWriteItemTypeDef = (
             w.fence_check(self.table, run_id, fence)
             if metadata is None
