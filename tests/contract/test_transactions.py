@@ -288,3 +288,16 @@ def test_a_task_whose_commit_response_is_lost_applies_its_writes_once(aws: Backe
     assert result.output == "a"
     assert bodies == ["a"]
     assert read(aws, "stock", {"sku": "a"}) == {"sku": "a", "count": 1}
+
+
+@pytest.mark.parametrize("op", ["=", "<>", "<", ">="])
+def test_a_comparison_with_a_missing_attribute_is_false_on_both_backends(backend: Backend, op):
+    run_id = seed(backend)
+    check = TableWrite(
+        "condition_check",
+        "stock",
+        key={"sku": "a"},
+        conditions=(Condition.compare("missing", op, 1),),
+    )
+    with pytest.raises(TransactionConditionFailed):
+        backend.store.record_transaction(run_id, _fence(), entry(1), [check])  # type: ignore[attr-defined]
