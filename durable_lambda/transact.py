@@ -17,6 +17,7 @@ import dataclasses
 import decimal
 import functools
 import inspect
+import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -181,6 +182,8 @@ def _name(name: object, what: str) -> None:
 
 
 def _value(value: Any, what: str) -> None:
+    if isinstance(value, float | decimal.Decimal) and not math.isfinite(value):
+        raise ConfigurationError(f"{what} is {value}; DynamoDB numbers are finite")
     if value is None or isinstance(value, str | bool | int | float | decimal.Decimal | bytes):
         return
     if isinstance(value, list | tuple):

@@ -234,6 +234,7 @@ def test_98_writes_fit(registry, runner):
         (lambda tx: tx.put("", {"k": 1}), "table name must be a non-empty string"),
         (lambda tx: tx.put("t", {}), "must name at least one attribute"),
         (lambda tx: tx.put("t", {"k": object()}), "DynamoDB values are"),
+        (lambda tx: tx.put("t", {"k": 1, "n": float("nan")}), "DynamoDB numbers are finite"),
         (lambda tx: tx.update("t", {"k": 1}), "at least one of set=, add=, remove="),
         (lambda tx: tx.update("t", {"k": 1}, add={"n": "1"}), "must be a number"),
         (lambda tx: tx.update("t", {"k": 1}, set={"n": 1}, remove=["n"]), "twice"),
