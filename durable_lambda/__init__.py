@@ -19,6 +19,7 @@ from durable_lambda.engine.batch import (
     CompletionReason,
     ItemStatus,
 )
+from durable_lambda.engine.polling import WaitStrategy
 from durable_lambda.engine.records import RunQuery, RunRecord
 from durable_lambda.engine.retry import RetryPolicy
 from durable_lambda.engine.state import RunStatus
@@ -43,6 +44,7 @@ from durable_lambda.services import default_client as _default_client
 from durable_lambda.settings import Settings
 from durable_lambda.step import step
 from durable_lambda.task import Task, set_default_trigger, task
+from durable_lambda.transact import Condition, Transaction
 
 __all__ = [
     "AbortRun",
@@ -52,6 +54,7 @@ __all__ = [
     "Client",
     "CompletionConfig",
     "CompletionReason",
+    "Condition",
     "ConfigurationError",
     "DurableLambdaError",
     "ItemStatus",
@@ -78,6 +81,8 @@ __all__ = [
     "Task",
     "TaskContext",
     "TerminalError",
+    "Transaction",
+    "WaitStrategy",
     "plugins",
     "step",
     "task",

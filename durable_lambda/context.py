@@ -17,6 +17,7 @@ from durable_lambda.engine.execution import Execution, current_execution, curren
 from durable_lambda.engine.retry import RetryPolicy
 from durable_lambda.errors import ConfigurationError
 from durable_lambda.step import make_spec, return_annotation
+from durable_lambda.transact import transactional
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +80,32 @@ class TaskContext:
         """
         spec = make_spec(fn, name, retry, expected_duration, semantics)
         return await _execution("ctx.step").call_step(spec, fn, args, kwargs)
+
+    async def transact(
+        self,
+        name: str,
+        fn: Callable[..., Any],
+        *args: Any,
+        retry: RetryPolicy | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Run ``fn(tx, *args, **kwargs)`` as a step whose DynamoDB writes commit exactly once.
+
+        The body describes writes on ``tx`` (a
+        :class:`~durable_lambda.transact.Transaction`: ``put``, ``update``,
+        ``delete``, ``condition_check``); they commit in the same transaction
+        as the step's record, so a crash or a duplicate never applies them
+        twice. The result is recorded and replayed like a step's.
+
+        Raises:
+            StepFailedError: After the last attempt, e.g. of a write whose
+                condition kept failing (``TransactionConditionFailed``, retried
+                per ``retry``, default the task's), or at once for writes beyond
+                a transaction's limits (``TransactionLimitError``).
+        """
+        spec = make_spec(fn, name, retry, 0.0)
+        body = transactional(fn)
+        return await _execution("ctx.transact").call_step(spec, body, args, kwargs)
 
     async def run_in_child_context(
         self,

@@ -27,12 +27,13 @@ from durable_lambda.engine.calls import current_step
 from durable_lambda.engine.journal import EntryStatus, JournalEntry
 from durable_lambda.engine.metadata import encode_doc, encode_values
 from durable_lambda.engine.scopes import current_scope
-from durable_lambda.errors import ConfigurationError
+from durable_lambda.errors import ConfigurationError, TransactionConditionFailed
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Logger
 
     from durable_lambda.engine.records import RunRecord
+    from durable_lambda.engine.transaction import TableWrite
 
 Change = Callable[[dict[str, Any]], None]
 
@@ -123,6 +124,26 @@ class RunEffects:
             if entry.status is not EntryStatus.STARTED:
                 self.settle(entry.key, succeeded=entry.status is EntryStatus.COMPLETED)
             write(entry, self.unsaved())
+
+        return record
+
+    def transactor(
+        self, write: Callable[[JournalEntry, tuple[TableWrite, ...], str | None], None]
+    ) -> Callable[[JournalEntry, tuple[TableWrite, ...]], None]:
+        """The engine's ``transact``: as :meth:`recorder`, for a transactional step's record.
+
+        Only a completed attempt has writes to commit. A failed condition means
+        the attempt failed after all: its metadata changes are dropped again.
+        """
+
+        def record(entry: JournalEntry, writes: tuple[TableWrite, ...]) -> None:
+            before = (copy.deepcopy(self.values), self._unsaved)
+            self.settle(entry.key, succeeded=True)
+            try:
+                write(entry, writes, self.unsaved())
+            except TransactionConditionFailed:
+                self.values, self._unsaved = before
+                raise
 
         return record
 

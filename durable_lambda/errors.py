@@ -149,6 +149,67 @@ class StepInterruptedError(RetryableError):
         )
 
 
+class ConditionNotMetError(TerminalError):
+    """``wait.for_condition`` made its last check and the condition still did not hold.
+
+    Terminal: a replay of the same journal would make the same checks again.
+
+    Attributes:
+        name: The condition's name (its checks' step name).
+        attempts: Checks made.
+        state: The state the last check returned.
+    """
+
+    def __init__(self, name: str, attempts: int, state: object) -> None:
+        self.name = name
+        self.attempts = attempts
+        self.state = state
+        super().__init__(
+            f"condition {name!r} not met after {attempts} checks (WaitStrategy.max_attempts)"
+        )
+
+
+class TransactionConditionFailed(RetryableError):  # noqa: N818 - the public name of the contract
+    """A condition of a transactional step's write did not hold; nothing was written.
+
+    The step's retry policy decides whether the step runs again (its body
+    describes the writes afresh).
+
+    Attributes:
+        table: The table of the write whose condition failed.
+        key: That item's key.
+        index: The write's position among the step's writes.
+    """
+
+    def __init__(self, table: str, key: dict[str, object], index: int) -> None:
+        self.table = table
+        self.key = key
+        self.index = index
+        super().__init__(
+            f"transaction condition failed on write {index}: table {table!r} key {key!r}; "
+            "nothing was written"
+        )
+
+
+class TransactionLimitError(TerminalError):
+    """A transactional step's writes are beyond what one DynamoDB transaction takes.
+
+    Raised before anything is written; terminal, as the same body would
+    describe the same writes again.
+
+    Attributes:
+        what: What is counted (``"writes"``, ``"bytes of all writes"``...).
+        size: How many there are.
+        limit: The most allowed.
+    """
+
+    def __init__(self, what: str, size: int, limit: int, why: str) -> None:
+        self.what = what
+        self.size = size
+        self.limit = limit
+        super().__init__(f"transaction {what}: {size}, above the limit of {limit} ({why})")
+
+
 class UnknownTaskError(TerminalError):
     """No task with this id is registered in this process."""
 

@@ -23,6 +23,7 @@ from durable_lambda.engine.records import (
     Timer,
 )
 from durable_lambda.engine.slots import AcquireResult, Holder, QueueState, SlotKey
+from durable_lambda.engine.transaction import TableWrite
 
 
 class Clock(Protocol):
@@ -105,6 +106,21 @@ class RunStore(Protocol):
         self, run_id: str, fence: Fence, entry: JournalEntry, metadata: str | None = None
     ) -> None:
         """Write one journal entry in one fenced request (with the run's ``metadata``, if given)."""
+        ...
+
+    def record_transaction(
+        self,
+        run_id: str,
+        fence: Fence,
+        entry: JournalEntry,
+        writes: Sequence[TableWrite],
+        metadata: str | None = None,
+    ) -> None:
+        """Write ``entry`` and a transactional step's ``writes`` in one fenced transaction.
+
+        All or nothing. Raises ``TransactionConditionFailed`` naming the first
+        write whose condition failed, and ``LeaseLostError`` as ``record_entry``.
+        """
         ...
 
     def checkpoint(self, run_id: str, fence: Fence, checkpoint: Checkpoint) -> RunRecord:

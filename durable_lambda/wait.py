@@ -14,6 +14,9 @@ from typing import Any
 from durable_lambda.engine.execution import current_execution
 from durable_lambda.errors import ConfigurationError
 
+# Polling lives in a module of its own; it is part of the ``wait`` namespace.
+from durable_lambda.polling import for_condition  # noqa: F401 - re-exported as wait.for_condition
+
 
 def for_(
     *, seconds: float = 0, minutes: float = 0, hours: float = 0, days: float = 0

@@ -247,6 +247,11 @@ class Worker:
             record=effects.recorder(
                 lambda entry, document: self._record(run.run_id, fence, entry, document)
             ),
+            transact=effects.transactor(
+                lambda entry, writes, document: self.store.record_transaction(
+                    run.run_id, fence, entry, writes, document
+                )
+            ),
             sleep=self.clock.sleep,
             safety_margin=safety_margin(
                 invocation.timeout,

@@ -11,9 +11,14 @@ from durable_lambda.engine.children import Children
 from durable_lambda.engine.journal import JournalEntry
 from durable_lambda.engine.observer import NoObserver, StepObserver
 from durable_lambda.engine.retry import RandomSource
+from durable_lambda.engine.transaction import TableWrite
+from durable_lambda.errors import ConfigurationError
 
 Recorder = Callable[[JournalEntry], None]
 """Persists a journal entry before the task goes on (raises ``LeaseLostError`` when fenced out)."""
+
+TransactRecorder = Callable[[JournalEntry, tuple[TableWrite, ...]], None]
+"""Persists a journal entry with a transactional step's writes, all or nothing."""
 
 
 @dataclass(slots=True)
@@ -32,6 +37,9 @@ class Environment:
         children: Starts and reads child runs (``None``: child tasks unavailable).
         children_fallback: Seconds after which a run waiting on children wakes
             even if no child's nudge arrived (a lost nudge still recovers).
+        transact: Persists a transactional step's record with its writes, in
+            one transaction (raises ``TransactionConditionFailed`` when a
+            write's condition fails; nothing is then written).
     """
 
     now: Callable[[], dt.datetime]
@@ -44,3 +52,8 @@ class Environment:
     observer: StepObserver = field(default_factory=NoObserver)
     children: Children | None = None
     children_fallback: float = 3600.0
+    transact: TransactRecorder = field(default=lambda _entry, _writes: _no_transactions())
+
+
+def _no_transactions() -> None:
+    raise ConfigurationError("this backend cannot commit transactional steps (ctx.transact)")

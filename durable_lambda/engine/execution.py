@@ -62,6 +62,7 @@ from durable_lambda.engine.signals import (
     retrieve,
     swallowed_message,
 )
+from durable_lambda.engine.transaction import TableWrite, unwrap
 from durable_lambda.errors import (
     AbortRun,
     LeaseLostError,
@@ -73,6 +74,7 @@ from durable_lambda.errors import (
     Suspend,
     SuspendSwallowedError,
     TerminalError,
+    TransactionConditionFailed,
 )
 
 __all__ = [
@@ -206,6 +208,7 @@ class Execution:
                 value = fn(*args, **kwargs)
                 if inspect.isawaitable(value):
                     value = await value
+                value, writes = unwrap(value)  # a transactional step's writes ride its record
             except Exception as exc:  # noqa: BLE001 - every user error is journaled
                 return self._step_failed(step_call, started, exc)
             finally:
@@ -220,8 +223,8 @@ class Execution:
                     started_at=started,
                     ended_at=self.env.now(),
                 )
-                self._persist(entry)
-            except (SerializationError, PayloadTooLarge) as exc:
+                self._persist(entry, writes)
+            except (SerializationError, PayloadTooLarge, TransactionConditionFailed) as exc:
                 return self._step_failed(step_call, started, exc)
             self.steps_executed += 1
             self._ended(step_call, AttemptStatus.SUCCEEDED, None)
@@ -292,17 +295,20 @@ class Execution:
         self.journal.record(entry)
         self._suspend(SuspendReason.WAIT, wake_at, entry.key)
 
-    def _persist(self, entry: JournalEntry) -> None:
-        """Record ``entry``; store failures stop the invocation, never reach user code."""
+    def _persist(self, entry: JournalEntry, writes: tuple[TableWrite, ...] | None = None) -> None:
+        """Record ``entry`` (with ``writes``); store failures stop the invocation, not user code."""
         if self.abandoned is not None or self.store_error is not None:
             self._stop_again()
         try:
-            self.env.record(entry)
+            if writes:
+                self.env.transact(entry, writes)
+            else:
+                self.env.record(entry)
         except LeaseLostError as exc:
             self.abandoned = str(exc)
             raise AbandonSignal from exc
-        except PayloadTooLarge:
-            raise  # the step's own failure: its result is above the maximum size
+        except (PayloadTooLarge, TransactionConditionFailed):
+            raise  # the step's own failure: a result too large, a write's condition
         except Exception as exc:
             # Throttling or an outage that outlived the client's retries. Not
             # the task's fault: fail the invocation so the message is retried,

@@ -25,6 +25,7 @@ from durable_lambda.engine.records import (
     TimelineEvent,
     Timer,
 )
+from durable_lambda.engine.transaction import TableWrite
 from durable_lambda.messages import encode_message
 from durable_lambda.ports import DeadLetter, RunStore
 
@@ -85,6 +86,20 @@ class DeadlineStore:
             self.inner.record_entry(run_id, fence, entry)
         else:
             self.inner.record_entry(run_id, fence, entry, metadata)
+
+    def record_transaction(
+        self,
+        run_id: str,
+        fence: Fence,
+        entry: JournalEntry,
+        writes: Sequence[TableWrite],
+        metadata: str | None = None,
+    ) -> None:
+        """Record ``entry`` with its ``writes`` unless the invocation is past its deadline."""
+        overrun = self._overrun()
+        if overrun is not None:
+            raise InvocationKilled(f"step {entry.key!r}", overrun)
+        self.inner.record_transaction(run_id, fence, entry, writes, metadata)
 
     def checkpoint(self, run_id: str, fence: Fence, checkpoint: Checkpoint) -> RunRecord:
         """Write ``checkpoint`` unless the invocation is past its deadline."""

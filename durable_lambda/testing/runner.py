@@ -8,6 +8,7 @@ from collections import Counter
 from typing import Any
 
 from durable_lambda.adapters.memory import memory_ports
+from durable_lambda.adapters.memory.tables import MemoryTables
 from durable_lambda.client import RunHandle
 from durable_lambda.engine.journal import EntryKind, JournalEntry
 from durable_lambda.engine.outcome import Action
@@ -189,6 +190,28 @@ class LocalRunner:
             return Report(message.run_id, Action.KILLED, RunStatus.FAILED, detail=reason)
         self.queue.send(message, plan_in(free_in).delay_seconds)  # SQS redelivery, capped
         return Report(message.run_id, Action.KILLED, detail=reason)
+
+    @property
+    def tables(self) -> MemoryTables:
+        """Your own DynamoDB tables in memory, which ``ctx.transact`` writes to.
+
+        Create the tables your tasks write, seed them, run, read the items back::
+
+            runner.tables.create("stock", key=("sku",))
+            runner.tables.put("stock", {"sku": "a", "count": 2})
+            runner.run(reserve, {"sku": "a"})
+            assert runner.tables.get("stock", {"sku": "a"})["count"] == 1
+
+        Raises:
+            ConfigurationError: The runner stores runs on DynamoDB (``store=``):
+                its transactions write your real (or moto) tables instead.
+        """
+        tables = getattr(self.store, "tables", None)
+        if not isinstance(tables, MemoryTables):
+            raise ConfigurationError(
+                "runner.tables needs the memory store; with store= read your DynamoDB tables"
+            )
+        return tables
 
     def journal(self, run_id: str) -> list[JournalEntry]:
         """The run's journal entries."""

@@ -76,7 +76,12 @@ def stack(monkeypatch_module: Any) -> Iterator[dict[str, Any]]:
             StackName="dl",
             TemplateBody=json.dumps(translated),
             Capabilities=["CAPABILITY_IAM"],
-            Parameters=[{"ParameterKey": "MaxReceiveCount", "ParameterValue": "4"}],
+            Parameters=[
+                {"ParameterKey": "MaxReceiveCount", "ParameterValue": "4"},
+                # Named tables: moto drops an Fn::If that yields AWS::NoValue in a list
+                # as None, so the stack is created with the transact policy present.
+                {"ParameterKey": "TransactTables", "ParameterValue": "stock,orders"},
+            ],
         )
         described = cfn.describe_stacks(StackName="dl")["Stacks"][0]
         summaries = cfn.list_stack_resources(StackName="dl")["StackResourceSummaries"]

@@ -15,6 +15,7 @@ EXPECTED = {
     "BatchResult",
     "CompletionConfig",
     "CompletionReason",
+    "Condition",
     "ItemStatus",
     "Client",
     "ConfigurationError",
@@ -42,6 +43,8 @@ EXPECTED = {
     "Task",
     "TaskContext",
     "TerminalError",
+    "Transaction",
+    "WaitStrategy",
     "plugins",
     "step",
     "task",
@@ -77,6 +80,7 @@ def test_what_the_client_takes_returns_and_raises_is_exported():
 def test_wait_namespace_has_its_functions():
     assert callable(durable_lambda.wait.for_)
     assert callable(durable_lambda.wait.until)
+    assert callable(durable_lambda.wait.for_condition)
 
 
 def test_the_engine_imports_no_aws_library():

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from cfn_template import resources as _resources
 from cfn_template import saved_queries
+from cfn_template import template as _template
 from insights import run_query
 
 from durable_lambda.run_metrics import METRIC_NAMES
@@ -120,7 +121,10 @@ CALL_ACTIONS = {
     "change_message_visibility": {"sqs:ChangeMessageVisibility"},
     "receive_message": {"sqs:ReceiveMessage"},
     "delete_message": {"sqs:DeleteMessage"},
+    "describe_table": {"dynamodb:DescribeTable"},
 }
+#: Calls only made on the user's own tables (ctx.transact names a failed item's key).
+TRANSACT_ONLY = {"dynamodb:DescribeTable"}
 #: Calls only the scheduler makes: it drains the dead-letter queue.
 SCHEDULER_ONLY = {"sqs:ReceiveMessage", "sqs:DeleteMessage"}
 ADAPTERS = Path(__file__).resolve().parents[2] / "durable_lambda" / "adapters" / "aws"
@@ -135,8 +139,11 @@ def _functions() -> dict[str, dict[str, Any]]:
 
 
 def _statements(function: dict[str, Any]) -> list[dict[str, Any]]:
+    """The statements on this stack's resources (the user's transact tables are apart)."""
     statements = []
     for policy in function["Policies"]:
+        if "If" in policy and policy["If"][0] == "HasTransactTables":
+            continue  # the user's own tables: see test_the_worker_may_write_exactly_the_...
         # A SAM policy template ({"DynamoDBCrudPolicy": ...}) grants far more than we use.
         assert set(policy) == {"Version", "Statement"}, f"not an explicit policy: {policy}"
         statements.extend(policy["Statement"])
@@ -174,5 +181,55 @@ def test_the_policies_allow_every_call_the_aws_adapters_make():
     assert not unknown, f"classify these boto3 calls in CALL_ACTIONS: {sorted(unknown)}"
     needed = set().union(*(CALL_ACTIONS[call] for call in called))
     functions = _functions()
-    assert needed - SCHEDULER_ONLY <= _allowed(functions["WorkerFunction"])
-    assert needed - {"sqs:ChangeMessageVisibility"} <= _allowed(functions["SchedulerFunction"])
+    worker = functions["WorkerFunction"]
+    assert needed - SCHEDULER_ONLY - TRANSACT_ONLY <= _allowed(worker)
+    assert needed - TRANSACT_ONLY - {"sqs:ChangeMessageVisibility"} <= _allowed(
+        functions["SchedulerFunction"]
+    )
+    [transact] = [p["If"][1] for p in worker["Policies"] if "If" in p]
+    assert {a for s in transact["Statement"] for a in _as_list(s["Action"])} >= TRANSACT_ONLY
+
+
+def _evaluate(node: Any, parameters: dict[str, list[str]]) -> Any:
+    """Fn::Split, Fn::Join and Ref over list parameters: enough to read the worker's ARNs."""
+    if isinstance(node, dict) and len(node) == 1:
+        [(name, value)] = node.items()
+        if name == "Ref":
+            return parameters[value]
+        if name == "Join":
+            delimiter, parts = value
+            return delimiter.join(_evaluate(p, parameters) for p in _flat(parts, parameters))
+        if name == "Split":
+            delimiter, text = value
+            return _evaluate(text, parameters).split(delimiter)
+    return node
+
+
+def _flat(parts: Any, parameters: dict[str, list[str]]) -> list[Any]:
+    evaluated = _evaluate(parts, parameters)
+    return evaluated if isinstance(evaluated, list) else [evaluated]
+
+
+def test_the_worker_may_write_exactly_the_transact_tables_named():
+    template = _template()
+    parameter = template["Parameters"]["TransactTables"]
+    assert (parameter["Type"], parameter["Default"]) == ("CommaDelimitedList", "")
+    policies = template["Resources"]["WorkerFunction"]["Properties"]["Policies"]
+    [conditional] = [p for p in policies if "If" in p]
+    condition, policy, otherwise = conditional["If"]
+    assert condition == "HasTransactTables"
+    assert otherwise == {"Ref": "AWS::NoValue"}  # no tables named: no statement at all
+    [statement] = policy["Statement"]
+    # Every action a TransactWriteItems of puts, updates, deletes and checks needs.
+    assert set(statement["Action"]) >= {
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:ConditionCheckItem",
+    }
+    arns = _evaluate(statement["Resource"], {"TransactTables": ["stock", "orders"]})
+    assert arns == ["arn:aws:dynamodb:*:*:table/stock", "arn:aws:dynamodb:*:*:table/orders"]
+    assert set(statement["Condition"]["StringEquals"]) == {
+        "aws:RequestedRegion",
+        "aws:ResourceAccount",
+    }

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from durable_lambda.adapters.memory.flow import MemoryFlowStore
+from durable_lambda.adapters.memory.tables import MemoryTables
 from durable_lambda.engine.journal import EntryStatus, ErrorInfo, JournalEntry
 from durable_lambda.engine.records import (
     Checkpoint,
@@ -24,6 +25,7 @@ from durable_lambda.engine.records import (
     Timer,
 )
 from durable_lambda.engine.state import RunStatus
+from durable_lambda.engine.transaction import TableWrite
 from durable_lambda.engine.transitions import (
     apply_checkpoint,
     failable,
@@ -66,6 +68,8 @@ class MemoryRunStore:
         self._timers: dict[tuple[str, int, dt.datetime], Timer] = {}
         self.write_requests = 0
         self.flow = MemoryFlowStore(self, self._lock)
+        #: Users' own tables, which transactional steps write with their records.
+        self.tables = MemoryTables(self._lock)
 
     # -- runs ------------------------------------------------------------------------
 
@@ -205,6 +209,29 @@ class MemoryRunStore:
             stored = self._fenced(run_id, fence)
             self._check_writable(run_id, entry)
             self._journals[run_id][entry.seq] = self._stored_entry(entry)
+            if metadata is not None:
+                stored.run = with_metadata(stored.run, metadata)
+
+    def record_transaction(
+        self,
+        run_id: str,
+        fence: Fence,
+        entry: JournalEntry,
+        writes: Sequence[TableWrite],
+        metadata: str | None = None,
+    ) -> None:
+        """Write ``entry`` and apply ``writes`` to :attr:`tables` together, if ``fence`` holds.
+
+        All or nothing: a lost fence, a final entry or a failed condition
+        (``TransactionConditionFailed``) changes nothing.
+        """
+        with self._lock:
+            self.write_requests += 1
+            stored = self._fenced(run_id, fence)
+            self._check_writable(run_id, entry)
+            recorded = self._stored_entry(entry)
+            self.tables.apply_locked(writes)
+            self._journals[run_id][entry.seq] = recorded
             if metadata is not None:
                 stored.run = with_metadata(stored.run, metadata)
 

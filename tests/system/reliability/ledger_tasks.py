@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -147,3 +148,68 @@ async def quick(payload: dict[str, Any], ctx: TaskContext) -> str:
 async def unregistered(payload: dict[str, Any]) -> str:
     """Triggered by the tests through its ``Task`` object; no worker can run it."""
     return str(payload)
+
+
+# -- at_most_once: a body that SIGKILLs its own worker process -------------------------------
+
+#: The ``retry_on`` predicate of ``wire_retried`` appends each error type it is
+#: asked about here (the ledger's path plus this suffix), in the worker process.
+DECISIONS_SUFFIX = ".decisions"
+
+
+def _noted(error: BaseException) -> bool:
+    """Retry everything, noting what the policy was asked about (one whole-line write)."""
+    fd = os.open(
+        os.environ[LEDGER_ENV] + DECISIONS_SUFFIX, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644
+    )
+    try:
+        os.write(fd, f"{type(error).__name__}\n".encode())
+    finally:
+        os.close(fd)
+    return True
+
+
+def _killed_on_first_start() -> None:
+    """Start a ledger execution; on the step's first start, SIGKILL this worker process."""
+    append("start")
+    if starts_so_far() == 1:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+@step(
+    semantics="at_most_once",
+    retry=RetryPolicy(max_attempts=2, min_timeout=1, randomize=False, retry_on=_noted),
+)
+def wire_retried(amount: int) -> int:
+    """Killed in its first attempt; the policy allows a second."""
+    _killed_on_first_start()
+    append("end")
+    return amount
+
+
+@step(semantics="at_most_once", retry=RetryPolicy(max_attempts=1))
+def wire_once(amount: int) -> int:
+    """Killed in its first attempt; no retry."""
+    _killed_on_first_start()
+    append("end")
+    return amount
+
+
+@step(
+    semantics="at_most_once",
+    retry=RetryPolicy(max_attempts=3, min_timeout=1, randomize=False, retry_on=(ConnectionError,)),
+)
+def wire_filtered(amount: int) -> int:
+    """Killed in its first attempt; the policy retries only ConnectionError."""
+    _killed_on_first_start()
+    append("end")
+    return amount
+
+
+WIRES = {"retried": wire_retried, "once": wire_once, "filtered": wire_filtered}
+
+
+@task(id="ledger-at-most-once")
+async def at_most_once(payload: dict[str, Any]) -> int:
+    """One ``at_most_once`` step (``payload["wire"]`` picks which) whose body kills its worker."""
+    return await WIRES[payload["wire"]](payload["amount"])
