@@ -7,7 +7,7 @@ the package, modules import each other by their own paths, never these names.
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _distribution_version
 
-from durable_lambda import plugins, wait
+from durable_lambda import plugins, tokens, wait
 from durable_lambda.client import Client, RunHandle
 from durable_lambda.context import TaskContext
 from durable_lambda.cron import ScheduledPayload
@@ -36,6 +36,10 @@ from durable_lambda.errors import (
     StepInterruptedError,
     SuspendSwallowedError,
     TerminalError,
+    TokenAlreadyResolvedError,
+    TokenFailedError,
+    TokenNotFoundError,
+    TokenTimeoutError,
 )
 from durable_lambda.queue import Queue, RateLimit
 from durable_lambda.result import RunFailedError, RunResult
@@ -78,9 +82,14 @@ __all__ = [
     "Task",
     "TaskContext",
     "TerminalError",
+    "TokenAlreadyResolvedError",
+    "TokenFailedError",
+    "TokenNotFoundError",
+    "TokenTimeoutError",
     "plugins",
     "step",
     "task",
+    "tokens",
     "wait",
 ]
 

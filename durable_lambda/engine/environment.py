@@ -11,6 +11,7 @@ from durable_lambda.engine.children import Children
 from durable_lambda.engine.journal import JournalEntry
 from durable_lambda.engine.observer import NoObserver, StepObserver
 from durable_lambda.engine.retry import RandomSource
+from durable_lambda.engine.tokens import Tokens
 
 Recorder = Callable[[JournalEntry], None]
 """Persists a journal entry before the task goes on (raises ``LeaseLostError`` when fenced out)."""
@@ -32,6 +33,10 @@ class Environment:
         children: Starts and reads child runs (``None``: child tasks unavailable).
         children_fallback: Seconds after which a run waiting on children wakes
             even if no child's nudge arrived (a lost nudge still recovers).
+        tokens: Creates, reads and times out wait tokens (``None``: unavailable).
+        token_recheck: Seconds after which a run waiting on a token with no
+            nearer deadline reads it again (a lost completion nudge recovers).
+        api_base_url: The HTTP API's base URL, for ``Token.url`` (``None``: no URL).
     """
 
     now: Callable[[], dt.datetime]
@@ -44,3 +49,6 @@ class Environment:
     observer: StepObserver = field(default_factory=NoObserver)
     children: Children | None = None
     children_fallback: float = 3600.0
+    tokens: Tokens | None = None
+    token_recheck: float = 21600.0
+    api_base_url: str | None = None
