@@ -12,7 +12,7 @@ from durable_lambda.adapters.memory import memory_ports
 from durable_lambda.client import RunHandle
 from durable_lambda.engine.journal import EntryKind, EntryStatus, JournalEntry
 from durable_lambda.engine.outcome import Action
-from durable_lambda.engine.records import ResumeMessage, TimelineEvent
+from durable_lambda.engine.records import ANY_EPOCH, ResumeMessage, TimelineEvent
 from durable_lambda.engine.resume import delay_until, plan_in
 from durable_lambda.engine.retry import RandomSource
 from durable_lambda.engine.state import RunStatus
@@ -227,7 +227,10 @@ class LocalRunner:
         while (due := self.queue.next_due()) is not None:
             now = self.clock.now()
             (message,) = self.queue.receive(max(due, now), max_messages=1)
-            if due > now and self._blocked_on_token(message.run_id):
+            # A nudge (a completion's wake-up, re-sent a second later when it
+            # found the run still running) is never held back.
+            nudge = message.epoch == ANY_EPOCH
+            if due > now and not nudge and self._blocked_on_token(message.run_id):
                 self._held.append((due, message))
                 continue
             self.clock.advance_to(due)
