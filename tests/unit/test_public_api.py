@@ -42,9 +42,14 @@ EXPECTED = {
     "Task",
     "TaskContext",
     "TerminalError",
+    "TokenAlreadyResolvedError",
+    "TokenFailedError",
+    "TokenNotFoundError",
+    "TokenTimeoutError",
     "plugins",
     "step",
     "task",
+    "tokens",
     "wait",
 }
 
@@ -77,6 +82,13 @@ def test_what_the_client_takes_returns_and_raises_is_exported():
 def test_wait_namespace_has_its_functions():
     assert callable(durable_lambda.wait.for_)
     assert callable(durable_lambda.wait.until)
+    for name in ("create_token", "for_token", "for_callback"):
+        assert callable(getattr(durable_lambda.wait, name))
+
+
+def test_tokens_namespace_has_its_functions():
+    for name in ("complete", "fail", "heartbeat", "retrieve"):
+        assert callable(getattr(durable_lambda.tokens, name))
 
 
 def test_the_engine_imports_no_aws_library():
