@@ -170,11 +170,11 @@ def for_token(token: Token | str, *, result_type: Any = None) -> Coroutine[Any, 
     token_id = token.id if isinstance(token, Token) else token
     if not isinstance(token_id, str) or not token_id:
         raise ConfigurationError(f"wait.for_token needs a Token or a token id, got {token!r}")
-    return _for_token(token_id, result_type)
+    return _for_token(token, result_type)
 
 
-async def _for_token(token_id: str, result_type: Any) -> Any:
-    return wait_token(_execution("wait.for_token"), token_id, result_type)
+async def _for_token(token: Token | str, result_type: Any) -> Any:
+    return wait_token(_execution("wait.for_token"), token, result_type)
 
 
 def for_callback(
@@ -220,7 +220,7 @@ async def _for_callback(
     token = options.create(execution)
     spec = StepSpec(name=f"{options.name}.submit" if options.name else "$submit", retry=retry)
     await execution.call_step(spec, submit, (token,))
-    return wait_token(execution, token.id, result_type)
+    return wait_token(execution, token, result_type)
 
 
 def _duration(value: Duration, what: str) -> float | None:

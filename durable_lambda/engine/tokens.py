@@ -179,6 +179,11 @@ class Token:
     heartbeat_timeout: float | None = None
     url: str | None = None
     tags: tuple[str, ...] = field(default=())
+    # Set by a live create: the journal and slot it was created in, and the
+    # token as stored, so a for_token right after it needs no read.
+    _fresh: tuple[object, int, TokenInfo] | None = field(
+        default=None, init=False, compare=False, repr=False
+    )
 
     def to_json(self) -> dict[str, Any]:
         """The token as JSON data, for the journal."""
@@ -259,6 +264,7 @@ def create_token(
         url=token_url(execution.env.api_base_url, stored.token_id),
         tags=stored.tags,
     )
+    object.__setattr__(token, "_fresh", (execution.journal, call.seq, stored))
     entry = entry_of(
         call,
         call_name,
@@ -275,14 +281,19 @@ def create_token(
     return token
 
 
-def wait_token(execution: Execution, token_id: str, result_type: Any) -> Any:
-    """Return the data ``token_id`` was completed with; suspend while it is pending.
+def wait_token(execution: Execution, token: Token | str, result_type: Any) -> Any:
+    """Return the data ``token`` was completed with; suspend while it is pending.
+
+    A token created by the call just before, in this invocation, is not read:
+    it was pending a moment ago, and a completion landing since then nudges
+    the run, which finds it running and is re-sent until the run suspended.
 
     Raises:
         TokenFailedError: It was failed by ``tokens.fail``.
         TokenTimeoutError: Its timeout or heartbeat timeout passed first.
         TokenNotFoundError: No such token.
     """
+    token_id = token.id if isinstance(token, Token) else token
     call = execution.journal.next_call(current_scope(), FOR_TOKEN_NAME, EntryKind.TOKEN_WAIT)
     recorded = call.recorded
     if recorded is not None and recorded.status is EntryStatus.COMPLETED:
@@ -291,31 +302,34 @@ def wait_token(execution: Execution, token_id: str, result_type: Any) -> Any:
     if recorded is not None:
         token_id = str(json.loads(recorded.result or "{}").get("token", token_id))
     execution.check_not_stopping()
-    tokens = _tokens(execution)
-    try:
-        token = tokens.get(token_id)
-        now = execution.env.now()
-        if token is not None and expired_reason(token, now) is not None:
-            # Conditional: a completion that won the race stands whole.
-            token = tokens.expire(token, now)
-    except Exception as exc:  # a store error is not the task's: the invocation fails
-        execution.fail_store(exc)
-        raise  # pragma: no cover - fail_store always raises
-    if token is None:
+    now = execution.env.now()
+    fresh = token._fresh if isinstance(token, Token) else None  # noqa: SLF001 - set by create_token
+    info = None
+    if (
+        recorded is None
+        and fresh is not None
+        and fresh[0] is execution.journal
+        and call.seq == fresh[1] + 1
+        and expired_reason(fresh[2], now) is None
+    ):
+        info = fresh[2]  # nothing ran since its create: pending, as created
+    else:
+        info = _read(execution, token_id, now)
+    if info is None:
         raise TokenNotFoundError(token_id)
-    if token.run_id != execution.run_id:
+    if info.run_id != execution.run_id:
         raise ConfigurationError(
-            f"token {token_id!r} belongs to run {token.run_id}: only the run that created a "
+            f"token {token_id!r} belongs to run {info.run_id}: only the run that created a "
             "token can wait for it"
         )
     started = recorded.started_at if recorded is not None else now
-    if token.status is not TokenStatus.PENDING:
-        outcome = _outcome_json(token)
+    if info.status is not TokenStatus.PENDING:
+        outcome = _outcome_json(info)
         done = _entry(call, EntryStatus.COMPLETED, outcome, started, ended_at=now)
         # The outcome never changes: a replay that lost this record reads the same.
         execution.pend(done)
         return _outcome(outcome, result_type)
-    deadline = token.deadline()
+    deadline = info.deadline()
     recheck = now + dt.timedelta(seconds=execution.env.token_recheck)
     wake = recheck if deadline is None else min(deadline[0], recheck)
     waiting = _entry(call, EntryStatus.WAITING, {"token": token_id}, started, wake_at=wake)
@@ -323,6 +337,20 @@ def wait_token(execution: Execution, token_id: str, result_type: Any) -> Any:
     key = call_key(call.scope, FOR_TOKEN_NAME, call.occurrence)
     execution.suspend(SuspendReason.TOKEN, wake, f"{key}: token {token_id} pending")
     raise AssertionError  # pragma: no cover - suspend always raises
+
+
+def _read(execution: Execution, token_id: str, now: dt.datetime) -> TokenInfo | None:
+    """The token as stored, timed out first when pending past a deadline."""
+    tokens = _tokens(execution)
+    try:
+        token = tokens.get(token_id)
+        if token is not None and expired_reason(token, now) is not None:
+            # Conditional: a completion that won the race stands whole.
+            token = tokens.expire(token, now)
+    except Exception as exc:  # a store error is not the task's: the invocation fails
+        execution.fail_store(exc)
+        raise  # pragma: no cover - fail_store always raises
+    return token
 
 
 def _entry(

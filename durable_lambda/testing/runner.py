@@ -253,6 +253,8 @@ class LocalRunner:
         run = self.store.get_run(run_id)
         if run is None or run.status is not RunStatus.SUSPENDED or run.wake_at is None:
             return False
+        if not run.waiting_children:
+            return False  # a timed wait or a backoff: skipped, as always
         return any(
             entry.kind is EntryKind.TOKEN_WAIT
             and entry.status is EntryStatus.WAITING

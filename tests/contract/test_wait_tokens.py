@@ -43,10 +43,15 @@ class HookedTokens:
     def __init__(self, inner: TokenStore) -> None:
         self.inner = inner
         self.after_read: Callable[[TokenInfo], None] | None = None
+        self.after_create: Callable[[TokenInfo], None] | None = None
         self.reads = 0
 
     def create(self, token: TokenInfo) -> TokenInfo:
-        return self.inner.create(token)
+        created = self.inner.create(token)
+        hook, self.after_create = self.after_create, None
+        if hook is not None:
+            hook(created)
+        return created
 
     def get(self, token_id: str) -> TokenInfo | None:
         self.reads += 1
@@ -121,6 +126,17 @@ def test_a_waiting_run_costs_no_invocation_and_gets_the_completion_data(runner, 
         handle.run_id,
         {"approved": True, "by": "ana"},
     )
+
+
+def test_a_for_token_right_after_its_create_reads_nothing_until_woken(runner, registry, hooked):
+    approve = _approval_task(registry, timeout=dt.timedelta(days=2))
+    handle = runner.start(approve, {})
+    assert hooked.reads == 0
+    (pending,) = runner.pending_tokens(handle.run_id)
+    reads = hooked.reads
+    result = runner.complete_token(pending.token_id, {"approved": True, "by": "ana"})
+    assert result is not None
+    assert hooked.reads == reads + 1  # the woken invocation reads the completion
 
 
 def test_a_completion_whose_nudge_was_lost_is_found_at_the_recheck_time(runner, registry, hooked):
@@ -296,7 +312,11 @@ def test_a_completion_and_a_failure_racing_resolve_once_and_the_run_sees_the_win
 
 
 def test_a_completion_while_the_run_is_still_running_wakes_it(runner, registry, hooked):
-    """The nudge race: the token is completed after the run read it pending, before it suspended."""
+    """The nudge race: the token is completed after its create, before the run suspended.
+
+    A for_token right after its create_token does not read the token; this
+    race is what makes that safe.
+    """
     approve = _approval_task(registry, timeout=dt.timedelta(days=2))
 
     busy: list[Report] = []
@@ -308,7 +328,7 @@ def test_a_completion_while_the_run_is_still_running_wakes_it(runner, registry, 
         assert nudge == ResumeMessage(token.run_id, ANY_EPOCH)
         busy.append(runner.worker.handle(nudge, Invocation("other-worker", lambda: 900.0, 900.0)))
 
-    hooked.after_read = complete_now
+    hooked.after_create = complete_now
     handle = runner.start(approve, {})
     assert [(r.action, r.detail) for r in busy] == [(Action.BUSY, "nudge: parent running")]
     # No advance(): had the nudge been lost the run would block until its timeout.
