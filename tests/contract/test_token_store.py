@@ -197,3 +197,20 @@ def test_a_completion_retried_after_a_lost_response_is_not_a_second_completion(a
     done = tokens.resolve("tok_a", COMPLETED, at(4))
     assert done.status is TokenStatus.COMPLETED
     assert [i.operation for i in aws.faults.injected] == ["UpdateItem"]
+
+
+def test_a_pending_token_without_a_timeout_never_expires_from_the_table(aws: Backend):
+    """DynamoDB's TTL must not delete a token a run may still be waiting on."""
+    from durable_lambda.adapters.aws.dynamodb.tokens import token_key  # noqa: PLC0415 - boto
+
+    tokens = _tokens(aws)
+    tokens.create(_token(timeout_at=None))
+    client = aws.extra["ports"].tokens.client
+
+    def ttl() -> str | None:
+        item = client.get_item(TableName=aws.settings.table_name, Key=token_key("tok_a"))["Item"]
+        return item.get("ttl", {}).get("N")
+
+    assert ttl() is None
+    tokens.resolve("tok_a", COMPLETED, at(10))
+    assert ttl() == str(int((at(10) + aws.extra["ports"].tokens.retention).timestamp()))

@@ -11,9 +11,10 @@ suite runs on both).
 Item: ``pk=TOKEN#<id>``, ``sk=TOKEN``; ``run_id``, ``status``, ``created_at``,
 ``name``, ``timeout_at``, ``heartbeat_timeout`` (seconds), ``last_heartbeat_at``,
 ``resolved_at``, ``data`` (or ``data_ref``, a blob key), ``error_type``,
-``error_message``, ``reason``, ``tags``, ``ttl`` (retention past its last
-possible deadline), ``write_id`` (the last resolution's token, so a retried
-write that had been applied is recognised).
+``error_message``, ``reason``, ``tags``, ``ttl`` (retention past its
+resolution, or past its timeout; a pending token without a timeout has none,
+so a long wait never loses it), ``write_id`` (the last resolution's token, so a
+retried write that had been applied is recognised).
 """
 
 from __future__ import annotations
@@ -117,6 +118,7 @@ class DynamoDBTokenStore:
         update = Update()
         update.set("status", items.s(resolution.status.value))
         update.set("resolved_at", items.s(items.iso(now)))
+        update.set("ttl", items.n(items.epoch_seconds(now + self.retention)))
         update.set(writes.WRITE_ID, items.s(stamp))
         if data is not None and data.ref is not None:
             update.set("data_ref", items.s(data.ref))
@@ -144,6 +146,7 @@ class DynamoDBTokenStore:
         update.set("status", items.s(TokenStatus.TIMED_OUT.value))
         update.set("resolved_at", items.s(items.iso(now)))
         update.set("reason", items.s(reason))
+        update.set("ttl", items.n(items.epoch_seconds(now + self.retention)))
         pending = self._pending(update)
         if reason == "timeout":
             at = update.value("now", items.s(items.iso(now)))
@@ -208,10 +211,6 @@ class DynamoDBTokenStore:
     # -- items ---------------------------------------------------------------------------
 
     def _item(self, token: TokenInfo) -> Item:
-        last = max(
-            (d for d in (token.timeout_at, token.created_at) if d is not None),
-            default=token.created_at,
-        )
         item: Item = {
             **token_key(token.token_id),
             "type": items.s("token"),
@@ -219,10 +218,10 @@ class DynamoDBTokenStore:
             "run_id": items.s(token.run_id),
             "status": items.s(token.status.value),
             "created_at": items.s(items.iso(token.created_at)),
-            # A token without a timeout lives as long as its run may wait; the
-            # retention then runs from its creation like a run's does.
-            "ttl": items.n(items.epoch_seconds(last + self.retention)),
         }
+        if token.timeout_at is not None:
+            # Resolved by then at the latest; its resolution moves the ttl again.
+            item["ttl"] = items.n(items.epoch_seconds(token.timeout_at + self.retention))
         items.put_optional(item, "name", token.name)
         items.put_optional(item, "last_heartbeat_at", token.last_heartbeat_at)
         items.put_optional(item, "timeout_at", token.timeout_at)
