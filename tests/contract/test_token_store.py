@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 
@@ -214,3 +215,23 @@ def test_a_pending_token_without_a_timeout_never_expires_from_the_table(aws: Bac
     assert ttl() is None
     tokens.resolve("tok_a", COMPLETED, at(10))
     assert ttl() == str(int((at(10) + aws.extra["ports"].tokens.retention).timestamp()))
+
+
+def test_each_token_operation_is_one_request(aws: Backend):
+    tokens, counter = _tokens(aws), aws.counter
+    assert counter is not None
+    counter.reset()
+    token = tokens.create(_token(heartbeat_timeout=30.0))
+    assert counter.snapshot() == {"dynamodb.PutItem": 1}
+    for name, operation in [
+        ("dynamodb.PutItem", lambda: tokens.create(token)),  # exists: comes back with the refusal
+        ("dynamodb.GetItem", lambda: tokens.get("tok_a")),
+        ("dynamodb.UpdateItem", lambda: tokens.heartbeat("tok_a", at(10))),
+        ("dynamodb.UpdateItem", lambda: tokens.expire(token, at(35))),  # refused: beat at 10
+        ("dynamodb.UpdateItem", lambda: tokens.resolve("tok_a", COMPLETED, at(36))),
+        ("dynamodb.UpdateItem", lambda: tokens.heartbeat("tok_b", at(37))),  # not found
+    ]:
+        counter.reset()
+        with contextlib.suppress(TokenNotFoundError):
+            operation()
+        assert counter.snapshot() == {name: 1}, name

@@ -128,9 +128,9 @@ class DynamoDBTokenStore:
             update.set("error_type", items.s(resolution.error.type))
             update.set("error_message", items.s(resolution.error.message))
         update.require(self._pending(update))
-        old = self._update(token_id, update)
-        if old is None:
-            return self._require(token_id)
+        new, old = self._update(token_id, update)
+        if new is not None:  # the data as given: no read back of a blob just written
+            return replace(self._parse(new, load=False), data=resolution.data)
         if writes.ours(old, stamp):  # our own write, retried after a lost response
             return self._parse(old)
         if not old:
@@ -162,9 +162,9 @@ class DynamoDBTokenStore:
                 f"{pending} AND ({beat} <= {cutoff} OR "
                 f"(attribute_not_exists({beat}) AND {created} <= {cutoff}))"
             )
-        old = self._update(token.token_id, update)
-        if old is None:
-            return self._require(token.token_id)
+        new, old = self._update(token.token_id, update)
+        if new is not None:
+            return self._parse(new)
         if not old:
             raise TokenNotFoundError(token.token_id)
         return self._parse(old)  # a completion won, or a heartbeat moved the deadline
@@ -174,9 +174,9 @@ class DynamoDBTokenStore:
         update = Update()
         update.set("last_heartbeat_at", items.s(items.iso(now)))
         update.require(self._pending(update))
-        old = self._update(token_id, update)
-        if old is None:
-            return self._require(token_id)
+        new, old = self._update(token_id, update)
+        if new is not None:
+            return self._parse(new)
         if not old:
             raise TokenNotFoundError(token_id)
         raise TokenAlreadyResolvedError(token_id, items.req_s(old, "status"))
@@ -189,18 +189,23 @@ class DynamoDBTokenStore:
         pending = update.value("pending", items.s(TokenStatus.PENDING.value))
         return f"attribute_exists(pk) AND {status} = {pending}"
 
-    def _update(self, token_id: str, update: Update) -> Item | None:
-        """Apply ``update``: ``None`` when applied, else the item as it was (``{}``: none)."""
+    def _update(self, token_id: str, update: Update) -> tuple[Item | None, Item]:
+        """Apply ``update``: ``(the item now, {})``, or ``(None, the item as it was)`` if refused.
+
+        The item comes back with the response either way (``{}``: no such
+        token), so no operation reads it again.
+        """
         try:
-            self.client.update_item(
+            response = self.client.update_item(
                 **update.request(self.table, token_key(token_id)),
+                ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
             if writes.error_code(exc) != writes.CONDITION_FAILED:
                 raise
-            return _old_item(exc) or {}
-        return None
+            return None, _old_item(exc) or {}
+        return response["Attributes"], {}
 
     def _require(self, token_id: str) -> TokenInfo:
         token = self.get(token_id)
@@ -231,7 +236,7 @@ class DynamoDBTokenStore:
             item["tags"] = {"L": [items.s(tag) for tag in token.tags]}
         return item
 
-    def _parse(self, item: Item) -> TokenInfo:
+    def _parse(self, item: Item, *, load: bool = True) -> TokenInfo:
         heartbeat = item.get("heartbeat_timeout")
         error_type = items.get_s(item, "error_type")
         data = items.get_value(item, "data")
@@ -252,7 +257,7 @@ class DynamoDBTokenStore:
             timeout_reason=cast("TimeoutReason", reason) if reason is not None else None,
             tags=tuple(t["S"] for t in item.get("tags", {}).get("L", []) if "S" in t),
         )
-        return token if data is None else replace(token, data=self._load(data))
+        return token if data is None or not load else replace(token, data=self._load(data))
 
     def _load(self, value: StoredValue) -> str:
         return self.values.load(value)
