@@ -236,7 +236,9 @@ def create_token(
         execution.steps_replayed += 1
         data = json.loads(recorded.result or "{}")
         return Token.from_json(data, token_url(execution.env.api_base_url, data["id"]))
-    execution.check_not_stopping()
+    # No check for a stop under way (another branch suspended): a create is
+    # the runtime's own idempotent write, not a step body, and making it now
+    # lets parallel branches hand out their tokens in the same invocation.
     now = execution.env.now()
     key = call_key(call.scope, call_name, call.occurrence)
     wanted = TokenInfo(
@@ -301,7 +303,8 @@ def wait_token(execution: Execution, token: Token | str, result_type: Any) -> An
         return _outcome(json.loads(recorded.result or "{}"), result_type)
     if recorded is not None:
         token_id = str(json.loads(recorded.result or "{}").get("token", token_id))
-    execution.check_not_stopping()
+    # As for a create, a stop under way does not prevent the read: a pending
+    # token adds its own wake-up to the suspension (and its nudge flag).
     now = execution.env.now()
     fresh = token._fresh if isinstance(token, Token) else None  # noqa: SLF001 - set by create_token
     info = None

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from durable_lambda import tokens, wait
+from durable_lambda import TaskContext, tokens, wait
 from durable_lambda.engine.tokens import TokenStatus, token_id_for
-from durable_lambda.errors import ConfigurationError, PayloadTooLarge
+from durable_lambda.errors import ConfigurationError, PayloadTooLarge, TokenTimeoutError
 from durable_lambda.settings import Settings
 from durable_lambda.task import TaskRegistry, task
 from durable_lambda.testing import LocalRunner
@@ -140,3 +140,38 @@ def test_the_tokens_module_uses_the_default_client_when_given_none(registry, run
     result = runner.result(run_id)
     assert result is not None
     assert result.output == {"ok": 1}
+
+
+def test_a_zero_timeout_times_out_at_once_without_suspending(registry, runner):
+    @task(id="instant", registry=registry)
+    async def instant(payload: None) -> str:
+        try:
+            await wait.for_token(await wait.create_token(timeout=0))
+        except TokenTimeoutError as exc:
+            return exc.reason
+        return "completed?"
+
+    result = runner.run(instant, None)
+    assert result.output == "timeout"
+    assert runner.invocations[result.run_id] == 1
+
+
+def test_parallel_branches_each_wait_on_their_own_token(registry, runner):
+    async def approve(ctx: TaskContext, name: str) -> Any:
+        return await wait.for_token(await wait.create_token(name=name))
+
+    @task(id="both", registry=registry)
+    async def both(payload: None, ctx: TaskContext) -> list[Any]:
+        batch = await ctx.parallel(
+            {"legal": lambda c: approve(c, "legal"), "finance": lambda c: approve(c, "finance")}
+        )
+        return batch.results()
+
+    handle = runner.start(both, None)
+    pending = {t.name: t.token_id for t in runner.pending_tokens(handle.run_id)}
+    assert set(pending) == {"legal", "finance"}
+    assert runner.complete_token(pending["finance"], "F") is None
+    assert runner.pending_tokens(handle.run_id)[0].name == "legal"
+    result = runner.complete_token(pending["legal"], "L")
+    assert result is not None
+    assert result.output == ["L", "F"]
