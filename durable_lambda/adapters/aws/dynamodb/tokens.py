@@ -118,7 +118,7 @@ class DynamoDBTokenStore:
         update = Update()
         update.set("status", items.s(resolution.status.value))
         update.set("resolved_at", items.s(items.iso(now)))
-        update.set("ttl", items.n(items.epoch_seconds(now + self.retention)))
+        update.set(items.TTL_ATTRIBUTE, items.n(items.epoch_seconds(now + self.retention)))
         update.set(writes.WRITE_ID, items.s(stamp))
         if data is not None and data.ref is not None:
             update.set("data_ref", items.s(data.ref))
@@ -146,7 +146,7 @@ class DynamoDBTokenStore:
         update.set("status", items.s(TokenStatus.TIMED_OUT.value))
         update.set("resolved_at", items.s(items.iso(now)))
         update.set("reason", items.s(reason))
-        update.set("ttl", items.n(items.epoch_seconds(now + self.retention)))
+        update.set(items.TTL_ATTRIBUTE, items.n(items.epoch_seconds(now + self.retention)))
         pending = self._pending(update)
         if reason == "timeout":
             at = update.value("now", items.s(items.iso(now)))
@@ -226,7 +226,9 @@ class DynamoDBTokenStore:
         }
         if token.timeout_at is not None:
             # Resolved by then at the latest; its resolution moves the ttl again.
-            item["ttl"] = items.n(items.epoch_seconds(token.timeout_at + self.retention))
+            item[items.TTL_ATTRIBUTE] = items.n(
+                items.epoch_seconds(token.timeout_at + self.retention)
+            )
         items.put_optional(item, "name", token.name)
         items.put_optional(item, "last_heartbeat_at", token.last_heartbeat_at)
         items.put_optional(item, "timeout_at", token.timeout_at)
