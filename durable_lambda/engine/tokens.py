@@ -294,6 +294,7 @@ def wait_token(execution: Execution, token: Token | str, result_type: Any) -> An
         TokenFailedError: It was failed by ``tokens.fail``.
         TokenTimeoutError: Its timeout or heartbeat timeout passed first.
         TokenNotFoundError: No such token.
+        ConfigurationError: The token belongs to another run.
     """
     token_id = token.id if isinstance(token, Token) else token
     call = execution.journal.next_call(current_scope(), FOR_TOKEN_NAME, EntryKind.TOKEN_WAIT)
@@ -307,7 +308,6 @@ def wait_token(execution: Execution, token: Token | str, result_type: Any) -> An
     # token adds its own wake-up to the suspension (and its nudge flag).
     now = execution.env.now()
     fresh = token._fresh if isinstance(token, Token) else None  # noqa: SLF001 - set by create_token
-    info = None
     if (
         recorded is None
         and fresh is not None
