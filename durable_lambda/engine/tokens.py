@@ -308,6 +308,7 @@ def wait_token(execution: Execution, token: Token | str, result_type: Any) -> An
     # token adds its own wake-up to the suspension (and its nudge flag).
     now = execution.env.now()
     fresh = token._fresh if isinstance(token, Token) else None  # noqa: SLF001 - set by create_token
+    info: TokenInfo | None
     if (
         recorded is None
         and fresh is not None
