@@ -7,7 +7,7 @@ the package, modules import each other by their own paths, never these names.
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _distribution_version
 
-from durable_lambda import plugins, wait
+from durable_lambda import plugins, tokens, wait
 from durable_lambda.client import Client, RunHandle
 from durable_lambda.context import TaskContext
 from durable_lambda.cron import ScheduledPayload
@@ -37,6 +37,10 @@ from durable_lambda.errors import (
     StepInterruptedError,
     SuspendSwallowedError,
     TerminalError,
+    TokenAlreadyResolvedError,
+    TokenFailedError,
+    TokenNotFoundError,
+    TokenTimeoutError,
 )
 from durable_lambda.queue import Queue, RateLimit
 from durable_lambda.result import RunFailedError, RunResult
@@ -81,11 +85,16 @@ __all__ = [
     "Task",
     "TaskContext",
     "TerminalError",
+    "TokenAlreadyResolvedError",
+    "TokenFailedError",
+    "TokenNotFoundError",
+    "TokenTimeoutError",
     "Transaction",
     "WaitStrategy",
     "plugins",
     "step",
     "task",
+    "tokens",
     "wait",
 ]
 

@@ -9,7 +9,9 @@ from typing import Any
 
 from durable_lambda import serde
 from durable_lambda.admission import Admission
+from durable_lambda.engine.journal import ErrorInfo
 from durable_lambda.engine.records import (
+    ANY_EPOCH,
     EventKind,
     ResumeMessage,
     RunQuery,
@@ -20,10 +22,11 @@ from durable_lambda.engine.records import (
 from durable_lambda.engine.resume import plan_in
 from durable_lambda.engine.slots import QueueState, SlotKey, validate_priority
 from durable_lambda.engine.state import RunStatus
-from durable_lambda.errors import ConfigurationError, RunNotFoundError
+from durable_lambda.engine.tokens import Resolution, TokenInfo, TokenStatus
+from durable_lambda.errors import ConfigurationError, RunNotFoundError, TokenNotFoundError
 from durable_lambda.ids import new_run_id
 from durable_lambda.messages import send_resume
-from durable_lambda.ports import Clock, ResumeQueue, RunStore, SlotStore
+from durable_lambda.ports import Clock, ResumeQueue, RunStore, SlotStore, TokenStore
 from durable_lambda.result import RunResult
 from durable_lambda.task import RunHandle, Task, TaskRegistry, default_registry
 
@@ -32,6 +35,9 @@ __all__ = ["MAX_KEY_LENGTH", "MAX_TAGS", "MAX_TAG_LENGTH", "Client", "RunHandle"
 MAX_TAGS = 10
 MAX_TAG_LENGTH = 128
 MAX_KEY_LENGTH = 256
+#: Bounds on what ``fail_token`` records: an error names a problem, it carries no payload.
+MAX_ERROR_TYPE_LENGTH = 256
+MAX_ERROR_MESSAGE_LENGTH = 32 * 1024
 
 
 def _seconds(value: dt.timedelta | float | None, name: str) -> float | None:
@@ -79,14 +85,16 @@ class Client:
         registry: TaskRegistry | None = None,
         slots: SlotStore | None = None,
         admission: Admission | None = None,
+        tokens: TokenStore | None = None,
     ) -> None:
-        """Wire the client to its ports (``slots``/``admission`` for queue control)."""
+        """Wire the client to its ports (``slots``/``admission`` for queue control, ``tokens``)."""
         self.store = store
         self.queue = queue
         self.clock = clock
         self.registry = registry or default_registry
         self.slots = slots
         self.admission = admission
+        self.tokens = tokens
 
     def trigger(
         self,
@@ -271,6 +279,77 @@ class Client:
     def list_runs(self, query: RunQuery | None = None) -> list[RunRecord]:
         """Runs newest first."""
         return self.store.list_runs(query or RunQuery())
+
+    # -- wait tokens ---------------------------------------------------------------------
+
+    def complete_token(self, token_id: str, data: Any = None) -> TokenInfo:
+        """Complete a wait token with ``data``; the run waiting on it wakes at once.
+
+        The completion is one conditional write: of two racing resolutions one
+        wins whole and the other raises. The run is then nudged (a resume
+        message it takes whatever its epoch, while it waits on the token).
+
+        Raises:
+            TokenNotFoundError: No such token.
+            TokenAlreadyResolvedError: It was resolved already (naming how);
+                nothing changed.
+            PayloadTooLarge: ``data`` is above the maximum value size.
+            SerializationError: ``data`` has no JSON form.
+        """
+        resolution = Resolution(TokenStatus.COMPLETED, data=serde.encode(data))
+        return self._resolve(token_id, resolution)
+
+    def fail_token(self, token_id: str, error_type: str, message: str = "") -> TokenInfo:
+        """Fail a wait token: the waiting run sees ``TokenFailedError(error_type, message)``.
+
+        Raises:
+            TokenNotFoundError: No such token.
+            TokenAlreadyResolvedError: It was resolved already; nothing changed.
+            ConfigurationError: ``error_type`` is empty or either text is too long.
+        """
+        if not 0 < len(error_type) <= MAX_ERROR_TYPE_LENGTH:
+            raise ConfigurationError(
+                f"error_type must be 1-{MAX_ERROR_TYPE_LENGTH} characters, got {len(error_type)}"
+            )
+        if len(message) > MAX_ERROR_MESSAGE_LENGTH:
+            raise ConfigurationError(
+                f"message is {len(message)} characters, above the maximum of "
+                f"{MAX_ERROR_MESSAGE_LENGTH}"
+            )
+        resolution = Resolution(TokenStatus.FAILED, error=ErrorInfo(error_type, message))
+        return self._resolve(token_id, resolution)
+
+    def heartbeat_token(self, token_id: str) -> TokenInfo:
+        """Record a heartbeat: the token's heartbeat deadline moves out by its heartbeat timeout.
+
+        Raises:
+            TokenNotFoundError: No such token.
+            TokenAlreadyResolvedError: It was resolved already.
+        """
+        return self._require_tokens().heartbeat(token_id, self.clock.now())
+
+    def retrieve_token(self, token_id: str) -> TokenInfo:
+        """The token: status, run id, deadlines, timestamps and data.
+
+        Raises:
+            TokenNotFoundError: No such token.
+        """
+        token = self._require_tokens().get(token_id)
+        if token is None:
+            raise TokenNotFoundError(token_id)
+        return token
+
+    def _resolve(self, token_id: str, resolution: Resolution) -> TokenInfo:
+        token = self._require_tokens().resolve(token_id, resolution, self.clock.now())
+        # Wake the run now. Lost (a crash right here), the run still reads the
+        # token at its deadline or its recheck time.
+        self.queue.send(ResumeMessage(token.run_id, ANY_EPOCH), 0)
+        return token
+
+    def _require_tokens(self) -> TokenStore:
+        if self.tokens is None:
+            raise ConfigurationError("this client was built without a token store (tokens=)")
+        return self.tokens
 
     # -- queue control -------------------------------------------------------------------
 

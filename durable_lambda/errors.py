@@ -294,3 +294,65 @@ class Suspend(BaseException):
     It derives from ``BaseException`` so ``except Exception`` in user code
     cannot swallow it. Users never raise or catch it.
     """
+
+
+class TokenNotFoundError(TerminalError):
+    """No wait token with this id exists.
+
+    Attributes:
+        token_id: The id asked for.
+    """
+
+    def __init__(self, token_id: str) -> None:
+        self.token_id = token_id
+        super().__init__(f"no wait token {token_id!r}")
+
+
+class TokenAlreadyResolvedError(TerminalError):
+    """The token was already resolved; this completion changed nothing.
+
+    Attributes:
+        token_id: The token.
+        state: How it was resolved: ``COMPLETED``, ``FAILED`` or ``TIMED_OUT``.
+    """
+
+    def __init__(self, token_id: str, state: str) -> None:
+        self.token_id = token_id
+        self.state = state
+        super().__init__(f"wait token {token_id!r} is already {state}: nothing was changed")
+
+
+class TokenFailedError(TerminalError):
+    """The token was failed by its completer (``tokens.fail``); raised where the task waits.
+
+    Attributes:
+        error_type: The error type the completer gave.
+        message: Its message.
+        token_id: The token.
+    """
+
+    def __init__(self, error_type: str, message: str, *, token_id: str = "") -> None:
+        self.error_type = error_type
+        self.message = message
+        self.token_id = token_id
+        super().__init__(f"wait token {token_id!r} failed: {error_type}: {message}")
+
+
+class TokenTimeoutError(TerminalError):
+    """The token was not completed in time; raised where the task waits.
+
+    Attributes:
+        reason: ``"timeout"`` (its timeout passed) or ``"heartbeat"`` (no
+            heartbeat came within its heartbeat timeout).
+        token_id: The token.
+    """
+
+    def __init__(self, reason: str, *, token_id: str = "") -> None:
+        self.reason = reason
+        self.token_id = token_id
+        what = (
+            "no heartbeat within its heartbeat timeout"
+            if reason == "heartbeat"
+            else "its timeout passed"
+        )
+        super().__init__(f"wait token {token_id!r} timed out: {what}")

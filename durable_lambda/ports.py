@@ -23,6 +23,7 @@ from durable_lambda.engine.records import (
     Timer,
 )
 from durable_lambda.engine.slots import AcquireResult, Holder, QueueState, SlotKey
+from durable_lambda.engine.tokens import Resolution, TokenInfo
 from durable_lambda.engine.transaction import TableWrite
 
 
@@ -290,6 +291,51 @@ class FlowStore(SlotStore, RateStore, ScheduleStore, Protocol):
     """All flow-control state (one DynamoDB table, or memory)."""
 
 
+class TokenStore(Protocol):
+    """Wait tokens (``TOKEN#id`` items): each resolved once, by one conditional write.
+
+    Completion data follows the value rules of step results: inline up to the
+    inline limit, in the blob store beyond, refused above the maximum with
+    ``PayloadTooLarge`` before anything is written.
+    """
+
+    def create(self, token: TokenInfo) -> TokenInfo:
+        """Create ``token`` unless its id exists; the token as stored either way."""
+        ...
+
+    def get(self, token_id: str) -> TokenInfo | None:
+        """The token, or ``None``."""
+        ...
+
+    def resolve(self, token_id: str, resolution: Resolution, now: dt.datetime) -> TokenInfo:
+        """Resolve a pending token as ``resolution`` says; the token as it now stands.
+
+        Raises:
+            TokenNotFoundError: No such token.
+            TokenAlreadyResolvedError: It was resolved before (nothing changes).
+            PayloadTooLarge: The data is above the maximum value size.
+        """
+        ...
+
+    def expire(self, token: TokenInfo, now: dt.datetime) -> TokenInfo:
+        """Resolve ``token`` TIMED_OUT while it is pending and past a deadline at ``now``.
+
+        Returns the token as it now stands: timed out by this call, resolved
+        by a completion that won the race, or still pending (a heartbeat
+        moved its deadline).
+        """
+        ...
+
+    def heartbeat(self, token_id: str, now: dt.datetime) -> TokenInfo:
+        """Record a heartbeat at ``now`` (its heartbeat deadline moves out); the token.
+
+        Raises:
+            TokenNotFoundError: No such token.
+            TokenAlreadyResolvedError: It is resolved already.
+        """
+        ...
+
+
 class ResumeQueue(Protocol):
     """The queue that re-invokes the worker (SQS)."""
 
@@ -315,6 +361,7 @@ class Ports:
         blobs: Large values (the store writes them through its value store).
         clock: Now, for every service.
         dead_letters: The resume queue's dead letters, when there is such a queue.
+        tokens: Wait tokens, when the backend has them.
     """
 
     store: RunStore
@@ -323,3 +370,4 @@ class Ports:
     blobs: BlobStore
     clock: Clock
     dead_letters: DeadLetters | None = None
+    tokens: TokenStore | None = None

@@ -54,6 +54,7 @@ def build_services(
         registry=registry,
         slots=flow,
         admission=admission,
+        tokens=ports.tokens,
     )
     worker = Worker(
         store=store,
@@ -64,6 +65,7 @@ def build_services(
         rng=rng,
         admission=admission,
         client=client,
+        tokens=ports.tokens,
     )
     scheduler = Scheduler(
         store=store,

@@ -24,6 +24,8 @@ ENV_RETENTION_DAYS = "DL_RETENTION_DAYS"
 ENV_TASK_MODULES = "DL_TASK_MODULES"
 ENV_FUNCTION_TIMEOUT = "DL_FUNCTION_TIMEOUT"
 ENV_STRANDED_AFTER = "DL_STRANDED_AFTER_SECONDS"
+ENV_TOKEN_RECHECK = "DL_TOKEN_RECHECK_SECONDS"  # noqa: S105 - a variable name, not a secret
+ENV_API_BASE_URL = "DL_API_BASE_URL"
 
 #: DynamoDB refuses items above 400 KB; an inline value must leave room for the
 #: rest of its item.
@@ -46,6 +48,8 @@ _ENV_OF = {
     "function_timeout": ENV_FUNCTION_TIMEOUT,
     "stranded_after_seconds": ENV_STRANDED_AFTER,
     "max_child_depth": ENV_MAX_CHILD_DEPTH,
+    "token_recheck_seconds": ENV_TOKEN_RECHECK,
+    "api_base_url": ENV_API_BASE_URL,
 }
 
 
@@ -73,6 +77,12 @@ class Settings:
             time lost its resume message; the scheduler sends it again.
         max_child_depth: How deep child tasks may nest (a run triggered from
             outside is at depth 0); a trigger beyond it raises ``ChildDepthExceeded``.
+        token_recheck_seconds: A run waiting on a wait token with no nearer
+            deadline reads it again after this long, so a completion whose
+            nudge was lost (the completer died between its write and its
+            message) still wakes the run.
+        api_base_url: The HTTP API's base URL; a wait token's ``url`` is
+            ``<api_base_url>/tokens/<id>/complete`` (empty: tokens have no URL).
     """
 
     table_name: str = "durable-lambda"
@@ -90,6 +100,8 @@ class Settings:
     function_timeout: float = 900.0
     stranded_after_seconds: float = 120.0
     max_child_depth: int = 20
+    token_recheck_seconds: float = 21600.0
+    api_base_url: str = ""
 
     def __post_init__(self) -> None:
         """Reject settings that would break storage or chaining."""
@@ -107,6 +119,10 @@ class Settings:
             raise ConfigurationError(f"max_hops must be >= 1, got {self.max_hops}")
         if self.max_child_depth < 0:
             raise ConfigurationError(f"max_child_depth must be >= 0, got {self.max_child_depth}")
+        if self.token_recheck_seconds <= 0:
+            raise ConfigurationError(
+                f"token_recheck_seconds must be > 0, got {self.token_recheck_seconds}"
+            )
         if not 0 <= self.safety_margin_fraction < 1:
             raise ConfigurationError(
                 f"safety_margin_fraction must be in [0, 1), got {self.safety_margin_fraction}"

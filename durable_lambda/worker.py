@@ -54,7 +54,7 @@ from durable_lambda.errors import (
 from durable_lambda.ids import new_owner
 from durable_lambda.messages import send_resume
 from durable_lambda.plugins import EventInfo, PluginObserver, emit, outcome_of
-from durable_lambda.ports import Clock, ResumeQueue, RunStore
+from durable_lambda.ports import Clock, ResumeQueue, RunStore, TokenStore
 from durable_lambda.settings import Settings
 from durable_lambda.task import Task, TaskRegistry
 
@@ -116,11 +116,13 @@ class Worker:
         rng: RandomSource | None = None,
         admission: Admission | None = None,
         client: Client | None = None,
+        tokens: TokenStore | None = None,
     ) -> None:
         """Wire the worker to its ports.
 
         ``admission`` enforces queue limits (``None`` admits all); ``client``
-        triggers child tasks (``None``: a task that triggers one fails).
+        triggers child tasks (``None``: a task that triggers one fails);
+        ``tokens`` holds wait tokens (``None``: a task that creates one fails).
         """
         self.store = store
         self.queue = queue
@@ -130,6 +132,7 @@ class Worker:
         self.rng = rng
         self.admission = admission
         self.client = client
+        self.tokens = tokens
 
     def handle(self, message: ResumeMessage, invocation: Invocation) -> Report:
         """Process one resume message: gate, take, admit, execute, commit.
@@ -266,6 +269,9 @@ class Worker:
                 if self.client is not None
                 else None
             ),
+            tokens=self.tokens,
+            token_recheck=self.settings.token_recheck_seconds,
+            api_base_url=self.settings.api_base_url or None,
         )
         execution = Execution(
             run_id=run.run_id, attempt=run.attempt, journal=journal, env=env, task_retry=task.retry

@@ -6,6 +6,8 @@ tasks in ``functions/tasks``, which only a clone has (``python -m functions.demo
 Each resume message becomes a simulated Lambda invocation with a 3-second
 deadline, so long work visibly chains across invocations; waits are skipped
 by the clock. DynamoDB and S3 are moto's, in-process: no Docker, no account.
+An order waits on an approval token until the demo completes it, as a
+manager would with ``tokens.complete``.
 """
 
 from __future__ import annotations
@@ -87,7 +89,11 @@ def main() -> int:
         )
         ports = aws_ports(settings)
         runner = LocalRunner(
-            settings=settings, store=ports.store, flow=ports.flow, deadline=DEADLINE_SECONDS
+            settings=settings,
+            store=ports.store,
+            flow=ports.flow,
+            tokens=ports.tokens,
+            deadline=DEADLINE_SECONDS,
         )
         try:
             runner.trigger("process-order", {"order_id": "", "amount_cents": -1, "email": "x"})
@@ -95,8 +101,11 @@ def main() -> int:
             print(f"\nrejected trigger (no run created): {exc}")
         for task_id, payload in SAMPLES:
             start = time.perf_counter()
-            handle = runner.trigger(task_id, payload)
-            runner.drain()
+            handle = runner.start(task_id, payload)
+            for token in runner.pending_tokens(handle.run_id):
+                # The order waits for a manager: approve it as tokens.complete would.
+                print(f"\napproving {token.name} token {token.token_id} of {handle.run_id}")
+                runner.complete_token(token.token_id, {"approved": True, "by": "demo manager"})
             _print_run(runner, handle.run_id, time.perf_counter() - start)
         failed = [r for r in runner.client.list_runs() if r.status.value != "COMPLETED"]
     print(f"\n{len(SAMPLES) - len(failed)} of {len(SAMPLES)} runs completed.")

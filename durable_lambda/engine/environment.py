@@ -11,6 +11,7 @@ from durable_lambda.engine.children import Children
 from durable_lambda.engine.journal import JournalEntry
 from durable_lambda.engine.observer import NoObserver, StepObserver
 from durable_lambda.engine.retry import RandomSource
+from durable_lambda.engine.tokens import Tokens
 from durable_lambda.engine.transaction import TableWrite
 from durable_lambda.errors import ConfigurationError
 
@@ -40,6 +41,10 @@ class Environment:
         transact: Persists a transactional step's record with its writes, in
             one transaction (raises ``TransactionConditionFailed`` when a
             write's condition fails; nothing is then written).
+        tokens: Creates, reads and times out wait tokens (``None``: unavailable).
+        token_recheck: Seconds after which a run waiting on a token with no
+            nearer deadline reads it again (a lost completion nudge recovers).
+        api_base_url: The HTTP API's base URL, for ``Token.url`` (``None``: no URL).
     """
 
     now: Callable[[], dt.datetime]
@@ -53,6 +58,9 @@ class Environment:
     children: Children | None = None
     children_fallback: float = 3600.0
     transact: TransactRecorder = field(default=lambda _entry, _writes: _no_transactions())
+    tokens: Tokens | None = None
+    token_recheck: float = 21600.0
+    api_base_url: str | None = None
 
 
 def _no_transactions() -> None:

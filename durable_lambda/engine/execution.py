@@ -42,6 +42,7 @@ from durable_lambda.engine.journal import EntryKind, EntryStatus, ErrorInfo, Jou
 from durable_lambda.engine.lease import must_suspend
 from durable_lambda.engine.observer import AttemptStatus
 from durable_lambda.engine.outcome import (
+    NUDGEABLE,
     Abandoned,
     Completed,
     Failed,
@@ -487,9 +488,9 @@ class Execution:
             wake_at=chosen.wake_at,
             entries=tuple(self._pending),
             detail=chosen.detail,
-            # A run that continues at once reads its children then; a later wake
-            # may be brought forward by a child's nudge.
-            children=not now_first and any(r.reason is SuspendReason.CHILDREN for r in requests),
+            # A run that continues at once reads its children (tokens) then; a
+            # later wake may be brought forward by a child's (completer's) nudge.
+            children=not now_first and any(r.reason in NUDGEABLE for r in requests),
         )
 
 

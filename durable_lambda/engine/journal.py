@@ -33,6 +33,8 @@ class EntryKind(StrEnum):
     BATCH = "BATCH"  # ctx.parallel / ctx.map: the aggregate result, recorded once complete
     CHILD = "CHILD"  # child runs triggered: their run ids
     CHILD_WAIT = "CHILD_WAIT"  # child runs triggered and awaited: their ids, then their results
+    TOKEN = "TOKEN"  # noqa: S105 - a wait token created: its id and deadlines
+    TOKEN_WAIT = "TOKEN_WAIT"  # noqa: S105 - a wait on a token: its id, then its outcome
 
 
 class EntryStatus(StrEnum):

@@ -16,6 +16,11 @@ class SuspendReason(StrEnum):
     STEP_RETRY = "step_retry"  # a step failed an attempt; it runs again after a backoff
     DEADLINE = "deadline"  # the Lambda deadline is near: continue in a new invocation now
     CHILDREN = "children"  # child runs are still running: a child's end nudges the run
+    TOKEN = "token"  # noqa: S105 - a wait token is pending: its completion nudges the run
+
+
+#: Suspensions that something outside may end early with a nudge (``ANY_EPOCH``).
+NUDGEABLE = frozenset({SuspendReason.CHILDREN, SuspendReason.TOKEN})
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +50,8 @@ class Suspended:
 
     ``entries`` are journal entries to persist with the checkpoint (pending
     waits, retrying steps) so they cost no request of their own. ``children``:
-    the run waits on child runs, whose nudges may take it before ``wake_at``.
+    the run waits on something outside (child runs, a wait token) whose nudge
+    may take it before ``wake_at``.
     """
 
     reason: SuspendReason

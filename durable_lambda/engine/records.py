@@ -50,8 +50,9 @@ class RunRecord:
         parent_run_id: The run that triggered this one from inside its task, if any.
         root_run_id: The first run of that chain of parents (``None``: this is a root).
         depth: How many parents are above this run (0 for a run triggered from outside).
-        waiting_children: Suspended until its children end: a child's nudge
-            (a message of :data:`ANY_EPOCH`) may take it before its ``wake_at``.
+        waiting_children: Suspended on something outside that nudges it: its
+            children ending, a wait token resolved. A nudge (a message of
+            :data:`ANY_EPOCH`) may take it before its ``wake_at``.
     """
 
     run_id: str
@@ -179,8 +180,8 @@ class Checkpoint:
             ``ReleaseNotFoldedError`` (checkpoint, then release and hand off).
         metadata: The run's metadata document (``engine/metadata.py``) to store,
             if the invocation changed it.
-        waiting_children: The run suspends until its children end (their
-            nudges may take it before ``wake_at``).
+        waiting_children: The run suspends on something outside that nudges
+            it (children ending, a token resolved) before ``wake_at``.
     """
 
     status: RunStatus

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import json
 from collections import Counter
@@ -10,14 +11,15 @@ from typing import Any
 from durable_lambda.adapters.memory import memory_ports
 from durable_lambda.adapters.memory.tables import MemoryTables
 from durable_lambda.client import RunHandle
-from durable_lambda.engine.journal import EntryKind, JournalEntry
+from durable_lambda.engine.journal import EntryKind, EntryStatus, JournalEntry
 from durable_lambda.engine.outcome import Action
-from durable_lambda.engine.records import ResumeMessage, TimelineEvent
+from durable_lambda.engine.records import ANY_EPOCH, ResumeMessage, TimelineEvent
 from durable_lambda.engine.resume import delay_until, plan_in
 from durable_lambda.engine.retry import RandomSource
 from durable_lambda.engine.state import RunStatus
+from durable_lambda.engine.tokens import TokenInfo, TokenStatus
 from durable_lambda.errors import ConfigurationError, DurableLambdaError
-from durable_lambda.ports import FlowStore, Ports, RunStore
+from durable_lambda.ports import FlowStore, Ports, RunStore, TokenStore
 from durable_lambda.result import RunResult
 from durable_lambda.services import build_services
 from durable_lambda.settings import Settings
@@ -28,7 +30,7 @@ from durable_lambda.worker import Invocation, Report
 
 
 class RunnerStalledError(DurableLambdaError):
-    """The runner hit its invocation budget before the queue drained."""
+    """The run cannot go on: blocked on wait tokens, or the invocation budget ran out."""
 
 
 class LocalRunner:
@@ -54,6 +56,13 @@ class LocalRunner:
         assert result.ok
         assert runner.invocations[result.run_id] >= 2
 
+    Wait tokens: timed waits are skipped, token deadlines are not. A run
+    waiting on a token blocks until the test completes it
+    (:meth:`complete_token`, :meth:`fail_token`) or moves the clock past its
+    deadline (:meth:`advance`); :meth:`start` returns once the run completes
+    or blocks, :meth:`pending_tokens` lists what it waits on, and :meth:`run`
+    on a run that blocks raises :class:`RunnerStalledError` naming the tokens.
+
     Args:
         registry: Where task ids are looked up (default: the process-wide registry).
         settings: Settings (default: defaults, not the environment, for repeatable tests).
@@ -65,6 +74,7 @@ class LocalRunner:
         rng: Randomness for retry jitter (pass ``random.Random(0)`` to fix it).
         max_receive_count: Deliveries of one message killed at the deadline
             before it is dead-lettered (the stack's ``MaxReceiveCount``).
+        tokens: Token store to use with ``store`` (default: in memory).
     """
 
     def __init__(
@@ -78,6 +88,7 @@ class LocalRunner:
         clock: SkipClock | None = None,
         rng: RandomSource | None = None,
         max_receive_count: int = 5,
+        tokens: TokenStore | None = None,
     ) -> None:
         """Build the in-process stack."""
         if max_receive_count < 1:
@@ -100,6 +111,7 @@ class LocalRunner:
             blobs=memory.blobs,
             clock=self.clock,
             dead_letters=self.dead_letters,
+            tokens=tokens or memory.tokens,
         )
         services = build_services(ports, self.registry, self.settings, rng=rng)
         self.admission = services.admission
@@ -111,20 +123,90 @@ class LocalRunner:
         self._request_ids = itertools.count(1)
         # Kills per message (run id, epoch): SQS's receive count of that message.
         self._kills: Counter[tuple[str, int]] = Counter()
+        # Messages of runs blocked on a token, due later: only advance() brings them.
+        self._held: list[tuple[dt.datetime, ResumeMessage]] = []
 
     def trigger(self, task: Task[Any, Any] | str, payload: Any, **options: Any) -> RunHandle:
         """Trigger a run (same options as :meth:`Client.trigger`) without running it."""
         return self.client.trigger(task, payload, **options)
 
     def run(self, task: Task[Any, Any] | str, payload: Any, **options: Any) -> RunResult:
-        """Trigger a run and drive everything queued until the queue is empty."""
-        handle = self.trigger(task, payload, **options)
-        self.drain()
+        """Trigger a run and drive everything queued until the queue is empty.
+
+        Raises:
+            RunnerStalledError: The run did not finish: it waits on wait tokens
+                (named; use :meth:`start` and complete them), or it is stuck.
+        """
+        handle = self.start(task, payload, **options)
         result = self.client.result(handle.run_id)
         if result is None:
+            pending = self.pending_tokens(handle.run_id)
+            if pending:
+                names = ", ".join(
+                    f"{t.token_id}" + (f" ({t.name})" if t.name else "") for t in pending
+                )
+                raise RunnerStalledError(
+                    f"run {handle.run_id} is blocked on wait tokens {names}: use start(), then "
+                    "complete_token()/fail_token(), or advance() past their deadlines"
+                )
             run = self.client.get_run(handle.run_id)
             raise RunnerStalledError(f"run {handle.run_id} did not finish: {run.status}")
         return result
+
+    def start(self, task: Task[Any, Any] | str, payload: Any, **options: Any) -> RunHandle:
+        """Trigger a run and drive it until it completes or blocks on a wait token."""
+        handle = self.trigger(task, payload, **options)
+        self.drain()
+        return handle
+
+    def result(self, run_id: str) -> RunResult | None:
+        """The run's result once it has finished, else ``None`` (e.g. blocked on a token)."""
+        return self.client.result(run_id)
+
+    def pending_tokens(self, run_id: str) -> list[TokenInfo]:
+        """The run's wait tokens still pending (id, name, timeout and heartbeat deadlines)."""
+        tokens = self.client.tokens
+        if tokens is None:
+            return []
+        ids = [
+            json.loads(entry.result or "{}")["id"]
+            for entry in self.journal(run_id)
+            if entry.kind is EntryKind.TOKEN and entry.status is EntryStatus.COMPLETED
+        ]
+        found = [tokens.get(token_id) for token_id in ids]
+        return [t for t in found if t is not None and t.status is TokenStatus.PENDING]
+
+    def complete_token(self, token_id: str, data: Any = None) -> RunResult | None:
+        """Complete a token and drive its run until it completes or blocks again.
+
+        Returns:
+            The run's result once finished, else ``None``.
+        """
+        token = self.client.complete_token(token_id, data)
+        self.drain()
+        return self.result(token.run_id)
+
+    def fail_token(self, token_id: str, error_type: str, message: str = "") -> RunResult | None:
+        """Fail a token (``TokenFailedError`` in the task) and drive its run as above."""
+        token = self.client.fail_token(token_id, error_type, message)
+        self.drain()
+        return self.result(token.run_id)
+
+    def heartbeat_token(self, token_id: str) -> TokenInfo:
+        """Record a heartbeat on a token (its heartbeat deadline moves out); the token."""
+        token = self.client.heartbeat_token(token_id)
+        self.drain()
+        return token
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock ``seconds`` ahead and fire what is due (token timeouts included)."""
+        self.clock.advance(seconds)
+        now = self.clock.now()
+        due = [message for at, message in self._held if at <= now]
+        self._held = [(at, message) for at, message in self._held if at > now]
+        for message in due:
+            self.queue.send(message, 0)
+        self.drain()
 
     def drain(self, max_invocations: int = 100_000) -> None:
         """Deliver resume messages (skipping time to each) until none is left.
@@ -138,19 +220,49 @@ class LocalRunner:
         raise RunnerStalledError(f"queue not drained after {max_invocations} invocations")
 
     def step_once(self) -> bool:
-        """Deliver the next due message (or fire the next timer); False when idle."""
-        due = self.queue.next_due()
-        if due is None:
-            timers = self.store.due_timers(self.clock.now() + _FAR, limit=1)
-            if not timers:
-                return False
-            self.clock.advance_to(timers[0].wake_at)
-            self.scheduler.tick()
-            return True
-        self.clock.advance_to(due)
-        for message in self.queue.receive(self.clock.now(), max_messages=1):
+        """Deliver the next due message (or fire the next timer); False when idle.
+
+        Time is skipped to the next message or timer, except to wake a run
+        blocked on a wait token: those wait for :meth:`advance`.
+        """
+        while (due := self.queue.next_due()) is not None:
+            now = self.clock.now()
+            (message,) = self.queue.receive(max(due, now), max_messages=1)
+            # A nudge (a completion's wake-up, re-sent a second later when it
+            # found the run still running) is never held back.
+            nudge = message.epoch == ANY_EPOCH
+            if due > now and not nudge and self._blocked_on_token(message.run_id):
+                self._held.append((due, message))
+                continue
+            self.clock.advance_to(due)
             self.reports.append(self.invoke_once(message.run_id, message.epoch))
+            return True
+        now = self.clock.now()
+        timers = [
+            timer
+            for timer in self.store.due_timers(now + _FAR, limit=100)
+            if timer.wake_at <= now or not self._blocked_on_token(timer.run_id)
+        ]
+        if not timers:
+            return False
+        self.clock.advance_to(timers[0].wake_at)
+        self.scheduler.tick()
         return True
+
+    def _blocked_on_token(self, run_id: str) -> bool:
+        """Whether the run sleeps until a wait token's deadline (or its recheck time)."""
+        run = self.store.get_run(run_id)
+        if run is None or run.status is not RunStatus.SUSPENDED or run.wake_at is None:
+            return False
+        if not run.waiting_children:
+            return False  # a timed wait or a backoff: skipped, as always
+        return any(
+            entry.kind is EntryKind.TOKEN_WAIT
+            and entry.status is EntryStatus.WAITING
+            and entry.wake_at is not None
+            and entry.wake_at <= run.wake_at
+            for entry in self.journal(run_id)
+        )
 
     def invoke_once(self, run_id: str, epoch: int) -> Report:
         """One simulated Lambda invocation for a resume message."""

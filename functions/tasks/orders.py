@@ -1,8 +1,9 @@
-"""An order flow: validation, a flaky payment gateway retried with backoff, and a wait."""
+"""An order flow: validation, stock, a manager's approval, a flaky gateway retried, and a wait."""
 
 from __future__ import annotations
 
 from collections import Counter
+from datetime import timedelta
 
 from pydantic import BaseModel, Field
 
@@ -16,6 +17,11 @@ class OrderIn(BaseModel):
     order_id: str = Field(min_length=1)
     amount_cents: int = Field(gt=0)
     email: str
+
+
+class Approval(BaseModel):
+    approved: bool
+    by: str
 
 
 class Receipt(BaseModel):
@@ -51,6 +57,11 @@ async def send_receipt(email: str, receipt: Receipt) -> str:
 )
 async def process_order(payload: OrderIn, ctx: TaskContext) -> dict[str, str]:
     await reserve_stock(payload.order_id)
+    # A person approves the order (tokens.complete, or the demo): no Lambda runs meanwhile.
+    token = await wait.create_token(timeout=timedelta(days=2), name="approval")
+    approval = await wait.for_token(token, result_type=Approval)
+    if not approval.approved:
+        return {"status": "rejected", "by": approval.by}
     receipt = await charge_card(payload.order_id, payload.amount_cents, f"{ctx.run_id}:charge")
     await wait.for_(hours=1)  # cooling-off period before the receipt
     message = await send_receipt(payload.email, receipt)

@@ -11,10 +11,10 @@ from typing import Any, Protocol
 import pytest
 from faults import FaultInjector, no_backoff
 
-from durable_lambda.adapters.memory import MemoryBlobStore, MemoryRunStore
+from durable_lambda.adapters.memory import MemoryBlobStore, MemoryRunStore, MemoryTokenStore
 from durable_lambda.engine.records import RunRecord
 from durable_lambda.engine.state import RunStatus
-from durable_lambda.ports import RateStore, RunStore, ScheduleStore, SlotStore
+from durable_lambda.ports import RateStore, RunStore, ScheduleStore, SlotStore, TokenStore
 from durable_lambda.settings import Settings
 from durable_lambda.testing.aws_counter import RequestCounter
 from durable_lambda.values import ValueStore
@@ -65,6 +65,8 @@ class Backend:
     flow: FlowStore | None = None
     #: Faults injected into the AWS clients (``None`` on memory, which has no wire).
     faults: FaultInjector | None = None
+    #: Wait tokens on the same data.
+    tokens: TokenStore | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     _ids: int = 0
@@ -88,7 +90,8 @@ class Backend:
 
 def memory_backend() -> Iterator[Backend]:
     blobs = MemoryBlobStore()
-    store = MemoryRunStore(ValueStore(blobs, SETTINGS.inline_limit, SETTINGS.max_value_bytes))
+    values = ValueStore(blobs, SETTINGS.inline_limit, SETTINGS.max_value_bytes)
+    store = MemoryRunStore(values)
     yield Backend(
         name="memory",
         store=store,
@@ -96,6 +99,7 @@ def memory_backend() -> Iterator[Backend]:
         blob_count=lambda: len(blobs.blobs),
         other_store=lambda: store,
         flow=store.flow,
+        tokens=MemoryTokenStore(values),
     )
 
 
@@ -130,5 +134,6 @@ def moto_backend(monkeypatch: pytest.MonkeyPatch) -> Iterator[Backend]:
             counter=RequestCounter().attach(ports.store.client),
             flow=ports.flow,
             faults=FaultInjector().attach(ports.store.client, ports.blobs.client),
+            tokens=ports.tokens,
             extra={"session": session, "ports": ports},
         )

@@ -30,3 +30,6 @@ def test_the_demo_runs_every_sample_to_completion():
     assert report is not None
     assert int(report[1]) >= 2
     assert "step_retry_scheduled" in done.stdout
+    # Each order blocked on its approval token until the demo completed it.
+    assert len(re.findall(r"approving approval token tok_\w+ of run_\w+", done.stdout)) == 2
+    assert len(re.findall(r"^ +\$for_token#0 +COMPLETED", done.stdout, re.MULTILINE)) == 2

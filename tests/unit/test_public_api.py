@@ -45,9 +45,14 @@ EXPECTED = {
     "TerminalError",
     "Transaction",
     "WaitStrategy",
+    "TokenAlreadyResolvedError",
+    "TokenFailedError",
+    "TokenNotFoundError",
+    "TokenTimeoutError",
     "plugins",
     "step",
     "task",
+    "tokens",
     "wait",
 }
 
@@ -81,6 +86,13 @@ def test_wait_namespace_has_its_functions():
     assert callable(durable_lambda.wait.for_)
     assert callable(durable_lambda.wait.until)
     assert callable(durable_lambda.wait.for_condition)
+    for name in ("create_token", "for_token", "for_callback"):
+        assert callable(getattr(durable_lambda.wait, name))
+
+
+def test_tokens_namespace_has_its_functions():
+    for name in ("complete", "fail", "heartbeat", "retrieve"):
+        assert callable(getattr(durable_lambda.tokens, name))
 
 
 def test_the_engine_imports_no_aws_library():

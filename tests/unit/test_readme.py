@@ -78,6 +78,7 @@ def test_the_runnable_examples_run_and_their_tests_pass(fresh_default_registry):
     tests = {name: value for name, value in namespace.items() if name.startswith("test_")}
     assert "test_order_completes" in tests  # the LocalRunner example of "Testing your tasks"
     assert "test_album_children" in tests  # the example of "Child tasks"
+    assert "test_review_waits_for_a_person" in tests  # the example of "wait tokens"
     for test in tests.values():
         test()
 

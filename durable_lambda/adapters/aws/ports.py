@@ -15,6 +15,7 @@ from botocore.config import Config
 
 from durable_lambda.adapters.aws.dynamodb.flow import DynamoDBFlowStore
 from durable_lambda.adapters.aws.dynamodb.runs import DynamoDBRunStore
+from durable_lambda.adapters.aws.dynamodb.tokens import DynamoDBTokenStore
 from durable_lambda.adapters.aws.s3 import S3BlobStore
 from durable_lambda.adapters.aws.sqs import SQSDeadLetters, SQSResumeQueue
 from durable_lambda.clock import SystemClock
@@ -48,6 +49,7 @@ class AwsPorts(Ports):
         blobs: Large values (S3).
         clock: The system clock.
         dead_letters: The resume queue's DLQ, when configured.
+        tokens: Wait tokens (DynamoDB, the same table).
     """
 
     store: DynamoDBRunStore
@@ -56,6 +58,7 @@ class AwsPorts(Ports):
     blobs: S3BlobStore
     clock: SystemClock
     dead_letters: SQSDeadLetters | None = None
+    tokens: DynamoDBTokenStore | None = None
 
 
 def aws_ports(settings: Settings, session: boto3.session.Session | None = None) -> AwsPorts:
@@ -66,12 +69,8 @@ def aws_ports(settings: Settings, session: boto3.session.Session | None = None) 
     sqs: SQSClient = session.client("sqs", config=CLIENT_CONFIG)
     blobs = S3BlobStore(s3, settings.bucket_name)
     values = ValueStore(blobs, settings.inline_limit, settings.max_value_bytes)
-    store = DynamoDBRunStore(
-        dynamodb,
-        settings.table_name,
-        values,
-        retention=dt.timedelta(days=settings.retention_days),
-    )
+    retention = dt.timedelta(days=settings.retention_days)
+    store = DynamoDBRunStore(dynamodb, settings.table_name, values, retention=retention)
     return AwsPorts(
         store=store,
         blobs=blobs,
@@ -79,4 +78,5 @@ def aws_ports(settings: Settings, session: boto3.session.Session | None = None) 
         clock=SystemClock(),
         flow=DynamoDBFlowStore(dynamodb, settings.table_name),
         dead_letters=SQSDeadLetters(sqs, settings.dlq_url) if settings.dlq_url else None,
+        tokens=DynamoDBTokenStore(dynamodb, settings.table_name, values, retention=retention),
     )

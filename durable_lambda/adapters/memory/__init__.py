@@ -8,6 +8,7 @@ from durable_lambda.adapters.memory.flow import MemoryFlowStore
 from durable_lambda.adapters.memory.ports import MemoryPorts, memory_ports
 from durable_lambda.adapters.memory.queue import MemoryResumeQueue
 from durable_lambda.adapters.memory.runs import MemoryRunStore
+from durable_lambda.adapters.memory.tokens import MemoryTokenStore
 
 __all__ = [
     "MemoryBlobStore",
@@ -15,5 +16,6 @@ __all__ = [
     "MemoryPorts",
     "MemoryResumeQueue",
     "MemoryRunStore",
+    "MemoryTokenStore",
     "memory_ports",
 ]

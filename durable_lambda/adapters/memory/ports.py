@@ -8,6 +8,7 @@ from durable_lambda.adapters.memory.blobs import MemoryBlobStore
 from durable_lambda.adapters.memory.flow import MemoryFlowStore
 from durable_lambda.adapters.memory.queue import MemoryResumeQueue
 from durable_lambda.adapters.memory.runs import MemoryRunStore
+from durable_lambda.adapters.memory.tokens import MemoryTokenStore
 from durable_lambda.clock import SystemClock
 from durable_lambda.ports import Clock, Ports
 from durable_lambda.settings import Settings
@@ -24,6 +25,7 @@ class MemoryPorts(Ports):
     blobs: MemoryBlobStore
     clock: Clock
     dead_letters: None = None
+    tokens: MemoryTokenStore | None = None
 
 
 def memory_ports(settings: Settings | None = None, clock: Clock | None = None) -> MemoryPorts:
@@ -34,7 +36,13 @@ def memory_ports(settings: Settings | None = None, clock: Clock | None = None) -
     settings = settings or Settings()
     clock = clock or SystemClock()
     blobs = MemoryBlobStore()
-    store = MemoryRunStore(ValueStore(blobs, settings.inline_limit, settings.max_value_bytes))
+    values = ValueStore(blobs, settings.inline_limit, settings.max_value_bytes)
+    store = MemoryRunStore(values)
     return MemoryPorts(
-        store=store, flow=store.flow, queue=MemoryResumeQueue(clock.now), blobs=blobs, clock=clock
+        store=store,
+        flow=store.flow,
+        queue=MemoryResumeQueue(clock.now),
+        blobs=blobs,
+        clock=clock,
+        tokens=MemoryTokenStore(values),
     )
