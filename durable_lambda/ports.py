@@ -97,6 +97,16 @@ class RunStore(Protocol):
         """Take the run for ``owner`` if a message of ``epoch`` may take it now."""
         ...
 
+    def note_child_end(self, run_id: str, child_id: str) -> bool:
+        """Count child ``child_id``'s end on its parent ``run_id``, once however often told.
+
+        Returns:
+            Whether the child's nudge may take the parent now: its children's
+            ends leave few enough running that a wait may have ended (see
+            ``engine.transitions.child_ended``). ``False`` for no such run.
+        """
+        ...
+
     def load_journal(self, run_id: str) -> list[JournalEntry]:
         """The run's journal entries, in position order."""
         ...

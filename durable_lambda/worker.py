@@ -136,6 +136,11 @@ class Worker:
                 until it reaches the DLQ).
             UnknownTaskError: The run's task is not registered in this process.
         """
+        if message.child is not None and not self.store.note_child_end(
+            message.run_id, message.child
+        ):
+            # A child's end, counted: too many are still running for a wait to go on.
+            return Report(message.run_id, Action.STALE, detail=f"nudge of {message.child} counted")
         taken = self._take(message, invocation)
         if isinstance(taken, Report):
             return taken
@@ -192,6 +197,10 @@ class Worker:
         if taken.outcome is LeaseOutcome.NOT_FOUND or run is None:
             raise RunNotFoundError(f"no run {message.run_id!r}")
         if taken.outcome is LeaseOutcome.STALE:
+            if run.status.is_terminal and message.epoch == run.epoch:
+                # The message of the invocation that ended the run, delivered
+                # again: that invocation may have died before its nudge.
+                self._nudge_parent(run)
             return Report(
                 run.run_id, Action.STALE, run.status, detail=f"epoch {message.epoch} vs {run.epoch}"
             )
@@ -318,15 +327,24 @@ class Worker:
         if stored.status is RunStatus.SUSPENDED and not checkpoint.timer:
             resume = plan(stored.wake_at, self.clock.now())
             send_resume(self.queue, ResumeMessage(run.run_id, stored.epoch), resume)
-        if stored.status.is_terminal and run.parent_run_id is not None:
-            # Wake the parent now; a lost nudge is recovered by its fallback wake time.
-            self.queue.send(ResumeMessage(run.parent_run_id, ANY_EPOCH), 0)
+        if stored.status.is_terminal:
+            self._nudge_parent(run)
         return Report(
             run.run_id,
             action,
             stored.status,
             detail=f"wake_at={stored.wake_at}" if stored.wake_at else "",
         )
+
+    def _nudge_parent(self, run: RunRecord) -> None:
+        """Tell ``run``'s parent, if any, that it ended (counted once however often told).
+
+        Sent after the terminal checkpoint: a worker killed in between leaves
+        the run's message undeleted, and its redelivery sends the nudge again.
+        The parent's fallback wake time covers the rest.
+        """
+        if run.parent_run_id is not None:
+            self.queue.send(ResumeMessage(run.parent_run_id, ANY_EPOCH, run.run_id), 0)
 
     def _write(
         self,

@@ -99,6 +99,8 @@ class _SuspendRequest:
     wake_at: dt.datetime | None
     detail: str
     scope: str = ""
+    #: For a wait on children: those still running (all must end for it to go on).
+    children: frozenset[str] = frozenset()
 
 
 @dataclass(slots=True)
@@ -311,8 +313,14 @@ class Execution:
             raise StoreFailedSignal from exc
         self.journal.record(entry)
 
-    def _suspend(self, reason: SuspendReason, wake_at: dt.datetime | None, detail: str) -> None:
-        self._suspends.append(_SuspendRequest(reason, wake_at, detail, current_scope()))
+    def _suspend(
+        self,
+        reason: SuspendReason,
+        wake_at: dt.datetime | None,
+        detail: str,
+        children: frozenset[str] = frozenset(),
+    ) -> None:
+        self._suspends.append(_SuspendRequest(reason, wake_at, detail, current_scope(), children))
         raise SuspendSignal
 
     # -- for composite calls (engine/composition.py) -----------------------------------
@@ -335,9 +343,18 @@ class Execution:
         self._pending.append(entry)
         self.journal.record(entry)
 
-    def suspend(self, reason: SuspendReason, wake_at: dt.datetime | None, detail: str) -> None:
-        """Stop the invocation here; the run resumes at ``wake_at`` (always raises)."""
-        self._suspend(reason, wake_at, detail)
+    def suspend(
+        self,
+        reason: SuspendReason,
+        wake_at: dt.datetime | None,
+        detail: str,
+        children: frozenset[str] = frozenset(),
+    ) -> None:
+        """Stop the invocation here; the run resumes at ``wake_at`` (always raises).
+
+        ``children``: for a wait on children, those still running.
+        """
+        self._suspend(reason, wake_at, detail, children)
 
     def fail_store(self, exc: Exception) -> None:
         """Stop the invocation for a store error (the message is retried; always raises)."""
@@ -476,6 +493,8 @@ class Execution:
         requests = self._suspends or [_SuspendRequest(SuspendReason.DEADLINE, None, "")]
         now_first = [r for r in requests if r.wake_at is None]
         chosen = now_first[0] if now_first else min(requests, key=_wake_key)
+        waits = [r.children for r in requests if r.reason is SuspendReason.CHILDREN]
+        awaited = frozenset().union(*waits)
         return Suspended(
             reason=chosen.reason,
             wake_at=chosen.wake_at,
@@ -483,7 +502,12 @@ class Execution:
             detail=chosen.detail,
             # A run that continues at once reads its children then; a later wake
             # may be brought forward by a child's nudge.
-            children=not now_first and any(r.reason is SuspendReason.CHILDREN for r in requests),
+            children=not now_first and bool(waits),
+            # No wait goes on before all its running children end, so none can
+            # before the smallest of them has: until that many of all the awaited
+            # children ended, their nudges count and take nothing.
+            awaited=awaited,
+            awaited_wake=len(awaited) - min(map(len, waits)) if waits else None,
         )
 
 

@@ -45,7 +45,9 @@ class Suspended:
 
     ``entries`` are journal entries to persist with the checkpoint (pending
     waits, retrying steps) so they cost no request of their own. ``children``:
-    the run waits on child runs, whose nudges may take it before ``wake_at``.
+    the run waits on child runs, whose nudges may take it before ``wake_at``;
+    ``awaited``: those still running, and ``awaited_wake``: how few of them
+    may be left before a nudge takes the run (no wait can end sooner).
     """
 
     reason: SuspendReason
@@ -53,6 +55,8 @@ class Suspended:
     entries: tuple[JournalEntry, ...] = ()
     detail: str = ""
     children: bool = False
+    awaited: frozenset[str] = frozenset()
+    awaited_wake: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

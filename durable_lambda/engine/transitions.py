@@ -48,6 +48,22 @@ def _nudge_outcome(run: RunRecord, now: dt.datetime) -> LeaseOutcome:
     return LeaseOutcome.STALE
 
 
+def child_ended(run: RunRecord, child_id: str) -> tuple[RunRecord, bool]:
+    """``run`` with ``child_id``'s end counted, and whether its nudge may take ``run`` now.
+
+    A run suspended on its children keeps the set of those still running it
+    waits on; each child's end takes it out once (a duplicate nudge finds it
+    gone and counts nothing), and only once so few are left that a wait may
+    have ended does a nudge take the run, which then reads its children. With
+    no set in force (the run is not suspended on children yet, or it was taken
+    since) every nudge tries, as the lease rules say.
+    """
+    if run.awaited_wake is None:
+        return run, True
+    remaining = run.awaited_children - {child_id}
+    return replace(run, awaited_children=remaining), len(remaining) <= run.awaited_wake
+
+
 def failable(run: RunRecord, epoch: int, now: dt.datetime) -> bool:
     """Whether a failed message of ``epoch`` may fail ``run`` from outside.
 
@@ -86,6 +102,8 @@ def apply_checkpoint(run: RunRecord, checkpoint: Checkpoint) -> RunRecord:
         admitted_at=run.admitted_at or checkpoint.admitted_at,
         finished_at=at if checkpoint.status.is_terminal else None,
         waiting_children=checkpoint.waiting_children,
+        awaited_children=checkpoint.awaited_children,
+        awaited_wake=checkpoint.awaited_wake,
     )
 
 

@@ -125,6 +125,10 @@ class DeadlineStore:
         """See :class:`~durable_lambda.ports.RunStore`."""
         return self.inner.take_lease(run_id, epoch, owner, expiry, now)
 
+    def note_child_end(self, run_id: str, child_id: str) -> bool:
+        """See :class:`~durable_lambda.ports.RunStore`."""
+        return self.inner.note_child_end(run_id, child_id)
+
     def load_journal(self, run_id: str) -> list[JournalEntry]:
         """See :class:`~durable_lambda.ports.RunStore`."""
         return self.inner.load_journal(run_id)

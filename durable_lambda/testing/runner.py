@@ -148,11 +148,11 @@ class LocalRunner:
             return True
         self.clock.advance_to(due)
         for message in self.queue.receive(self.clock.now(), max_messages=1):
-            self.reports.append(self.invoke_once(message.run_id, message.epoch))
+            self.reports.append(self.invoke_once(message.run_id, message.epoch, message.child))
         return True
 
-    def invoke_once(self, run_id: str, epoch: int) -> Report:
-        """One simulated Lambda invocation for a resume message."""
+    def invoke_once(self, run_id: str, epoch: int, child: str | None = None) -> Report:
+        """One simulated Lambda invocation for a resume message (``child``: a nudge's child)."""
         expires = self.clock.monotonic() + self.deadline
         invocation = Invocation(
             request_id=f"local-{next(self._request_ids)}",
@@ -161,10 +161,10 @@ class LocalRunner:
         )
         self._deadline.arm(invocation.remaining)
         try:
-            report = self.worker.handle(ResumeMessage(run_id, epoch), invocation)
+            report = self.worker.handle(ResumeMessage(run_id, epoch, child), invocation)
         except InvocationKilled as killed:
             self.invocations[run_id] += 1
-            return self._killed(ResumeMessage(run_id, epoch), killed)
+            return self._killed(ResumeMessage(run_id, epoch, child), killed)
         finally:
             self._deadline.disarm()
         if report.action == "executed":

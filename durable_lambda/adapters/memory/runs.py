@@ -26,6 +26,7 @@ from durable_lambda.engine.records import (
 from durable_lambda.engine.state import RunStatus
 from durable_lambda.engine.transitions import (
     apply_checkpoint,
+    child_ended,
     failable,
     lease_outcome,
     with_metadata,
@@ -153,8 +154,24 @@ class MemoryRunStore:
                     invocations=stored.run.invocations + 1,
                     updated_at=now,
                     waiting_children=False,
+                    awaited_children=frozenset(),
+                    awaited_wake=None,
                 )
             return LeaseResult(outcome, self._hydrate(stored))
+
+    def note_child_end(self, run_id: str, child_id: str) -> bool:
+        """Count ``child_id``'s end on its parent ``run_id`` (see :func:`child_ended`).
+
+        Returns:
+            Whether the child's nudge may take the parent now (``False`` for no such run).
+        """
+        with self._lock:
+            stored = self._runs.get(run_id)
+            if stored is None:
+                return False
+            self.write_requests += 1  # one conditional update, as on DynamoDB
+            stored.run, wakes = child_ended(stored.run, child_id)
+            return wakes
 
     def _fenced(self, run_id: str, fence: Fence) -> _Stored:
         stored = self._runs.get(run_id)

@@ -48,7 +48,7 @@ from durable_lambda.engine.records import (
     Timer,
 )
 from durable_lambda.engine.state import RunStatus
-from durable_lambda.engine.transitions import apply_checkpoint, lease_outcome
+from durable_lambda.engine.transitions import apply_checkpoint, child_ended, lease_outcome
 from durable_lambda.errors import (
     IdempotencyClaimConflictError,
     ReleaseNotFoldedError,
@@ -230,6 +230,22 @@ class DynamoDBRunStore:
         run = self._hydrate(response["Attributes"])
         self._hold(run)
         return LeaseResult(LeaseOutcome.TAKEN, run)
+
+    def note_child_end(self, run_id: str, child_id: str) -> bool:
+        """Count ``child_id``'s end on its parent in one conditional update (see the port)."""
+        try:
+            response = self.client.update_item(
+                **writes.child_end_request(self.table, run_id, child_id)
+            )
+            item = cast("Item | None", response["Attributes"])
+        except ClientError as exc:
+            if writes.error_code(exc) != writes.CONDITION_FAILED:
+                raise
+            item = cast("Item | None", cast("dict[str, Any]", exc.response).get("Item"))
+        if item is None:
+            return False  # no such run
+        run, _ = items.parse_run(item)
+        return child_ended(run, child_id)[1]
 
     # -- journal ---------------------------------------------------------------------
 
