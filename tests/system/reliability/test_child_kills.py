@@ -31,7 +31,7 @@ T = TypeVar("T")
 
 @pytest.mark.emulator
 @pytest.mark.slow
-@pytest.mark.timeout(600)  # the 360 s liveness bound below, plus the quiet wait and teardown
+@pytest.mark.timeout(900)  # the 600 s liveness bound below, plus the quiet wait and teardown
 def test_twenty_children_on_a_limit_of_three_run_and_report_once_while_workers_are_killed(
     make_stack, ledger
 ):
@@ -49,7 +49,8 @@ def test_twenty_children_on_a_limit_of_three_run_and_report_once_while_workers_a
     handle = stack.trigger("ledger-parent", {"children": CHILDREN, "seconds": 0.2, "seed": "p"})
     # A bound on liveness, not a speed claim: a busy 2-core machine times
     # invocations out, and every kill costs a visibility timeout or a lease.
-    (parent,) = wait_all(stack, [handle.run_id], timeout=360, stranded_after=45)
+    # Measured: 54 s on a quiet machine, 242 s with three test suites beside it.
+    (parent,) = wait_all(stack, [handle.run_id], timeout=600, stranded_after=45)
     kids = [
         run
         for run in stack.client.list_runs(RunQuery(task_id="ledger-kid", limit=1000))
