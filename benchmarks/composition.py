@@ -197,11 +197,11 @@ def main() -> None:
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     progress(f"{CHILDREN} trigger_and_wait children, in-process worker on moto")
     base = function_requests(parent, 0)
-    sequential = function_requests(parent, CHILDREN) - base
+    one_by_one = function_requests(parent, CHILDREN) - base
     batched = function_requests(batch_parent, CHILDREN) - function_requests(batch_parent, 0)
     emit(
         "requests_per_child_run",
-        sum(sequential.values()) / CHILDREN,
+        sum(one_by_one.values()) / CHILDREN,
         "requests",
         target_max=10,
         # Per child, in this design: its create (1 transaction: claim, META, event) and
@@ -214,7 +214,7 @@ def main() -> None:
         # the child wrote its result into the parent's journal.
         theoretical_min=10,
         batch_of_10_per_child=round(sum(batched.values()) / CHILDREN, 2),
-        operations={k: round(v / CHILDREN, 2) for k, v in sorted(sequential.items())},
+        operations={k: round(v / CHILDREN, 2) for k, v in sorted(one_by_one.items())},
     )
     limit = FANOUT_QUEUE.concurrency_limit
     assert limit is not None
