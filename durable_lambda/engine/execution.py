@@ -505,9 +505,10 @@ class Execution:
             children=not now_first and bool(waits),
             # No wait goes on before all its running children end, so none can
             # before the smallest of them has: until that many of all the awaited
-            # children ended, their nudges count and take nothing.
-            awaited=awaited,
-            awaited_wake=len(awaited) - min(map(len, waits)) if waits else None,
+            # children ended, their nudges count and take nothing. A lone child
+            # needs no count: its nudge takes the run at once.
+            awaited=awaited if len(awaited) > 1 else frozenset(),
+            awaited_wake=len(awaited) - min(map(len, waits)) if len(awaited) > 1 else None,
         )
 
 

@@ -174,6 +174,11 @@ def test_each_childs_end_is_counted_once_and_only_the_last_one_wakes_the_parent(
 ):
     run_id = _suspended_awaiting(backend, {"run_a", "run_b", "run_c"}, wake=0)
     store = backend.store
+    # A nudge naming its child does not take a parent keeping a count: it is counted first.
+    refused = store.take_lease(run_id, ANY_EPOCH, "owner-x", at(120), at(15), counted=True)
+    assert refused.outcome is LeaseOutcome.STALE
+    assert refused.run is not None
+    assert refused.run.awaited_wake == 0
     assert store.note_child_end(run_id, "run_a") is False
     assert store.note_child_end(run_id, "run_a") is False  # a duplicate nudge counts nothing
     assert store.note_child_end(run_id, "run_x") is False  # not a child it waits on

@@ -126,3 +126,28 @@ def test_a_nudge_names_its_child_on_the_wire_and_only_a_nudge_may():
         decode_message('{"run_id":"run_a","epoch":3,"child":"run_b"}')
     with pytest.raises(PoisonMessageError, match="child"):
         decode_message('{"run_id":"run_a","epoch":-1,"child":""}')
+
+
+def test_a_lone_childs_nudge_takes_its_parent_without_a_count(registry, runner):
+    @task(id="child", registry=registry)
+    async def child(payload: int) -> int:
+        return payload
+
+    @task(id="parent", registry=registry)
+    async def parent(payload: int) -> int:
+        return (await child.trigger_and_wait(payload)).unwrap()  # type: ignore[no-any-return]
+
+    counts: list[str] = []
+    note = runner.store.note_child_end
+
+    def counted(run_id: str, child_id: str) -> bool:
+        counts.append(child_id)
+        return note(run_id, child_id)
+
+    runner.store.note_child_end = counted  # type: ignore[method-assign]
+    result = runner.run(parent, 7)
+    assert result.output == 7
+    # One child: its end may end the wait, so the parent keeps no count and the
+    # nudge takes it in one request, as before counts existed.
+    assert counts == []
+    assert runner.invocations[result.run_id] == 2

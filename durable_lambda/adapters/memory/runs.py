@@ -136,7 +136,14 @@ class MemoryRunStore:
         return replace(stored.run, payload=payload, output=output, error=error)
 
     def take_lease(
-        self, run_id: str, epoch: int, owner: str, expiry: dt.datetime, now: dt.datetime
+        self,
+        run_id: str,
+        epoch: int,
+        owner: str,
+        expiry: dt.datetime,
+        now: dt.datetime,
+        *,
+        counted: bool = False,
     ) -> LeaseResult:
         """Take the run if the message may (see :func:`lease_outcome`)."""
         with self._lock:
@@ -144,7 +151,7 @@ class MemoryRunStore:
             stored = self._runs.get(run_id)
             if stored is None:
                 return LeaseResult(LeaseOutcome.NOT_FOUND)
-            outcome = lease_outcome(stored.run, epoch, now)
+            outcome = lease_outcome(stored.run, epoch, now, counted=counted)
             if outcome is LeaseOutcome.TAKEN:
                 stored.run = replace(
                     stored.run,

@@ -205,11 +205,18 @@ class DynamoDBRunStore:
         return [self._hydrate(found[r]) if r in found else None for r in run_ids]
 
     def take_lease(
-        self, run_id: str, epoch: int, owner: str, expiry: dt.datetime, now: dt.datetime
+        self,
+        run_id: str,
+        epoch: int,
+        owner: str,
+        expiry: dt.datetime,
+        now: dt.datetime,
+        *,
+        counted: bool = False,
     ) -> LeaseResult:
         """Take the run for ``owner`` in one conditional update (see ``lease_outcome``)."""
         request = writes.lease_request(
-            self.table, run_id, epoch=epoch, owner=owner, expiry=expiry, now=now
+            self.table, run_id, epoch=epoch, owner=owner, expiry=expiry, now=now, counted=counted
         )
         try:
             response = self.client.update_item(**request)
@@ -224,7 +231,7 @@ class DynamoDBRunStore:
                 # Our own update, applied before a lost response and retried by botocore.
                 self._hold(run)
                 return LeaseResult(LeaseOutcome.TAKEN, run)
-            outcome = lease_outcome(run, epoch, now)
+            outcome = lease_outcome(run, epoch, now, counted=counted)
             # The condition said no: never report TAKEN for a write that did not happen.
             return LeaseResult(LeaseOutcome.BUSY if outcome is LeaseOutcome.TAKEN else outcome, run)
         run = self._hydrate(response["Attributes"])

@@ -44,7 +44,14 @@ WRITE_ID = "write_id"
 
 
 def lease_request(
-    table: str, run_id: str, *, epoch: int, owner: str, expiry: dt.datetime, now: dt.datetime
+    table: str,
+    run_id: str,
+    *,
+    epoch: int,
+    owner: str,
+    expiry: dt.datetime,
+    now: dt.datetime,
+    counted: bool = False,
 ) -> UpdateItemInputTypeDef:
     """The one UpdateItem that takes a run's lease, conditioned like ``lease_outcome``."""
     update = Update()
@@ -66,9 +73,12 @@ def lease_request(
     if epoch == ANY_EPOCH:
         # A child's nudge: the parent at any epoch, but only while suspended on its children.
         suspended = update.value("suspended", items.s(RunStatus.SUSPENDED.value))
-        update.require(
-            f"{status} = {suspended} AND attribute_exists({update.name(items.WAITING_CHILDREN)})"
-        )
+        waiting = update.name(items.WAITING_CHILDREN)
+        condition = f"{status} = {suspended} AND attribute_exists({waiting})"
+        if counted:
+            # A nudge naming its child: its end is to be counted first while a count is kept.
+            condition += f" AND attribute_not_exists({update.name(items.AWAITED_WAKE)})"
+        update.require(condition)
     else:
         lease_expiry, wake_at = update.name("lease_expiry"), update.name("wake_at")
         resumable = ", ".join(
