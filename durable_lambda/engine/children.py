@@ -116,6 +116,20 @@ class Children(Protocol):
         ...
 
 
+def awaited_count(waits: Sequence[frozenset[str]]) -> tuple[frozenset[str], int | None]:
+    """The running children a suspension counts, and how few may be left before a nudge wakes it.
+
+    ``waits``: for each wait on children, those still running. No wait goes on
+    before all its running children end, so none can before as many ends as
+    the smallest wait has: until then nudges are counted and take nothing. A
+    lone child needs no count (``None``): its nudge takes the run at once.
+    """
+    awaited = frozenset[str]().union(*waits)
+    if len(awaited) <= 1:
+        return frozenset(), None
+    return awaited, len(awaited) - min(len(wait) for wait in waits)
+
+
 def trigger_children(execution: Execution, name: str, starts: Sequence[ChildStart]) -> list[str]:
     """Trigger ``starts`` as the journaled call ``name``; replay returns the recorded run ids."""
     call = _call(execution, name, starts, EntryKind.CHILD)

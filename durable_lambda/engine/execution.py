@@ -37,6 +37,7 @@ from durable_lambda.engine.calls import (
     replayed_failure,
     step_context,
 )
+from durable_lambda.engine.children import awaited_count
 from durable_lambda.engine.environment import Environment
 from durable_lambda.engine.journal import EntryKind, EntryStatus, ErrorInfo, Journal, JournalEntry
 from durable_lambda.engine.lease import must_suspend
@@ -494,7 +495,7 @@ class Execution:
         now_first = [r for r in requests if r.wake_at is None]
         chosen = now_first[0] if now_first else min(requests, key=_wake_key)
         waits = [r.children for r in requests if r.reason is SuspendReason.CHILDREN]
-        awaited = frozenset().union(*waits)
+        awaited, awaited_wake = awaited_count(waits)
         return Suspended(
             reason=chosen.reason,
             wake_at=chosen.wake_at,
@@ -503,12 +504,8 @@ class Execution:
             # A run that continues at once reads its children then; a later wake
             # may be brought forward by a child's nudge.
             children=not now_first and bool(waits),
-            # No wait goes on before all its running children end, so none can
-            # before the smallest of them has: until that many of all the awaited
-            # children ended, their nudges count and take nothing. A lone child
-            # needs no count: its nudge takes the run at once.
-            awaited=awaited if len(awaited) > 1 else frozenset(),
-            awaited_wake=len(awaited) - min(map(len, waits)) if len(awaited) > 1 else None,
+            awaited=awaited,
+            awaited_wake=awaited_wake,
         )
 
 
