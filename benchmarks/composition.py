@@ -7,21 +7,31 @@
   marginal over a parent that triggers none; counted with ``RequestCounter``
   on an in-process worker against in-process moto. The event source
   mapping's receives and deletes are not the function's and are not counted.
-  The fan-out benchmark on the emulated stack is not written yet.
+- ``fanout_100_children_s``: a parent's ``batch_trigger_and_wait`` of 100
+  one-step children on a queue of limit 10, on the emulated stack (moto
+  server, subprocess workers, SQS pollers, scheduler ticks), from the trigger
+  to the parent's completion.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import sys
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import emit, median_of, progress
 
-from durable_lambda import TaskContext, step, task
+from durable_lambda import Queue, TaskContext, step, task
 from durable_lambda.task import TaskRegistry
 from durable_lambda.testing import LocalRunner
+
+HERE = Path(__file__).resolve().parent
 
 ITEMS = 1_000
 registry = TaskRegistry()
@@ -124,15 +134,74 @@ def function_requests(definition: object, payload: int) -> Counter[str]:
         return Counter(counter.snapshot())
 
 
+FANOUT = 100
+FANOUT_QUEUE = Queue("bench-fanout", concurrency_limit=10)
+#: Run as a script, this file is imported again as ``composition`` by the emulated
+#: stack (and by its workers): only that copy registers in the default registry.
+_EMULATED = TaskRegistry() if __name__ == "__main__" else None
+
+
+@step
+def stamp(index: int) -> int:
+    return index
+
+
+@task(id="bench-fanout-child", queue=FANOUT_QUEUE, registry=_EMULATED)
+async def fanout_child(payload: int) -> int:
+    return await stamp(payload)
+
+
+@task(id="bench-fanout-parent", registry=_EMULATED)
+async def fanout_parent(payload: int) -> int:
+    results = await fanout_child.batch_trigger_and_wait(list(range(payload)), name="children")
+    return sum(r.unwrap() for r in results)
+
+
+def fanout_seconds() -> tuple[float, float, float]:
+    """The fan-out's time, one child's alone, and an empty fan-out's (parent only), in seconds."""
+    from durable_lambda.local import EmulatedStack  # noqa: PLC0415
+    from durable_lambda.settings import Settings  # noqa: PLC0415
+
+    stack = EmulatedStack(
+        Settings(short_wait_seconds=0),
+        task_modules=["composition"],
+        pythonpath=[str(HERE)],
+        timeout=30.0,
+        # One environment per unit of the limit, and one for the parent.
+        reserved_concurrency=FANOUT_QUEUE.concurrency_limit + 1,  # type: ignore[operator]
+        batch_size=1,
+        scheduler_interval=5.0,
+    )
+
+    def timed(task_id: str, payload: int, expected: int) -> float:
+        start = time.monotonic()
+        handle = stack.trigger(task_id, payload)
+        run = stack.wait_for(handle.run_id, timeout=600, poll=0.05)
+        elapsed = time.monotonic() - start
+        result = stack.client.result(handle.run_id)
+        assert run.status.value == "COMPLETED", run
+        assert result is not None
+        assert result.output == expected, result
+        return elapsed
+
+    with stack:
+        # Warm every environment first (their imports are not the fan-out's cost).
+        timed("bench-fanout-parent", 2 * FANOUT_QUEUE.concurrency_limit, sum(range(20)))  # type: ignore[operator]
+        single = min(timed("bench-fanout-child", i, i) for i in range(3))
+        empty = min(timed("bench-fanout-parent", 0, 0) for _ in range(3))
+        fanout = timed("bench-fanout-parent", FANOUT, sum(range(FANOUT)))
+    return fanout, single, empty
+
+
 def main() -> None:
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     progress(f"{CHILDREN} trigger_and_wait children, in-process worker on moto")
     base = function_requests(parent, 0)
-    sequential = function_requests(parent, CHILDREN) - base
+    one_by_one = function_requests(parent, CHILDREN) - base
     batched = function_requests(batch_parent, CHILDREN) - function_requests(batch_parent, 0)
     emit(
         "requests_per_child_run",
-        sum(sequential.values()) / CHILDREN,
+        sum(one_by_one.values()) / CHILDREN,
         "requests",
         target_max=10,
         # Per child, in this design: its create (1 transaction: claim, META, event) and
@@ -140,10 +209,33 @@ def main() -> None:
         # final checkpoint (2: a first invocation reads no journal), its nudge (1), the
         # parent's lease, journal read and read of the child (3); the recorded result
         # rides the parent's next checkpoint. 8 if the child wrote its result into the
-        # parent's journal, saving the parent's read of the child.
+        # parent's journal, saving the parent's read of the child. In a batch, each
+        # child's nudge is counted instead (a refused lease and a count, 2) and the
+        # parent wakes once for all of them (batch_of_10_per_child).
         theoretical_min=9,
         batch_of_10_per_child=round(sum(batched.values()) / CHILDREN, 2),
-        operations={k: round(v / CHILDREN, 2) for k, v in sorted(sequential.items())},
+        operations={k: round(v / CHILDREN, 2) for k, v in sorted(one_by_one.items())},
+    )
+    limit = FANOUT_QUEUE.concurrency_limit
+    assert limit is not None
+    progress(f"{FANOUT} children of one parent on a queue of limit {limit}, emulated stack")
+    fanout, single, empty = fanout_seconds()
+    waves = math.ceil(FANOUT / limit)
+    emit(
+        "fanout_100_children_s",
+        fanout,
+        "s",
+        target_max=30,
+        # The children can only run in waves of the limit, each at least one
+        # child's run alone on this stack (trigger, delivery, lease, step,
+        # final checkpoint); around them, the parent's own trigger, suspension
+        # and final wake-up (a fan-out of none). Above it: hand-offs between
+        # waves (a release, a grant, a resume message, a poll) and the parent's
+        # wake-ups on nudges while children still run.
+        theoretical_min=round(waves * single + empty, 2),
+        one_child_alone_s=round(single, 3),
+        empty_fanout_s=round(empty, 3),
+        waves=waves,
     )
     progress(f"a ctx.map of {ITEMS} one-step items, memory backend (median of 7)")
     emit("map_1000_items_engine_ms", median_of(7, lambda: run_ms(mapped)), "ms", target_max=100)

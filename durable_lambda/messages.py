@@ -1,4 +1,7 @@
-"""Resume messages: the wire format ``{"run_id": "...", "epoch": N}`` and the one send."""
+"""Resume messages: the wire format ``{"run_id": "...", "epoch": N}`` and the one send.
+
+A child's nudge to its parent also names the child: ``"child": "<run id>"``.
+"""
 
 from __future__ import annotations
 
@@ -30,7 +33,10 @@ class PoisonMessageError(TerminalError):
 
 def encode_message(message: ResumeMessage) -> str:
     """The body of a resume message."""
-    return json.dumps({"run_id": message.run_id, "epoch": message.epoch}, separators=(",", ":"))
+    data: dict[str, object] = {"run_id": message.run_id, "epoch": message.epoch}
+    if message.child is not None:
+        data["child"] = message.child
+    return json.dumps(data, separators=(",", ":"))
 
 
 def decode_message(body: str) -> ResumeMessage:
@@ -54,4 +60,9 @@ def decode_message(body: str) -> ResumeMessage:
         raise PoisonMessageError(
             f"message field epoch must be an integer >= 0 (or {ANY_EPOCH}: a child's nudge)"
         )
-    return ResumeMessage(run_id=run_id, epoch=epoch)
+    child = data.get("child")
+    if child is not None and (not isinstance(child, str) or not child or epoch != ANY_EPOCH):
+        raise PoisonMessageError(
+            f"message field child must be a non-empty string, on a nudge (epoch {ANY_EPOCH}) only"
+        )
+    return ResumeMessage(run_id=run_id, epoch=epoch, child=child)

@@ -94,9 +94,30 @@ class RunStore(Protocol):
         ...
 
     def take_lease(
-        self, run_id: str, epoch: int, owner: str, expiry: dt.datetime, now: dt.datetime
+        self,
+        run_id: str,
+        epoch: int,
+        owner: str,
+        expiry: dt.datetime,
+        now: dt.datetime,
+        *,
+        counted: bool = False,
     ) -> LeaseResult:
-        """Take the run for ``owner`` if a message of ``epoch`` may take it now."""
+        """Take the run for ``owner`` if a message of ``epoch`` may take it now.
+
+        ``counted``: a child's nudge naming its child, which does not take a
+        run that keeps a count of its awaited children (see ``lease_outcome``).
+        """
+        ...
+
+    def note_child_end(self, run_id: str, child_id: str) -> bool:
+        """Count child ``child_id``'s end on its parent ``run_id``, once however often told.
+
+        Returns:
+            Whether the child's nudge may take the parent now: its children's
+            ends leave few enough running that a wait may have ended (see
+            ``engine.transitions.child_ended``). ``False`` for no such run.
+        """
         ...
 
     def load_journal(self, run_id: str) -> list[JournalEntry]:

@@ -242,6 +242,8 @@ class Scheduler:
                     failed += 1
                     if ended.parent_run_id is not None:
                         # A child ended here, not in a worker: wake its parent as a worker would.
-                        self.queue.send(ResumeMessage(ended.parent_run_id, ANY_EPOCH), 0)
+                        self.queue.send(
+                            ResumeMessage(ended.parent_run_id, ANY_EPOCH, ended.run_id), 0
+                        )
                 self.dead_letters.delete(letter.receipt_handle)
         return failed

@@ -151,6 +151,15 @@ def decode(text: str, annotation: Any = None) -> Any:
         value = _DECODER.decode(text)
     except ValueError as exc:
         raise SerializationError(f"stored value is not valid JSON: {exc}") from exc
+    return validate(value, annotation)
+
+
+def validate(value: Any, annotation: Any) -> Any:
+    """Validate plain JSON data ``value`` into ``annotation`` (``None`` or ``Any``: as is).
+
+    Raises:
+        SerializationError: The value does not match ``annotation``.
+    """
     if annotation is None or annotation is Any:
         return value
     try:

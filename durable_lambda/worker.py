@@ -36,6 +36,7 @@ from durable_lambda.engine.records import (
     EventKind,
     Fence,
     LeaseOutcome,
+    LeaseResult,
     ResumeMessage,
     RunRecord,
     TimelineEvent,
@@ -142,7 +143,7 @@ class Worker:
                 until it reaches the DLQ).
             UnknownTaskError: The run's task is not registered in this process.
         """
-        taken = self._take(message, invocation)
+        taken = self._deferred(message, invocation) or self._take(message, invocation)
         if isinstance(taken, Report):
             return taken
         run, fence, now = taken.run, taken.fence, taken.now
@@ -176,28 +177,38 @@ class Worker:
             self.store.note_delivery_error(run.run_id, str(exc))
             raise
 
-    def _take(self, message: ResumeMessage, invocation: Invocation) -> _Taken | Report:
-        """Take the run's lease, or say why this message executes nothing."""
-        now = self.clock.now()
+    def _deferred(self, message: ResumeMessage, invocation: Invocation) -> Report | None:
+        """Hand the message on when this invocation has too little time left to use it."""
         margin = safety_margin(
             invocation.timeout,
             self.settings.safety_margin_seconds,
             self.settings.safety_margin_fraction,
         )
-        if invocation.remaining() < margin:
-            # Late in a batch: too little time to make progress. Hand the message
-            # to a fresh invocation rather than take a lease we cannot use.
-            self.queue.send(message, 0)
-            return Report(
-                message.run_id, Action.DEFERRED, detail="too little time left in this invocation"
-            )
+        if invocation.remaining() >= margin:
+            return None
+        # Late in a batch: too little time to make progress. Hand the message
+        # to a fresh invocation rather than take a lease we cannot use.
+        self.queue.send(message, 0)
+        return Report(
+            message.run_id, Action.DEFERRED, detail="too little time left in this invocation"
+        )
+
+    def _take(self, message: ResumeMessage, invocation: Invocation) -> _Taken | Report:
+        """Take the run's lease, or say why this message executes nothing."""
+        now = self.clock.now()
         owner = new_owner(invocation.request_id)
         expiry = lease_expiry(now, invocation.remaining())
-        taken = self.store.take_lease(message.run_id, message.epoch, owner, expiry, now)
+        taken = self._take_lease(message, owner, expiry, now)
+        if isinstance(taken, Report):
+            return taken
         run = taken.run
         if taken.outcome is LeaseOutcome.NOT_FOUND or run is None:
             raise RunNotFoundError(f"no run {message.run_id!r}")
         if taken.outcome is LeaseOutcome.STALE:
+            if run.status.is_terminal and message.epoch == run.epoch:
+                # The message of the invocation that ended the run, delivered
+                # again: that invocation may have died before its nudge.
+                self._nudge_parent(run)
             return Report(
                 run.run_id, Action.STALE, run.status, detail=f"epoch {message.epoch} vs {run.epoch}"
             )
@@ -221,6 +232,35 @@ class Worker:
             send_resume(self.queue, ResumeMessage(run.run_id, run.epoch), plan(run.wake_at, now))
             return Report(run.run_id, Action.EARLY, run.status, detail=f"wakes at {run.wake_at}")
         return _Taken(run, Fence(owner=owner, epoch=run.epoch), expiry, now)
+
+    def _take_lease(
+        self, message: ResumeMessage, owner: str, expiry: dt.datetime, now: dt.datetime
+    ) -> LeaseResult | Report:
+        """Take the lease; a child's nudge to a parent keeping a count is counted first.
+
+        A parent waiting on one child keeps no count: the nudge takes it in one
+        request. Waiting on many, it does: the take is refused, the child's end
+        counted (once, however often told), and only a count that says a wait
+        may have ended takes the parent, which then reads its children.
+        """
+        counted = message.child is not None
+        taken = self.store.take_lease(
+            message.run_id, message.epoch, owner, expiry, now, counted=counted
+        )
+        run = taken.run
+        if (
+            message.child is None
+            or taken.outcome is not LeaseOutcome.STALE
+            or run is None
+            or run.status is not RunStatus.SUSPENDED
+            or run.awaited_wake is None
+        ):
+            return taken
+        if not self.store.note_child_end(message.run_id, message.child):
+            return Report(
+                run.run_id, Action.STALE, run.status, detail=f"nudge of {message.child} counted"
+            )
+        return self.store.take_lease(message.run_id, ANY_EPOCH, owner, expiry, now)
 
     def _execute(
         self, run: RunRecord, task: Task[Any, Any], fence: Fence, invocation: Invocation
@@ -332,9 +372,8 @@ class Worker:
         if stored.status is RunStatus.SUSPENDED and not checkpoint.timer:
             resume = plan(stored.wake_at, self.clock.now())
             send_resume(self.queue, ResumeMessage(run.run_id, stored.epoch), resume)
-        if stored.status.is_terminal and run.parent_run_id is not None:
-            # Wake the parent now; a lost nudge is recovered by its fallback wake time.
-            self.queue.send(ResumeMessage(run.parent_run_id, ANY_EPOCH), 0)
+        if stored.status.is_terminal:
+            self._nudge_parent(run)
         return Report(
             run.run_id,
             action,
@@ -344,6 +383,16 @@ class Worker:
             hops=stored.invocations,
             error_type=stored.error.type if stored.error is not None else None,
         )
+
+    def _nudge_parent(self, run: RunRecord) -> None:
+        """Tell ``run``'s parent, if any, that it ended (counted once however often told).
+
+        Sent after the terminal checkpoint: a worker killed in between leaves
+        the run's message undeleted, and its redelivery sends the nudge again.
+        The parent's fallback wake time covers the rest.
+        """
+        if run.parent_run_id is not None:
+            self.queue.send(ResumeMessage(run.parent_run_id, ANY_EPOCH, run.run_id), 0)
 
     def _write(
         self,

@@ -113,4 +113,6 @@ def _suspended(outcome: Suspended, now: dt.datetime, head: tuple[TimelineEvent, 
         events=(*head, TimelineEvent(now, kind, detail, delay=resume.seconds)),
         timer=resume.timer,
         waiting_children=outcome.children,
+        awaited_children=outcome.awaited if outcome.children else frozenset(),
+        awaited_wake=outcome.awaited_wake if outcome.children else None,
     )

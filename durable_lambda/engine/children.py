@@ -5,9 +5,12 @@ derived from the parent's run id and the call's identity, so a trigger
 re-executed after a crash between the create and its record finds the same
 children instead of creating others. A wait on children suspends the parent
 (no Lambda time, its concurrency unit given back) with ``waiting_children``
-set and a far fallback wake time; each child's end nudges the parent, which
-reads the children's states again and either records their results (replay
-returns them without reading anything) or suspends once more.
+set and a far fallback wake time; each child's end nudges the parent. The
+parent keeps the set of running children it waits on: each nudge takes its
+child out once, and only when so few are left that a wait may have ended does
+a nudge take the parent, which reads the children's states again and either
+records their results (replay returns them without reading anything) or
+suspends once more. A batch of N children costs one read of them, not N.
 """
 
 from __future__ import annotations
@@ -113,6 +116,20 @@ class Children(Protocol):
         ...
 
 
+def awaited_count(waits: Sequence[frozenset[str]]) -> tuple[frozenset[str], int | None]:
+    """The running children a suspension counts, and how few may be left before a nudge wakes it.
+
+    ``waits``: for each wait on children, those still running. No wait goes on
+    before all its running children end, so none can before as many ends as
+    the smallest wait has: until then nudges are counted and take nothing. A
+    lone child needs no count (``None``): its nudge takes the run at once.
+    """
+    awaited = frozenset[str]().union(*waits)
+    if len(awaited) <= 1:
+        return frozenset(), None
+    return awaited, len(awaited) - min(len(wait) for wait in waits)
+
+
 def trigger_children(execution: Execution, name: str, starts: Sequence[ChildStart]) -> list[str]:
     """Trigger ``starts`` as the journaled call ``name``; replay returns the recorded run ids."""
     call = _call(execution, name, starts, EntryKind.CHILD)
@@ -185,9 +202,12 @@ async def wait_children(
         execution.pend(done)
         return states
     fallback = execution.env.now() + dt.timedelta(seconds=execution.env.children_fallback)
-    running = len(run_ids) if fresh else sum(not s.status.is_terminal for s in states)
+    ended = {s.run_id for s in states if s.status.is_terminal}
+    running = frozenset(r for r in run_ids if r not in ended)
     key = call_key(call.scope, name, call.occurrence)
-    execution.suspend(SuspendReason.CHILDREN, fallback, f"{key}: {running} children running")
+    execution.suspend(
+        SuspendReason.CHILDREN, fallback, f"{key}: {len(running)} children running", running
+    )
     raise AssertionError  # pragma: no cover - suspend always raises
 
 

@@ -11,9 +11,11 @@ whole result once complete, so replay never re-reads every branch.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+import contextvars
+import math
+from collections.abc import Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from durable_lambda import serde
 from durable_lambda.engine.batch import (
@@ -25,11 +27,18 @@ from durable_lambda.engine.batch import (
 )
 from durable_lambda.engine.calls import checked_value, entry_of
 from durable_lambda.engine.journal import EntryKind, EntryStatus, ErrorInfo, call_key
-from durable_lambda.engine.scopes import current_scope, in_scope, named_scope_context
-from durable_lambda.errors import ConfigurationError, Suspend
+from durable_lambda.engine.scopes import (
+    current_scope,
+    in_scope,
+    named_scope_context,
+    scope_context,
+)
+from durable_lambda.errors import ConfigurationError, SerializationError, Suspend
 
 if TYPE_CHECKING:
     from durable_lambda.engine.execution import Execution
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +115,7 @@ async def run_batch(
     execution.check_not_stopping()
     started = execution.env.now()
     run = _BatchRun(path, branches, max_concurrency or len(branches), completion)
-    plain = await run.go(execution)
+    plain, values = await run.go(execution)
     execution.check_not_stopping()  # as for a child context: no result computed after a stop
     execution.persist(
         entry_of(
@@ -120,7 +129,41 @@ async def run_batch(
             ended_at=execution.env.now(),
         )
     )
-    return _typed(plain, branches)
+    # The live call returns the values the branches' results were validated
+    # into as they ended; a replay validates the recorded ones (``_typed``).
+    items = tuple(
+        item
+        if item.status is not ItemStatus.SUCCEEDED or values[item.index] is item.result
+        else BatchItem(item.index, item.name, item.status, values[item.index])
+        for item in plain.items
+    )
+    return BatchResult(items=items, completion_reason=plain.completion_reason)
+
+
+def _recordable(what: str, value: Any, result_type: Any) -> tuple[Any, Any]:
+    """``value`` as plain JSON data (to record) and validated into ``result_type``.
+
+    One encoding and one decoding, as :func:`checked_value` does for a step.
+
+    Raises:
+        SerializationError: Naming ``what``, when the value has no JSON form
+            or does not fit ``result_type``.
+    """
+    if _is_plain_scalar(value) and (result_type is None or type(value) is result_type):
+        return value, value  # its JSON round trip is itself: skip the encoding
+    try:
+        plain = serde.decode(serde.encode(value))
+        return plain, serde.validate(plain, result_type)
+    except SerializationError as exc:
+        raise SerializationError(f"{what} returned a value that cannot be recorded: {exc}") from exc
+
+
+def _is_plain_scalar(value: Any) -> bool:
+    """Whether ``value`` is JSON text's own scalar (a finite float included)."""
+    kind = type(value)
+    if kind is float:
+        return math.isfinite(value)
+    return kind is int or kind is str or kind is bool or value is None
 
 
 def _typed(plain: BatchResult[Any], branches: Sequence[Branch]) -> BatchResult[Any]:
@@ -145,7 +188,12 @@ def _check_name(name: str, what: str) -> None:
 
 
 class _BatchRun:
-    """One invocation's run of a batch's branches."""
+    """One invocation's run of a batch's branches.
+
+    ``limit`` runner tasks take the branches in index order, each branch in
+    its own scope: a thousand items cost a thousand scopes but not a thousand
+    asyncio tasks (and their contexts) when only a few may run at once.
+    """
 
     def __init__(
         self,
@@ -156,28 +204,34 @@ class _BatchRun:
     ) -> None:
         self.path = path
         self.branches = branches
-        self.limit = asyncio.Semaphore(limit)
+        self.limit = min(limit, len(branches))
         self.completion = completion or CompletionConfig()
         self.items: list[BatchItem[Any] | None] = [None] * len(branches)
+        #: Each successful branch's value as the live call returns it (validated once).
+        self.values: list[Any] = [None] * len(branches)
         self.succeeded = 0
         self.failed = 0
         self.reason: CompletionReason | None = None
         self.tasks: list[asyncio.Task[None]] = []
+        self.stops: list[BaseException] = []
+        self.next_index = 0
 
     def scope_of(self, index: int) -> str:
         return f"{self.path}/{self.branches[index].name}"
 
-    async def go(self, execution: Execution) -> BatchResult[Any]:
+    async def go(self, execution: Execution) -> tuple[BatchResult[Any], list[Any]]:
+        """Run the branches; the plain result (to record) and the live values by index."""
         loop = asyncio.get_running_loop()
+        # A named context: the runners take no number in the caller's scope, so
+        # tasks the caller creates later are numbered as if the batch made none.
         self.tasks = [
-            loop.create_task(self._branch(i), context=named_scope_context(self.scope_of(i)))
-            for i in range(len(self.branches))
+            loop.create_task(self._runner(), context=named_scope_context(self.path))
+            for _ in range(self.limit)
         ]
-        ends = await asyncio.gather(*self.tasks, return_exceptions=True)
+        await asyncio.gather(*self.tasks, return_exceptions=True)
         if self.reason is None or self.reason is CompletionReason.ALL_COMPLETED:
-            stop = next((e for e in ends if isinstance(e, Suspend)), None)
-            if stop is not None:
-                raise stop  # branches wait or hop: the whole run suspends, replay resumes them
+            if self.stops:
+                raise self.stops[0]  # branches wait or hop: the whole run suspends
         else:
             # Complete early: what the cut branches asked for is no longer needed.
             cut = [self.scope_of(i) for i, item in enumerate(self.items) if item is None]
@@ -186,29 +240,42 @@ class _BatchRun:
             item or BatchItem(i, self.branches[i].name, ItemStatus.NOT_STARTED)
             for i, item in enumerate(self.items)
         )
-        return BatchResult(
+        plain = BatchResult(
             items=items, completion_reason=self.reason or CompletionReason.ALL_COMPLETED
         )
+        return plain, self.values
+
+    async def _runner(self) -> None:
+        """Run branches one after another, in index order, until none is left or the batch ends."""
+        while self.reason is None and self.next_index < len(self.branches):
+            index = self.next_index
+            self.next_index = index + 1
+            try:
+                # In a context of its own, as a task per branch would have it (its
+                # scope, and any context variable user code sets, stay its own),
+                # without the cost of a task per branch.
+                await _in_context(self._branch(index), scope_context(self.scope_of(index)))
+            except Suspend as stop:
+                # This branch waits or hops; the others go on as far as their
+                # journal takes them (a new call raises the stop again).
+                self.stops.append(stop)
 
     async def _branch(self, index: int) -> None:
         branch = self.branches[index]
-        async with self.limit:
-            if self.reason is not None:
-                return  # completed early: start nothing new
-            try:
-                value = await branch.run()
-                encoded, _ = checked_value(
-                    f"branch {self.scope_of(index)!r}", value, branch.result_type
-                )
-            except Exception as exc:  # noqa: BLE001 - a branch failure is a value of the batch
-                self.items[index] = BatchItem(
-                    index, branch.name, ItemStatus.FAILED, error=ErrorInfo.from_exception(exc)
-                )
-                self.failed += 1
-            else:
-                plain = serde.decode(encoded)
-                self.items[index] = BatchItem(index, branch.name, ItemStatus.SUCCEEDED, plain)
-                self.succeeded += 1
+        try:
+            value = await branch.run()
+            plain, typed = _recordable(
+                f"branch {self.scope_of(index)!r}", value, branch.result_type
+            )
+        except Exception as exc:  # noqa: BLE001 - a branch failure is a value of the batch
+            self.items[index] = BatchItem(
+                index, branch.name, ItemStatus.FAILED, error=ErrorInfo.from_exception(exc)
+            )
+            self.failed += 1
+        else:
+            self.items[index] = BatchItem(index, branch.name, ItemStatus.SUCCEEDED, plain)
+            self.values[index] = typed
+            self.succeeded += 1
         if self.reason is None:
             self.reason = self.completion.decide(self.succeeded, self.failed, len(self.branches))
             if self.reason is not None and self.reason is not CompletionReason.ALL_COMPLETED:
@@ -216,3 +283,36 @@ class _BatchRun:
                 for task in self.tasks:
                     if task is not current and not task.done():
                         task.cancel()  # a step body in flight is shielded: it still records
+
+
+class _Forward:
+    """Hands what a driven coroutine yielded (a future, or ``None``) up to the running task."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __await__(self) -> Generator[Any, None, None]:
+        yield self.value
+
+
+async def _in_context(awaitable: Awaitable[T], context: contextvars.Context) -> T:
+    """Await ``awaitable`` with each of its steps run in ``context``.
+
+    What ``asyncio.Task`` does for its coroutine, inside the current task: the
+    futures the coroutine waits on are waited on by this task, and what the
+    task is sent or thrown (a cancellation) is passed on into the coroutine.
+    """
+    steps = awaitable.__await__()
+    try:
+        pending = context.run(steps.send, None)
+        while True:
+            try:
+                await _Forward(pending)
+            except BaseException as exc:  # noqa: BLE001 - a cancellation: the coroutine's to handle
+                pending = context.run(steps.throw, exc)
+            else:
+                pending = context.run(steps.send, None)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]

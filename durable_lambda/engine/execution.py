@@ -37,6 +37,7 @@ from durable_lambda.engine.calls import (
     replayed_failure,
     step_context,
 )
+from durable_lambda.engine.children import awaited_count
 from durable_lambda.engine.environment import Environment
 from durable_lambda.engine.journal import EntryKind, EntryStatus, ErrorInfo, Journal, JournalEntry
 from durable_lambda.engine.lease import must_suspend
@@ -102,6 +103,8 @@ class _SuspendRequest:
     wake_at: dt.datetime | None
     detail: str
     scope: str = ""
+    #: For a wait on children: those still running (all must end for it to go on).
+    children: frozenset[str] = frozenset()
 
 
 @dataclass(slots=True)
@@ -318,8 +321,14 @@ class Execution:
             raise StoreFailedSignal from exc
         self.journal.record(entry)
 
-    def _suspend(self, reason: SuspendReason, wake_at: dt.datetime | None, detail: str) -> None:
-        self._suspends.append(_SuspendRequest(reason, wake_at, detail, current_scope()))
+    def _suspend(
+        self,
+        reason: SuspendReason,
+        wake_at: dt.datetime | None,
+        detail: str,
+        children: frozenset[str] = frozenset(),
+    ) -> None:
+        self._suspends.append(_SuspendRequest(reason, wake_at, detail, current_scope(), children))
         raise SuspendSignal
 
     # -- for composite calls (engine/composition.py) -----------------------------------
@@ -342,9 +351,18 @@ class Execution:
         self._pending.append(entry)
         self.journal.record(entry)
 
-    def suspend(self, reason: SuspendReason, wake_at: dt.datetime | None, detail: str) -> None:
-        """Stop the invocation here; the run resumes at ``wake_at`` (always raises)."""
-        self._suspend(reason, wake_at, detail)
+    def suspend(
+        self,
+        reason: SuspendReason,
+        wake_at: dt.datetime | None,
+        detail: str,
+        children: frozenset[str] = frozenset(),
+    ) -> None:
+        """Stop the invocation here; the run resumes at ``wake_at`` (always raises).
+
+        ``children``: for a wait on children, those still running.
+        """
+        self._suspend(reason, wake_at, detail, children)
 
     def fail_store(self, exc: Exception) -> None:
         """Stop the invocation for a store error (the message is retried; always raises)."""
@@ -483,6 +501,8 @@ class Execution:
         requests = self._suspends or [_SuspendRequest(SuspendReason.DEADLINE, None, "")]
         now_first = [r for r in requests if r.wake_at is None]
         chosen = now_first[0] if now_first else min(requests, key=_wake_key)
+        waits = [r.children for r in requests if r.reason is SuspendReason.CHILDREN]
+        awaited, awaited_wake = awaited_count(waits)
         return Suspended(
             reason=chosen.reason,
             wake_at=chosen.wake_at,
@@ -491,6 +511,8 @@ class Execution:
             # A run that continues at once reads its children (tokens) then; a
             # later wake may be brought forward by a child's (completer's) nudge.
             children=not now_first and any(r.reason in NUDGEABLE for r in requests),
+            awaited=awaited,
+            awaited_wake=awaited_wake,
         )
 
 

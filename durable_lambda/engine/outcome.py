@@ -51,7 +51,10 @@ class Suspended:
     ``entries`` are journal entries to persist with the checkpoint (pending
     waits, retrying steps) so they cost no request of their own. ``children``:
     the run waits on something outside (child runs, a wait token) whose nudge
-    may take it before ``wake_at``.
+    may take it before ``wake_at``; ``awaited``: the child runs still running,
+    and ``awaited_wake``: how few of them may be left before a child's nudge
+    takes the run (no wait on children can end sooner; a token's nudge is not
+    counted and takes it at once).
     """
 
     reason: SuspendReason
@@ -59,6 +62,8 @@ class Suspended:
     entries: tuple[JournalEntry, ...] = ()
     detail: str = ""
     children: bool = False
+    awaited: frozenset[str] = frozenset()
+    awaited_wake: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,6 +53,11 @@ class RunRecord:
         waiting_children: Suspended on something outside that nudges it: its
             children ending, a wait token resolved. A nudge (a message of
             :data:`ANY_EPOCH`) may take it before its ``wake_at``.
+        awaited_children: While suspended on its children, those still running
+            that it waits on; each child's end is taken out once.
+        awaited_wake: While ``awaited_children`` is in force, a nudge takes the
+            run only once at most this many are left (no wait can end sooner);
+            ``None``: any nudge may take it.
     """
 
     run_id: str
@@ -85,6 +90,8 @@ class RunRecord:
     root_run_id: str | None = None
     depth: int = 0
     waiting_children: bool = False
+    awaited_children: frozenset[str] = frozenset()
+    awaited_wake: int | None = None
 
 
 #: The epoch of a child's nudge to its parent: it takes the parent at whatever
@@ -182,6 +189,8 @@ class Checkpoint:
             if the invocation changed it.
         waiting_children: The run suspends on something outside that nudges
             it (children ending, a token resolved) before ``wake_at``.
+        awaited_children: The running children it waits on (see :class:`RunRecord`).
+        awaited_wake: Their count at which a nudge may take it (``None``: any nudge).
     """
 
     status: RunStatus
@@ -199,6 +208,8 @@ class Checkpoint:
     release: SlotKey | None = None
     metadata: str | None = None
     waiting_children: bool = False
+    awaited_children: frozenset[str] = frozenset()
+    awaited_wake: int | None = None
 
 
 class LeaseOutcome(StrEnum):
@@ -232,11 +243,13 @@ class Timer:
 class ResumeMessage:
     """The body of a resume message: only the run and the epoch, never a payload.
 
-    A child's nudge to its parent carries :data:`ANY_EPOCH`.
+    A child's nudge to its parent carries :data:`ANY_EPOCH` and the child's run
+    id, so the parent counts each child's end once.
     """
 
     run_id: str
     epoch: int
+    child: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

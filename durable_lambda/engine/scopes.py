@@ -45,6 +45,18 @@ def in_scope(path: str) -> Iterator[None]:
         _scope.reset(token)
 
 
+def scope_context(path: str) -> contextvars.Context:
+    """A copy of the current context whose scope is ``path``, to run a scope's code in.
+
+    For code driven inside the current task (a batch's branches): tasks it
+    creates are numbered from ``path``, as they would be in a task of that scope.
+    """
+    context = contextvars.copy_context()
+    context.run(_scope.set, path)
+    context.run(_named.set, False)
+    return context
+
+
 def named_scope_context(path: str) -> contextvars.Context:
     """A context for a new task whose scope is ``path`` rather than the next number."""
     context = contextvars.copy_context()

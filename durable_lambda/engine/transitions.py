@@ -15,7 +15,9 @@ from durable_lambda.engine.records import ANY_EPOCH, Checkpoint, LeaseOutcome, R
 from durable_lambda.engine.state import RESUMABLE, RunStatus
 
 
-def lease_outcome(run: RunRecord, epoch: int, now: dt.datetime) -> LeaseOutcome:
+def lease_outcome(
+    run: RunRecord, epoch: int, now: dt.datetime, *, counted: bool = False
+) -> LeaseOutcome:
     """Whether a message of ``epoch`` may take ``run`` at ``now``.
 
     A child's nudge (``ANY_EPOCH``) takes a run suspended on its children at
@@ -23,10 +25,13 @@ def lease_outcome(run: RunRecord, epoch: int, now: dt.datetime) -> LeaseOutcome:
     live invocation holds the run (the parent may not have checkpointed its
     suspension yet: the nudge is re-sent shortly) and STALE otherwise
     (finished, resuming by its own message, or held by a dead invocation whose
-    recovery replays it: each of those reads the children anyway).
+    recovery replays it: each of those reads the children anyway). A child's
+    nudge that is ``counted`` (it names its child) is STALE while the run keeps
+    a count of its awaited children: the child's end must be counted first
+    (:func:`child_ended`), and only a count that says so takes the run.
     """
     if epoch == ANY_EPOCH:
-        return _nudge_outcome(run, now)
+        return _nudge_outcome(run, now, counted=counted)
     if run.status.is_terminal or run.epoch != epoch:
         return LeaseOutcome.STALE
     if run.status is RunStatus.RUNNING:
@@ -39,13 +44,30 @@ def lease_outcome(run: RunRecord, epoch: int, now: dt.datetime) -> LeaseOutcome:
     return LeaseOutcome.TAKEN
 
 
-def _nudge_outcome(run: RunRecord, now: dt.datetime) -> LeaseOutcome:
+def _nudge_outcome(run: RunRecord, now: dt.datetime, *, counted: bool) -> LeaseOutcome:
     if run.status is RunStatus.RUNNING:
         live = run.lease_expiry is not None and run.lease_expiry > now
         return LeaseOutcome.BUSY if live else LeaseOutcome.STALE
     if run.status is RunStatus.SUSPENDED and run.waiting_children:
-        return LeaseOutcome.TAKEN
+        counting = counted and run.awaited_wake is not None
+        return LeaseOutcome.STALE if counting else LeaseOutcome.TAKEN
     return LeaseOutcome.STALE
+
+
+def child_ended(run: RunRecord, child_id: str) -> tuple[RunRecord, bool]:
+    """``run`` with ``child_id``'s end counted, and whether its nudge may take ``run`` now.
+
+    A run suspended on its children keeps the set of those still running it
+    waits on; each child's end takes it out once (a duplicate nudge finds it
+    gone and counts nothing), and only once so few are left that a wait may
+    have ended does a nudge take the run, which then reads its children. With
+    no set in force (the run is not suspended on children yet, or it was taken
+    since) every nudge tries, as the lease rules say.
+    """
+    if run.awaited_wake is None:
+        return run, True
+    remaining = run.awaited_children - {child_id}
+    return replace(run, awaited_children=remaining), len(remaining) <= run.awaited_wake
 
 
 def failable(run: RunRecord, epoch: int, now: dt.datetime) -> bool:
@@ -86,6 +108,8 @@ def apply_checkpoint(run: RunRecord, checkpoint: Checkpoint) -> RunRecord:
         admitted_at=run.admitted_at or checkpoint.admitted_at,
         finished_at=at if checkpoint.status.is_terminal else None,
         waiting_children=checkpoint.waiting_children,
+        awaited_children=checkpoint.awaited_children,
+        awaited_wake=checkpoint.awaited_wake,
     )
 
 

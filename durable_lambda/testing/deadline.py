@@ -135,10 +135,21 @@ class DeadlineStore:
         return self.inner.get_runs(run_ids)
 
     def take_lease(
-        self, run_id: str, epoch: int, owner: str, expiry: dt.datetime, now: dt.datetime
+        self,
+        run_id: str,
+        epoch: int,
+        owner: str,
+        expiry: dt.datetime,
+        now: dt.datetime,
+        *,
+        counted: bool = False,
     ) -> LeaseResult:
         """See :class:`~durable_lambda.ports.RunStore`."""
-        return self.inner.take_lease(run_id, epoch, owner, expiry, now)
+        return self.inner.take_lease(run_id, epoch, owner, expiry, now, counted=counted)
+
+    def note_child_end(self, run_id: str, child_id: str) -> bool:
+        """See :class:`~durable_lambda.ports.RunStore`."""
+        return self.inner.note_child_end(run_id, child_id)
 
     def load_journal(self, run_id: str) -> list[JournalEntry]:
         """See :class:`~durable_lambda.ports.RunStore`."""

@@ -235,7 +235,7 @@ class LocalRunner:
                 self._held.append((due, message))
                 continue
             self.clock.advance_to(due)
-            self.reports.append(self.invoke_once(message.run_id, message.epoch))
+            self.reports.append(self.invoke_once(message.run_id, message.epoch, message.child))
             return True
         now = self.clock.now()
         timers = [
@@ -250,22 +250,47 @@ class LocalRunner:
         return True
 
     def _blocked_on_token(self, run_id: str) -> bool:
-        """Whether the run sleeps until a wait token's deadline (or its recheck time)."""
+        """Whether the run sleeps until someone else acts: a token, or its children.
+
+        A run suspended on what nudges it (a token resolved, a child ending)
+        wakes by itself only at a token's deadline, or at a fallback or recheck
+        time that exists for nudges lost in AWS, never here. Those wake-ups wait
+        for :meth:`advance`; skipping to them would fire token timeouts early,
+        or wake a parent of children blocked on tokens every hour forever. A
+        timed wait or a retry's backoff due first is skipped to, as always.
+        """
         run = self.store.get_run(run_id)
         if run is None or run.status is not RunStatus.SUSPENDED or run.wake_at is None:
             return False
         if not run.waiting_children:
             return False  # a timed wait or a backoff: skipped, as always
-        return any(
-            entry.kind is EntryKind.TOKEN_WAIT
-            and entry.status is EntryStatus.WAITING
+        journal = self.journal(run_id)
+        if any(
+            entry.kind in (EntryKind.WAIT, EntryKind.STEP)
+            and entry.status in (EntryStatus.WAITING, EntryStatus.RETRYING)
             and entry.wake_at is not None
             and entry.wake_at <= run.wake_at
-            for entry in self.journal(run_id)
+            for entry in journal
+        ):
+            return False
+        waiting = [e for e in journal if e.status is EntryStatus.WAITING]
+        if any(e.kind is EntryKind.TOKEN_WAIT for e in waiting):
+            return True
+        # Children still running will nudge it; if all have ended, their nudge
+        # was lost (a test dropped it) and the fallback is how it recovers.
+        children = [
+            child
+            for e in waiting
+            if e.kind is EntryKind.CHILD_WAIT
+            for child in json.loads(e.result or "{}").get("runs", [])
+        ]
+        return any(
+            child is not None and not child.status.is_terminal
+            for child in self.store.get_runs(children)
         )
 
-    def invoke_once(self, run_id: str, epoch: int) -> Report:
-        """One simulated Lambda invocation for a resume message."""
+    def invoke_once(self, run_id: str, epoch: int, child: str | None = None) -> Report:
+        """One simulated Lambda invocation for a resume message (``child``: a nudge's child)."""
         expires = self.clock.monotonic() + self.deadline
         invocation = Invocation(
             request_id=f"local-{next(self._request_ids)}",
@@ -274,10 +299,10 @@ class LocalRunner:
         )
         self._deadline.arm(invocation.remaining)
         try:
-            report = self.worker.handle(ResumeMessage(run_id, epoch), invocation)
+            report = self.worker.handle(ResumeMessage(run_id, epoch, child), invocation)
         except InvocationKilled as killed:
             self.invocations[run_id] += 1
-            return self._killed(ResumeMessage(run_id, epoch), killed)
+            return self._killed(ResumeMessage(run_id, epoch, child), killed)
         finally:
             self._deadline.disarm()
         if report.action == "executed":

@@ -148,3 +148,74 @@ def test_children_are_created_with_their_events_and_a_replay_finds_the_same_runs
     assert [r.run_id for r in found[40:]] == [r.run_id for r, _ in again[40:]]
     assert backend.store.get_run(again[0][0].run_id) is None  # no second child for a key
     assert len(backend.store.list_events(first[0][0].run_id)) == 1
+
+
+def _suspended_awaiting(backend: Backend, awaited: set[str], wake: int) -> str:
+    """A run suspended on its children, ``awaited`` still running; a nudge takes it at ``wake``."""
+    run = backend.new_run()
+    backend.store.take_lease(run.run_id, 0, "owner-a", at(60), at(10))
+    backend.store.checkpoint(
+        run.run_id,
+        Fence("owner-a", 0),
+        Checkpoint(
+            status=RunStatus.SUSPENDED,
+            wake_at=at(3600),
+            new_epoch=True,
+            waiting_children=True,
+            awaited_children=frozenset(awaited),
+            awaited_wake=wake,
+        ),
+    )
+    return run.run_id
+
+
+def test_each_childs_end_is_counted_once_and_only_the_last_one_wakes_the_parent(
+    backend: Backend,
+):
+    run_id = _suspended_awaiting(backend, {"run_a", "run_b", "run_c"}, wake=0)
+    store = backend.store
+    # A nudge naming its child does not take a parent keeping a count: it is counted first.
+    refused = store.take_lease(run_id, ANY_EPOCH, "owner-x", at(120), at(15), counted=True)
+    assert refused.outcome is LeaseOutcome.STALE
+    assert refused.run is not None
+    assert refused.run.awaited_wake == 0
+    assert store.note_child_end(run_id, "run_a") is False
+    assert store.note_child_end(run_id, "run_a") is False  # a duplicate nudge counts nothing
+    assert store.note_child_end(run_id, "run_x") is False  # not a child it waits on
+    stored = store.get_run(run_id)
+    assert stored is not None
+    assert (stored.awaited_children, stored.awaited_wake) == (frozenset({"run_b", "run_c"}), 0)
+    assert store.note_child_end(run_id, "run_b") is False
+    assert store.note_child_end(run_id, "run_c") is True
+    # Its duplicate still says so: the worker of the first may have died before the take.
+    assert store.note_child_end(run_id, "run_c") is True
+    taken = store.take_lease(run_id, ANY_EPOCH, "owner-b", at(120), at(20))
+    assert taken.outcome is LeaseOutcome.TAKEN
+    assert taken.run is not None
+    assert (taken.run.awaited_children, taken.run.awaited_wake) == (frozenset(), None)
+    # Taken, the count is no longer in force: nudges try the lease (BUSY while it runs).
+    assert store.note_child_end(run_id, "run_a") is True
+    assert store.note_child_end("run_missing", "run_a") is False
+
+
+def test_a_count_wakes_when_the_smallest_wait_may_have_ended(backend: Backend):
+    """Waits on {a} and {b, c}: the first end of any of the three may end the first wait."""
+    run_id = _suspended_awaiting(backend, {"run_a", "run_b", "run_c"}, wake=2)
+    assert backend.store.note_child_end(run_id, "run_b") is True
+
+
+def test_a_suspension_without_children_waits_clears_the_count(backend: Backend):
+    run_id = _suspended_awaiting(backend, {"run_a"}, wake=0)
+    backend.store.take_lease(run_id, 1, "owner-b", at(7200), at(3601))
+    backend.store.checkpoint(
+        run_id,
+        Fence("owner-b", 1),
+        Checkpoint(status=RunStatus.SUSPENDED, wake_at=at(9000), new_epoch=True),
+    )
+    stored = backend.store.get_run(run_id)
+    assert stored is not None
+    assert (stored.waiting_children, stored.awaited_children, stored.awaited_wake) == (
+        False,
+        frozenset(),
+        None,
+    )

@@ -201,3 +201,23 @@ def test_sending_25_resume_messages_takes_3_batch_requests(aws: Backend):
             break
         received += len(got["Messages"])
     assert received == 25
+
+
+def test_counting_a_childs_end_is_one_request_whatever_the_outcome(aws: Backend):
+    """A batch's nudges cost their parent one update each, not a wake-up and a read of all."""
+    assert aws.counter is not None
+    run = aws.new_run()
+    aws.store.take_lease(run.run_id, 0, OWNER, at(60), at(10))
+    awaiting = Checkpoint(
+        status=RunStatus.SUSPENDED,
+        wake_at=at(3600),
+        new_epoch=True,
+        waiting_children=True,
+        awaited_children=frozenset({"run_a", "run_b"}),
+        awaited_wake=0,
+    )
+    aws.store.checkpoint(run.run_id, Fence(OWNER, 0), awaiting)
+    for child, wakes in (("run_a", False), ("run_a", False), ("run_b", True), ("run_b", True)):
+        aws.counter.reset()
+        assert aws.store.note_child_end(run.run_id, child) is wakes
+        assert aws.counter.snapshot() == {"dynamodb.UpdateItem": 1}

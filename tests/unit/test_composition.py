@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections import Counter
 
 import pytest
@@ -425,3 +426,34 @@ def test_a_batch_complete_early_does_not_wait_for_a_cut_branchs_wait(registry, r
     result = runner.run(flow, None)
     assert result.output == ["SUCCEEDED", "NOT_STARTED"], result.error
     assert runner.invocations[result.run_id] == 1  # no three-day suspension for a cut branch
+
+
+_label: contextvars.ContextVar[str] = contextvars.ContextVar("label", default="unset")
+
+
+def test_map_items_keep_their_own_context_and_scope_numbering(registry, runner):
+    seen: list[str] = []
+
+    async def item(ctx: TaskContext, value: int, index: int) -> int:
+        seen.append(_label.get())  # an earlier item's setting must not show here
+        _label.set(f"item {index}")
+        doubled = await asyncio.gather(ctx.step("a", lambda: value), ctx.step("b", lambda: value))
+        return sum(doubled)
+
+    @task(id="t", registry=registry)
+    async def flow(payload: None, ctx: TaskContext) -> list[int]:
+        batch = await ctx.map([1, 2, 3], item, name="items", max_concurrency=1)
+        (after,) = await asyncio.gather(ctx.step("after", lambda: 0))
+        return [*batch.results(), after]
+
+    result = runner.run(flow, None)
+    assert result.output == [2, 4, 6, 0]
+    assert seen == ["unset"] * 3
+    assert _label.get() == "unset"
+    keys = [e.key for e in runner.journal(result.run_id) if e.kind is EntryKind.STEP]
+    # Tasks inside an item number from its scope; the batch took no number of the
+    # caller's, so the body's first task after it is still t0.
+    assert sorted(keys) == sorted(
+        [f"items#0/{i}/t{t}/{name}#0" for i in range(3) for t, name in enumerate("ab")]
+        + ["t0/after#0"]
+    )

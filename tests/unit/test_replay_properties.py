@@ -1,5 +1,10 @@
 """Property: with no crash, every step body runs exactly once, whatever the shape
-of the task and wherever the invocations are cut."""
+of the task and wherever the invocations are cut.
+
+Shapes mix steps, waits, retries, gathers, parallel batches, maps, child
+contexts and child tasks (one, or a batch, each child a one-step run of its
+own that the parent waits on); the deadline is reported reached at random
+in every invocation, parents' and children's alike."""
 
 from __future__ import annotations
 
@@ -13,7 +18,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from durable_lambda import RetryPolicy, TaskContext, step, task, wait
-from durable_lambda.engine.records import ResumeMessage
 from durable_lambda.task import TaskRegistry
 from durable_lambda.testing import LocalRunner
 from durable_lambda.worker import Invocation
@@ -24,6 +28,7 @@ leaves = st.one_of(
     st.tuples(st.just("wait_long"), st.integers(min_value=2, max_value=20_000)),
     st.tuples(st.just("flaky"), st.integers(min_value=1, max_value=2)),  # failures before success
     st.tuples(st.just("swallow"), st.booleans()),  # a step inside a bare `except BaseException`
+    st.tuples(st.just("child"), st.integers(min_value=1, max_value=3)),  # children of one call
 )
 # Gathers, parallel batches and child contexts of multi-node branches, nested:
 # each branch is its own scope.
@@ -73,6 +78,7 @@ class ShapeRunner:
         self.sync_body = sync_body
         self.async_body = async_body
         self.flaky_body = flaky_body
+        self.child: Any = None  # the child task, set by ``build``
 
     async def leaf(self, kind: str, arg: Any, key: str) -> list[str]:
         body = self.async_body if arg else self.sync_body
@@ -80,6 +86,8 @@ class ShapeRunner:
             return [await body(key)]
         if kind == "flaky":
             return [await self.flaky_body(key, arg)]
+        if kind == "child":
+            return await self.children(arg, key)
         if kind == "swallow":
             try:
                 return [await body(key)]
@@ -88,6 +96,13 @@ class ShapeRunner:
                 return ["swallowed"]
         await wait.for_(seconds=arg)
         return []
+
+    async def children(self, count: int, key: str) -> list[str]:
+        """One child (``trigger_and_wait``) or a batch of them, each a one-step run."""
+        if count == 1:
+            return [(await self.child.trigger_and_wait(key)).unwrap()]
+        results = await self.child.batch_trigger_and_wait([f"{key}.{j}" for j in range(count)])
+        return [result.unwrap() for result in results]
 
     async def nodes(
         self, ctx: TaskContext, nodes_: list[tuple[str, Any]], prefix: str = ""
@@ -137,6 +152,12 @@ def build(
 ):
     shapes = ShapeRunner(ledger, swallowed)
 
+    @task(id="shape-child", registry=registry)
+    async def child(payload: str) -> str:
+        return await shapes.sync_body(payload)  # type: ignore[no-any-return]
+
+    shapes.child = child
+
     @task(id="shape", registry=registry)
     async def shaped(payload: None, ctx: TaskContext) -> list[str]:
         return await shapes.nodes(ctx, shape)
@@ -148,8 +169,10 @@ def expected_calls(shape: list[tuple[str, Any]], prefix: str = "") -> Counter[st
     calls: Counter[str] = Counter()
     for i, (kind, arg) in enumerate(shape):
         key = f"{prefix}{i}"
-        if kind in {"step", "swallow"}:
+        if kind in {"step", "swallow"} or (kind == "child" and arg == 1):
             calls[key] = 1
+        elif kind == "child":
+            calls.update({f"{key}.{j}": 1 for j in range(arg)})
         elif kind == "flaky":
             calls[key] = arg + 1
         elif kind in {"gather", "parallel"}:
@@ -166,8 +189,10 @@ def expected_output(shape: list[tuple[str, Any]], prefix: str = "") -> list[str]
     out: list[str] = []
     for i, (kind, arg) in enumerate(shape):
         key = f"{prefix}{i}"
-        if kind in {"step", "flaky", "swallow"}:
+        if kind in {"step", "flaky", "swallow"} or (kind == "child" and arg == 1):
             out.append(key)
+        elif kind == "child":
+            out.extend(f"{key}.{j}" for j in range(arg))
         elif kind in {"gather", "parallel"}:
             for j, branch in enumerate(arg):
                 out.extend(expected_output(branch, f"{key}.{j}."))
@@ -210,7 +235,7 @@ def test_each_step_body_runs_once_across_random_suspensions(shape, cut_seed, cut
         runner.clock.advance_to(due)
         for message in runner.queue.receive(runner.clock.now()):
             runner.worker.handle(
-                ResumeMessage(message.run_id, message.epoch),
+                message,
                 Invocation(request_id=f"r{n}", remaining=remaining, timeout=900.0),
             )
     result = runner.client.result(handle.run_id)

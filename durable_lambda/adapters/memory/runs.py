@@ -28,6 +28,7 @@ from durable_lambda.engine.state import RunStatus
 from durable_lambda.engine.transaction import TableWrite
 from durable_lambda.engine.transitions import (
     apply_checkpoint,
+    child_ended,
     failable,
     lease_outcome,
     with_metadata,
@@ -139,7 +140,14 @@ class MemoryRunStore:
         return replace(stored.run, payload=payload, output=output, error=error)
 
     def take_lease(
-        self, run_id: str, epoch: int, owner: str, expiry: dt.datetime, now: dt.datetime
+        self,
+        run_id: str,
+        epoch: int,
+        owner: str,
+        expiry: dt.datetime,
+        now: dt.datetime,
+        *,
+        counted: bool = False,
     ) -> LeaseResult:
         """Take the run if the message may (see :func:`lease_outcome`)."""
         with self._lock:
@@ -147,7 +155,7 @@ class MemoryRunStore:
             stored = self._runs.get(run_id)
             if stored is None:
                 return LeaseResult(LeaseOutcome.NOT_FOUND)
-            outcome = lease_outcome(stored.run, epoch, now)
+            outcome = lease_outcome(stored.run, epoch, now, counted=counted)
             if outcome is LeaseOutcome.TAKEN:
                 stored.run = replace(
                     stored.run,
@@ -157,8 +165,24 @@ class MemoryRunStore:
                     invocations=stored.run.invocations + 1,
                     updated_at=now,
                     waiting_children=False,
+                    awaited_children=frozenset(),
+                    awaited_wake=None,
                 )
             return LeaseResult(outcome, self._hydrate(stored))
+
+    def note_child_end(self, run_id: str, child_id: str) -> bool:
+        """Count ``child_id``'s end on its parent ``run_id`` (see :func:`child_ended`).
+
+        Returns:
+            Whether the child's nudge may take the parent now (``False`` for no such run).
+        """
+        with self._lock:
+            stored = self._runs.get(run_id)
+            if stored is None:
+                return False
+            self.write_requests += 1  # one conditional update, as on DynamoDB
+            stored.run, wakes = child_ended(stored.run, child_id)
+            return wakes
 
     def _fenced(self, run_id: str, fence: Fence) -> _Stored:
         stored = self._runs.get(run_id)

@@ -22,8 +22,9 @@ from typing import Any
 
 from ledger import LEDGER_ENV, append
 
-from durable_lambda import RetryPolicy, TaskContext, step, task, wait
+from durable_lambda import Queue, RetryPolicy, TaskContext, step, task, wait
 from durable_lambda.engine.execution import current_step
+from durable_lambda.services import default_client
 from durable_lambda.task import TaskRegistry
 
 #: Tasks no worker knows: the worker imports this module, but these register here.
@@ -213,3 +214,39 @@ WIRES = {"retried": wire_retried, "once": wire_once, "filtered": wire_filtered}
 async def at_most_once(payload: dict[str, Any]) -> int:
     """One ``at_most_once`` step (``payload["wire"]`` picks which) whose body kills its worker."""
     return await WIRES[payload["wire"]](payload["amount"])
+
+
+#: The queue of the child-task kill test: a parent and its children share it.
+KIDS = Queue("ledger-kids", concurrency_limit=3)
+
+
+@step
+def held_work(seconds: float, seed: str) -> dict[str, Any]:
+    """Like ``work``, and records the queue's counter as the body saw it.
+
+    The ``start`` line carries the counter's holders read from the store while
+    the body runs: the test checks from that recorded fact that every body ran
+    while its run held one of at most ``KIDS.concurrency_limit`` units.
+    """
+    state = default_client().queue_state(KIDS.name)
+    append("start", holders=sorted(h.run_id for h in state.holders))
+    time.sleep(seconds)
+    append("end")
+    return {"value": value_of(seed, 0), "pid": os.getpid()}
+
+
+@task(id="ledger-kid", queue=KIDS)
+async def kid(payload: dict[str, Any]) -> str:
+    """One step on the limited queue; its output is a value derived from its seed."""
+    return str((await held_work(payload["seconds"], payload["seed"]))["value"])
+
+
+@task(id="ledger-parent", queue=KIDS)
+async def parent_of_kids(payload: dict[str, Any]) -> list[str]:
+    """Triggers ``children`` kids on its own queue and waits for them all."""
+    kids = [
+        {"seed": f"{payload['seed']}-{i}", "seconds": payload["seconds"]}
+        for i in range(payload["children"])
+    ]
+    results = await kid.batch_trigger_and_wait(kids, name="kids")
+    return [result.unwrap() for result in results]

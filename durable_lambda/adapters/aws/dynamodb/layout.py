@@ -220,6 +220,11 @@ class RunValues:
 #: Present (``true``) only while a run is suspended on its children; a nudge's
 #: lease condition tests its existence.
 WAITING_CHILDREN = "waiting_children"
+#: While suspended on its children: those still running it waits on (a string
+#: set; DynamoDB drops it once empty), and their count at which a nudge may
+#: take it (present exactly while such a count is in force).
+AWAITED_CHILDREN = "awaited_children"
+AWAITED_WAKE = "awaited_wake"
 
 
 def run_item(run: RunRecord, values: RunValues, retention: dt.timedelta) -> Item:
@@ -259,8 +264,7 @@ def run_item(run: RunRecord, values: RunValues, retention: dt.timedelta) -> Item
         put_optional(item, name, getattr(run, name))
     if run.depth:
         item["depth"] = n(run.depth)
-    if run.waiting_children:
-        item[WAITING_CHILDREN] = {"BOOL": True}
+    _put_waiting(item, run)
     for name in ("lease_expiry", "wake_at", "started_at", "admitted_at", "finished_at"):
         put_optional(item, name, getattr(run, name))
     put_optional(item, "expires_at", run.expires_at)
@@ -272,6 +276,22 @@ def run_item(run: RunRecord, values: RunValues, retention: dt.timedelta) -> Item
     if run.status.is_terminal and run.finished_at is not None:
         item["ttl"] = n(epoch_seconds(run.finished_at + retention))
     return item
+
+
+def _put_waiting(item: Item, run: RunRecord) -> None:
+    """What a run suspended on its children keeps: the flag, the awaited set and its count."""
+    if run.waiting_children:
+        item[WAITING_CHILDREN] = {"BOOL": True}
+    if run.awaited_children:
+        item[AWAITED_CHILDREN] = {"SS": sorted(run.awaited_children)}
+    if run.awaited_wake is not None:
+        item[AWAITED_WAKE] = n(run.awaited_wake)
+
+
+def awaited_of(item: Item) -> frozenset[str]:
+    """The running children a META item's run waits on."""
+    awaited = item.get(AWAITED_CHILDREN)
+    return frozenset(awaited["SS"]) if awaited is not None and "SS" in awaited else frozenset()
 
 
 def parse_run(item: Item) -> tuple[RunRecord, RunValues]:
@@ -304,6 +324,8 @@ def parse_run(item: Item) -> tuple[RunRecord, RunValues]:
         root_run_id=get_s(item, "root_run_id"),
         depth=get_n(item, "depth"),
         waiting_children=WAITING_CHILDREN in item,
+        awaited_children=awaited_of(item),
+        awaited_wake=get_n(item, AWAITED_WAKE) if AWAITED_WAKE in item else None,
     )
     if "metadata" in item:
         record = with_metadata(record, req_s(item, "metadata"))

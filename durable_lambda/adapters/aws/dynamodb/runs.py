@@ -49,7 +49,7 @@ from durable_lambda.engine.records import (
     Timer,
 )
 from durable_lambda.engine.state import RunStatus
-from durable_lambda.engine.transitions import apply_checkpoint, lease_outcome
+from durable_lambda.engine.transitions import apply_checkpoint, child_ended, lease_outcome
 from durable_lambda.errors import (
     IdempotencyClaimConflictError,
     ReleaseNotFoldedError,
@@ -206,11 +206,18 @@ class DynamoDBRunStore(TransactionWrites):
         return [self._hydrate(found[r]) if r in found else None for r in run_ids]
 
     def take_lease(
-        self, run_id: str, epoch: int, owner: str, expiry: dt.datetime, now: dt.datetime
+        self,
+        run_id: str,
+        epoch: int,
+        owner: str,
+        expiry: dt.datetime,
+        now: dt.datetime,
+        *,
+        counted: bool = False,
     ) -> LeaseResult:
         """Take the run for ``owner`` in one conditional update (see ``lease_outcome``)."""
         request = writes.lease_request(
-            self.table, run_id, epoch=epoch, owner=owner, expiry=expiry, now=now
+            self.table, run_id, epoch=epoch, owner=owner, expiry=expiry, now=now, counted=counted
         )
         try:
             response = self.client.update_item(**request)
@@ -225,12 +232,28 @@ class DynamoDBRunStore(TransactionWrites):
                 # Our own update, applied before a lost response and retried by botocore.
                 self._hold(run)
                 return LeaseResult(LeaseOutcome.TAKEN, run)
-            outcome = lease_outcome(run, epoch, now)
+            outcome = lease_outcome(run, epoch, now, counted=counted)
             # The condition said no: never report TAKEN for a write that did not happen.
             return LeaseResult(LeaseOutcome.BUSY if outcome is LeaseOutcome.TAKEN else outcome, run)
         run = self._hydrate(response["Attributes"])
         self._hold(run)
         return LeaseResult(LeaseOutcome.TAKEN, run)
+
+    def note_child_end(self, run_id: str, child_id: str) -> bool:
+        """Count ``child_id``'s end on its parent in one conditional update (see the port)."""
+        try:
+            response = self.client.update_item(
+                **writes.child_end_request(self.table, run_id, child_id)
+            )
+            item = cast("Item | None", response["Attributes"])
+        except ClientError as exc:
+            if writes.error_code(exc) != writes.CONDITION_FAILED:
+                raise
+            item = cast("Item | None", cast("dict[str, Any]", exc.response).get("Item"))
+        if item is None:
+            return False  # no such run
+        run, _ = items.parse_run(item)
+        return child_ended(run, child_id)[1]
 
     # -- journal ---------------------------------------------------------------------
 

@@ -44,7 +44,14 @@ WRITE_ID = "write_id"
 
 
 def lease_request(
-    table: str, run_id: str, *, epoch: int, owner: str, expiry: dt.datetime, now: dt.datetime
+    table: str,
+    run_id: str,
+    *,
+    epoch: int,
+    owner: str,
+    expiry: dt.datetime,
+    now: dt.datetime,
+    counted: bool = False,
 ) -> UpdateItemInputTypeDef:
     """The one UpdateItem that takes a run's lease, conditioned like ``lease_outcome``."""
     update = Update()
@@ -60,13 +67,18 @@ def lease_request(
     update.remove("gsi3sk")
     update.add("invocations", "one", items.n(1))
     update.remove(items.WAITING_CHILDREN)
+    update.remove(items.AWAITED_CHILDREN)
+    update.remove(items.AWAITED_WAKE)
     status = update.name("status")
     if epoch == ANY_EPOCH:
         # A child's nudge: the parent at any epoch, but only while suspended on its children.
         suspended = update.value("suspended", items.s(RunStatus.SUSPENDED.value))
-        update.require(
-            f"{status} = {suspended} AND attribute_exists({update.name(items.WAITING_CHILDREN)})"
-        )
+        waiting = update.name(items.WAITING_CHILDREN)
+        condition = f"{status} = {suspended} AND attribute_exists({waiting})"
+        if counted:
+            # A nudge naming its child: its end is to be counted first while a count is kept.
+            condition += f" AND attribute_not_exists({update.name(items.AWAITED_WAKE)})"
+        update.require(condition)
     else:
         lease_expiry, wake_at = update.name("lease_expiry"), update.name("wake_at")
         resumable = ", ".join(
@@ -86,6 +98,32 @@ def lease_request(
             ReturnValues="ALL_NEW",
             ReturnValuesOnConditionCheckFailure="ALL_OLD",
         ),
+    )
+
+
+def child_end_request(table: str, run_id: str, child_id: str) -> UpdateItemInputTypeDef:
+    """The UpdateItem counting ``child_id``'s end on its parent: taken out of the awaited set.
+
+    Conditioned on the child still being in the set, so a duplicate nudge
+    changes nothing; either way the parent's META comes back (new or as it
+    stood) for ``child_ended``'s decision.
+    """
+    awaited = f"#{items.AWAITED_CHILDREN}"
+    return cast(
+        "UpdateItemInputTypeDef",
+        {
+            "TableName": table,
+            "Key": items.key(items.run_pk(run_id), items.META),
+            "UpdateExpression": f"DELETE {awaited} :children",
+            "ConditionExpression": f"contains({awaited}, :child)",
+            "ExpressionAttributeNames": {awaited: items.AWAITED_CHILDREN},
+            "ExpressionAttributeValues": {
+                ":children": {"SS": [child_id]},
+                ":child": items.s(child_id),
+            },
+            "ReturnValues": "ALL_NEW",
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        },
     )
 
 
@@ -119,15 +157,28 @@ def checkpoint_update(
         update.remove("ttl")
     if (new.metadata, new.metadata_marks) != (old.metadata, old.metadata_marks):
         update.set("metadata", items.s(encode_doc(new.metadata, new.metadata_marks)))
-    if new.waiting_children:
-        update.set(items.WAITING_CHILDREN, {"BOOL": True})
-    else:
-        update.remove(items.WAITING_CHILDREN)
+    _set_waiting(update, new)
     if output is not None:
         update.set_value("output", output)
     if error is not None:
         update.set_value("error", error)
     return fenced(update, table, new.run_id, fence)
+
+
+def _set_waiting(update: Update, new: RunRecord) -> None:
+    """Set what a run suspended on its children keeps, or remove it (see ``layout``)."""
+    if new.waiting_children:
+        update.set(items.WAITING_CHILDREN, {"BOOL": True})
+    else:
+        update.remove(items.WAITING_CHILDREN)
+    if new.awaited_children:
+        update.set(items.AWAITED_CHILDREN, {"SS": sorted(new.awaited_children)})
+    else:
+        update.remove(items.AWAITED_CHILDREN)
+    if new.awaited_wake is not None:
+        update.set(items.AWAITED_WAKE, items.n(new.awaited_wake))
+    else:
+        update.remove(items.AWAITED_WAKE)
 
 
 def _set_index_keys(update: Update, new: RunRecord) -> None:
