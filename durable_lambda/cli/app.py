@@ -52,7 +52,10 @@ Endpoint = Annotated[
     str | None,
     typer.Option(
         "--endpoint-url",
-        help="One endpoint for every AWS service (env AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_<SERVICE>; else AWS).",
+        help=(
+            "One endpoint for all AWS services "
+            "(default: AWS_ENDPOINT_URL_<SERVICE>, else AWS_ENDPOINT_URL, else AWS)."
+        ),
     ),
 ]
 Region = Annotated[str | None, typer.Option("--region", help="AWS region.")]
