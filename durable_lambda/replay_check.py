@@ -51,6 +51,8 @@ IN_FLIGHT = (RunStatus.QUEUED, RunStatus.WAITING_FOR_SLOT, RunStatus.RUNNING, Ru
 ENDED = (RunStatus.COMPLETED, RunStatus.FAILED)
 #: Step statuses whose replay would start the body again (a retry, an interrupted attempt).
 _DUE = frozenset({EntryStatus.RETRYING, EntryStatus.STARTED})
+#: Calls that only group other calls; the replay goes into them (their record is a write).
+_CONTAINERS = frozenset({EntryKind.CONTEXT, EntryKind.BATCH})
 
 
 class Verdict(StrEnum):
@@ -328,6 +330,10 @@ class FrontierJournal(Journal):
                 self.divergence = exc
             raise
         recorded = call.recorded
+        if recorded is None and kind in _CONTAINERS:
+            # Entering a child context or a batch starts nothing by itself: its
+            # calls, already recorded or not, come through here one by one.
+            return call
         due = recorded is not None and recorded.kind is EntryKind.STEP and recorded.status in _DUE
         if recorded is None or due:
             key = call_key(scope, name, call.occurrence)

@@ -247,3 +247,96 @@ def test_the_read_only_store_refuses_every_write():
         with pytest.raises(ReadOnlyStoreError, match="read-only: RunStore"):
             write()
     assert store.load_journal(run_id) == runner.store.load_journal(run_id)
+
+
+def paged(registry: TaskRegistry, step_name: str) -> None:
+    """Task ``pages``: a map of two items, each a step ``step_name`` then a 1-hour wait."""
+
+    @step(name=step_name)
+    def page(n: int) -> int:
+        EXECUTED.append(f"{step_name}:{n}")
+        return n
+
+    async def one(ctx: TaskContext, n: int, index: int) -> int:
+        value = await page(n)
+        await wait.for_(hours=1)
+        return value
+
+    @task(id="pages", registry=registry)
+    async def pages(payload: int, ctx: TaskContext) -> list[int]:
+        batch = await ctx.map(range(payload), one, name="pages")
+        return batch.results()
+
+
+def test_a_run_suspended_inside_a_map_is_checked_branch_by_branch():
+    v1 = TaskRegistry()
+    paged(v1, "page")
+    runner = LocalRunner(registry=v1, rng=random.Random(1))
+    run_id = runner.trigger("pages", 2).run_id
+    runner.step_once()  # both branches recorded their step and wait; the batch is not recorded
+    assert runner.client.get_run(run_id).status is RunStatus.SUSPENDED
+    before = snapshot(runner.store)
+    EXECUTED.clear()
+
+    assert check(runner.store, v1, clock=runner.clock).ok
+    v2 = TaskRegistry()
+    paged(v2, "page-renamed")
+    [broken] = check(runner.store, v2, clock=runner.clock).broken
+
+    assert broken.verdict is Verdict.NON_DETERMINISTIC
+    assert broken.scope == "pages#0/0"
+    assert (broken.position, broken.recorded, broken.now) == (
+        0,
+        "pages#0/0/page#0",
+        "pages#0/0/page-renamed#0",
+    )
+    assert EXECUTED == []
+    assert snapshot(runner.store) == before
+
+
+def test_a_completed_map_replays_from_its_record_and_stops_where_it_would_write():
+    v1 = TaskRegistry()
+    paged(v1, "page")
+    runner = LocalRunner(registry=v1, rng=random.Random(1))
+    result = runner.run("pages", 2)
+    assert result.output == [0, 1]
+    EXECUTED.clear()
+
+    [only] = check(runner.store, v1, clock=runner.clock).runs
+
+    assert (only.run_id, only.verdict) == (result.run_id, Verdict.OK)
+    assert EXECUTED == []
+
+
+def parent_of(registry: TaskRegistry, child_name: str) -> None:
+    @task(id="kid", registry=registry)
+    async def kid(payload: int) -> int:
+        return payload * 2
+
+    @task(id="parent", registry=registry)
+    async def parent(payload: int) -> int:
+        result = await kid.trigger_and_wait(payload, name=child_name)
+        return int(result.unwrap())
+
+
+def test_a_parent_waiting_on_children_reads_their_states_and_writes_nothing():
+    v1 = TaskRegistry()
+    parent_of(v1, "kid-call")
+    runner = LocalRunner(registry=v1, rng=random.Random(1))
+    parent_id = runner.trigger("parent", 4).run_id
+    runner.step_once()  # the parent triggered its child and suspended
+    assert runner.client.get_run(parent_id).status is RunStatus.SUSPENDED
+    before = snapshot(runner.store)
+
+    report = check(runner.store, v1, clock=runner.clock, task_id="parent")
+    assert [(r.run_id, r.verdict) for r in report.runs] == [(parent_id, Verdict.OK)]
+    runner.step_once()  # the child completes: now the parent's replay reads a finished child
+    assert check(runner.store, v1, clock=runner.clock, task_id="parent").ok
+    v2 = TaskRegistry()
+    parent_of(v2, "kid-renamed")
+    [broken] = check(runner.store, v2, clock=runner.clock, task_id="parent").broken
+
+    assert (broken.recorded, broken.now) == ("kid-call#0", "kid-renamed#0")
+    runner.drain()
+    assert runner.client.get_run(parent_id).status is RunStatus.COMPLETED
+    assert snapshot(runner.store) != before  # the runner wrote; the checks above did not
