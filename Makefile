@@ -14,7 +14,7 @@ STAMP         := $(VENV)/.installed-$(PYPROJECT_SUM)
 LINT_DIRS := $(wildcard durable_lambda functions tests benchmarks)
 
 .DEFAULT_GOAL := test
-.PHONY: venv demo test pytest lint typecheck cfn-lint bench clean
+.PHONY: venv demo test pytest lint typecheck cfn-lint bench clean localstack
 
 # venv: create .venv and install the package editable with every extra.
 venv: $(STAMP)
@@ -30,6 +30,15 @@ $(STAMP): pyproject.toml
 # command: the demo and its tasks live in functions/, which the wheel does not ship.
 demo: $(STAMP)
 	$(PY) -m functions.demo
+
+# localstack: start LocalStack in host mode (its own Python 3.13 virtualenv, installed on
+# first use), run the LocalStack-marked tests against it (SQS, S3 on LocalStack, DynamoDB on
+# the embedded moto server), then stop it by its PID whatever happened.
+localstack: $(STAMP)
+	@pid=$$(scripts/localstack.sh up) || exit 1; \
+	trap 'scripts/localstack.sh down '"$$pid" EXIT; \
+	LOCALSTACK_HOST=127.0.0.1:$${LOCALSTACK_PORT:-4566} DL_REQUIRE_LOCALSTACK=1 \
+		$(PY) -m pytest -q -p no:cacheprovider -m localstack tests
 
 # test: everything CI checks: lint, types, template, then the whole test suite (slow included).
 test: lint typecheck cfn-lint pytest

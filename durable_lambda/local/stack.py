@@ -4,6 +4,13 @@
 wires together what ``template.yaml`` deploys: the table, bucket, resume queue
 and DLQ (with its redrive policy) on a moto server; the worker function behind
 an SQS event source mapping; the scheduler function on a schedule.
+
+Each service's endpoint is resolved once (``durable_lambda.local.endpoints``:
+an explicit ``endpoints=`` or ``localstack=`` argument, then
+``AWS_ENDPOINT_URL_<SERVICE>``, then ``AWS_ENDPOINT_URL``, then the embedded
+moto server) and the same answer reaches this process's clients and every
+function process's environment: SQS and S3 on LocalStack with DynamoDB on
+moto is one variable per service away.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 from durable_lambda import settings as dl_settings
 from durable_lambda.client import Client, RunHandle
+from durable_lambda.local.endpoints import Endpoints, localstack_endpoints, resolve_endpoints
 from durable_lambda.local.moto_server import MotoServer
 from durable_lambda.local.process_pool import Chaos, FunctionConfig, FunctionPool
 from durable_lambda.local.scheduler_ticker import SchedulerTicker
@@ -100,6 +108,11 @@ class EmulatedStack:
         env: Extra environment variables for the functions.
         worker_handler: The worker's ``Handler``.
         scheduler_handler: The scheduler's ``Handler``.
+        endpoints: Per service (``"sqs"``, ``"s3"``, ``"logs"``, ``"dynamodb"``),
+            an endpoint that beats the environment and the embedded server.
+        localstack: Put SQS, S3 and Logs on LocalStack (``True``: where
+            ``localstack-client`` says, ``LOCALSTACK_HOST`` or ``localhost:4566``;
+            a ``host:port`` string: there). ``endpoints`` still wins per service.
     """
 
     def __init__(
@@ -121,6 +134,8 @@ class EmulatedStack:
         env: Mapping[str, str] | None = None,
         worker_handler: str = WORKER_HANDLER,
         scheduler_handler: str = SCHEDULER_HANDLER,
+        endpoints: Mapping[str, str] | None = None,
+        localstack: bool | str = False,
     ) -> None:
         # moto's state is process-wide: unique names keep two stacks in one
         # process (tests, a dev server beside them) from sharing resources.
@@ -148,6 +163,9 @@ class EmulatedStack:
         self.worker_handler = worker_handler
         self.scheduler_handler = scheduler_handler
         self.moto = MotoServer()
+        self.endpoint_overrides = dict(endpoints or {})
+        self.localstack = localstack
+        self._endpoints: Endpoints | None = None
         self._started = False
         self._session: EndpointSession | None = None
         self._client: Client | None = None
@@ -182,9 +200,21 @@ class EmulatedStack:
             raise
         return self
 
+    @property
+    def endpoints(self) -> Endpoints:
+        """Where each service is (valid once started)."""
+        if self._endpoints is None:
+            raise RuntimeError("the stack is not running; call start() first")
+        return self._endpoints
+
     def env(self) -> dict[str, str]:
-        """The functions' environment: endpoints, dummy credentials, ``DL_*`` settings."""
-        return {**self.moto.env(), **settings_env(self.settings), **self.extra_env}
+        """The functions' environment: endpoints per service, credentials, ``DL_*`` settings."""
+        return {
+            **self.moto.env(),
+            **self.endpoints.env(),
+            **settings_env(self.settings),
+            **self.extra_env,
+        }
 
     def trigger(self, task: Any, payload: Any, **options: Any) -> RunHandle:
         """Trigger a run (``Client.trigger`` options apply)."""
@@ -221,7 +251,7 @@ class EmulatedStack:
                 component.stop(timeout=5.0)
         self.moto.stop()
         self.poller = self.ticker = self.worker = self.scheduler = None
-        self._client = self._session = None
+        self._client = self._session = self._endpoints = None
         self._started = False
 
     def _start(self) -> None:
@@ -230,7 +260,12 @@ class EmulatedStack:
         from durable_lambda.local.resources import ensure_resources  # noqa: PLC0415
 
         self.moto.start()
-        session = EndpointSession(self.moto.endpoint_url, self.moto.region)
+        endpoints = resolve_endpoints(
+            per_service=self._explicit_endpoints(), fallback=self.moto.endpoint_url
+        )
+        self._endpoints = endpoints
+        default = endpoints.default or self.moto.endpoint_url
+        session = EndpointSession(default, self.moto.region, services=endpoints.urls)
         self._session = session
         sqs: SQSClient = session.client("sqs")
         resume_url, dlq_url = self._create_queues(sqs)
@@ -249,6 +284,15 @@ class EmulatedStack:
         self.ticker = SchedulerTicker(self.scheduler, self.scheduler_interval)
         self.poller.start()
         self.ticker.start()
+
+    def _explicit_endpoints(self) -> dict[str, str]:
+        """Endpoints given as arguments: LocalStack's services, then ``endpoints`` over them."""
+        found: dict[str, str] = {}
+        if self.localstack:
+            host = self.localstack if isinstance(self.localstack, str) else None
+            found.update(localstack_endpoints(host=host))
+        found.update(self.endpoint_overrides)
+        return found
 
     def _create_queues(self, sqs: SQSClient) -> tuple[str, str]:
         name = self.settings.table_name

@@ -1,0 +1,5 @@
+"""The ``durable-lambda`` command line (typer and rich): ``durable-lambda --help``."""
+
+from durable_lambda.cli.app import app, main
+
+__all__ = ["app", "main"]

@@ -1,0 +1,451 @@
+"""The ``durable-lambda`` command: trigger runs, inspect them, steer queues, check a deploy.
+
+Every command takes ``--json`` (one JSON document on stdout, for scripts),
+reaches the table, bucket and queue given by flags or the environment (see
+``durable_lambda.cli.target``), prints one line naming the problem on error
+and exits non-zero, with a traceback only under ``--debug``.
+"""
+
+# ruff: noqa: ARG001 - each command's `debug` flag is read by the @command wrapper, not its body
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from durable_lambda import replay_check
+from durable_lambda.cli import render
+from durable_lambda.cli.target import CliError, Target, no_tasks_hint
+from durable_lambda.engine.records import RunQuery, RunRecord
+from durable_lambda.engine.slots import QueueState
+from durable_lambda.engine.state import RunStatus
+from durable_lambda.errors import DurableLambdaError, UnknownTaskError
+
+app = typer.Typer(
+    name="durable-lambda",
+    help="Durable execution on plain AWS Lambda: trigger, inspect and steer runs.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+runs_app = typer.Typer(help="List runs and show a run's timeline.", no_args_is_help=True)
+queues_app = typer.Typer(help="See and steer queues: pause, resume, limits.", no_args_is_help=True)
+app.add_typer(runs_app, name="runs")
+app.add_typer(queues_app, name="queues")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Options every command takes.
+Json = Annotated[bool, typer.Option("--json", help="Print one JSON document (for scripts).")]
+Debug = Annotated[bool, typer.Option("--debug", help="Show the traceback of an error.")]
+Endpoint = Annotated[
+    str | None,
+    typer.Option(
+        "--endpoint-url",
+        help=(
+            "One endpoint for all AWS services "
+            "(default: AWS_ENDPOINT_URL_<SERVICE>, else AWS_ENDPOINT_URL, else AWS)."
+        ),
+    ),
+]
+Region = Annotated[str | None, typer.Option("--region", help="AWS region.")]
+Table = Annotated[str | None, typer.Option("--table", help="DynamoDB table (env DL_TABLE_NAME).")]
+Bucket = Annotated[
+    str | None, typer.Option("--bucket", help="S3 bucket for large values (env DL_BUCKET_NAME).")
+]
+QueueUrl = Annotated[
+    str | None,
+    typer.Option("--queue-url", help="The worker's resume queue (env DL_RESUME_QUEUE_URL)."),
+]
+Tasks = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--tasks-module", "-m", help="Module defining tasks (repeatable) (env DL_TASK_MODULES)."
+    ),
+]
+
+
+def main() -> None:
+    """The console script's entry point."""
+    app()
+
+
+# -- errors: one line, non-zero exit ---------------------------------------------------
+
+
+def describe(exc: BaseException) -> str:
+    """One line naming the problem."""
+    from botocore.exceptions import ClientError, NoCredentialsError  # noqa: PLC0415
+
+    if isinstance(exc, NoCredentialsError):
+        return "no AWS credentials found (set AWS_PROFILE or AWS_ACCESS_KEY_ID, or --endpoint-url)"
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        operation = exc.operation_name
+        return f"AWS {operation} failed: {error.get('Code', '?')}: {error.get('Message', exc)}"
+    if isinstance(exc, DurableLambdaError | OSError | ValueError):
+        return str(exc)
+    return f"unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)"
+
+
+@contextmanager
+def handled(*, debug: bool) -> Iterator[None]:
+    """Turn any error into one line on stderr and exit 1 (re-raise it under ``debug``)."""
+    try:
+        yield
+    except (typer.Exit, typer.Abort):
+        raise
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        raise typer.Exit(130) from None
+    except Exception as exc:
+        if debug:
+            raise
+        typer.echo(f"error: {describe(exc)}", err=True)
+        raise typer.Exit(1) from None
+
+
+def command(fn: F) -> F:
+    """Run ``fn`` under :func:`handled`, with its ``debug`` flag."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with handled(debug=bool(kwargs.get("debug"))):
+            return fn(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def emit(data: Any, *, as_json: bool, human: Callable[[Console], None]) -> None:
+    """Print ``data`` as JSON, or call ``human`` with a console."""
+    if as_json:
+        typer.echo(json.dumps(data, indent=2, default=str))
+    else:
+        human(Console(highlight=False))
+
+
+def _tasks(modules: list[str] | None) -> tuple[str, ...] | None:
+    return tuple(modules) if modules else None
+
+
+# -- trigger ----------------------------------------------------------------------------
+
+
+def read_payload(text: str) -> Any:
+    """``--payload``: JSON text, or ``@path`` of a JSON file.
+
+    Raises:
+        CliError: The file is missing or the text is not JSON (with the line and column).
+    """
+    source = "--payload"
+    if text.startswith("@"):
+        path = Path(text[1:])
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise CliError(f"cannot read payload file {str(path)!r}: {exc.strerror}") from exc
+        source = f"payload file {str(path)!r}"
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CliError(
+            f"{source} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from exc
+
+
+@app.command()
+@command
+def trigger(
+    task: Annotated[str, typer.Argument(help="The task's id.")],
+    *,
+    payload: Annotated[
+        str, typer.Option("--payload", "-p", help="JSON text, or @file holding JSON.")
+    ] = "null",
+    wait: Annotated[bool, typer.Option("--wait", help="Follow the run until it ends.")] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds --wait follows the run.")] = 300.0,
+    poll: Annotated[float, typer.Option(help="Seconds between reads while waiting.")] = 1.0,
+    idempotency_key: Annotated[str | None, typer.Option(help="Deduplicate triggers.")] = None,
+    tag: Annotated[list[str] | None, typer.Option(help="A tag (repeatable).")] = None,
+    concurrency_key: Annotated[str | None, typer.Option(help="Per-key concurrency.")] = None,
+    priority: Annotated[int, typer.Option(help="Higher starts first in its queue.")] = 0,
+    tasks_module: Tasks = None,
+    json_: Json = False,
+    debug: Debug = False,
+    endpoint_url: Endpoint = None,
+    region: Region = None,
+    table: Table = None,
+    bucket: Bucket = None,
+    queue_url: QueueUrl = None,
+) -> None:
+    """Trigger a run of TASK (its payload validated first); --wait follows it to its end."""
+    target = Target(endpoint_url, region, table, bucket, queue_url, _tasks(tasks_module))
+    data = read_payload(payload)
+    registry = target.load_tasks()
+    if task not in registry.ids():
+        known = ", ".join(registry.ids()) or "none"
+        hint = "" if registry.ids() else f"; {no_tasks_hint()}"
+        raise UnknownTaskError(f"unknown task {task!r} (tasks loaded: {known}){hint}")
+    target.require_queue()
+    services = target.services(registry)
+    client = services.client
+    handle = client.trigger(
+        task,
+        data,
+        idempotency_key=idempotency_key,
+        tags=tuple(tag or ()),
+        concurrency_key=concurrency_key,
+        priority=priority,
+    )
+    if not wait:
+        out = {"run_id": handle.run_id, "task_id": task, "cached": handle.cached}
+        emit(out, as_json=json_, human=lambda c: c.print(f"triggered {handle.run_id} ({task})"))
+        return
+    run = follow(lambda: client.get_run(handle.run_id), timeout=timeout, poll=poll)
+    if json_:
+        emit(render.run_json(run), as_json=True, human=print)
+    else:
+        journal = services.worker.store.load_journal(run.run_id)
+        events = services.worker.store.list_events(run.run_id)
+        Console(highlight=False).print(render.timeline_tree(run, journal, events))
+    if run.status is not RunStatus.COMPLETED:
+        detail = f": {run.error.type}: {run.error.message}" if run.error else ""
+        typer.echo(f"error: run {run.run_id} ended {run.status.value}{detail}", err=True)
+        raise typer.Exit(1)
+
+
+def follow(read: Callable[[], RunRecord], *, timeout: float, poll: float) -> RunRecord:
+    """Read the run until it is terminal, with a progress line on stderr.
+
+    Raises:
+        CliError: Still not finished after ``timeout`` seconds (names its status).
+    """
+    deadline = time.monotonic() + timeout
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+        bar = progress.add_task("triggered", total=None)
+        while True:
+            run = read()
+            progress.update(
+                bar,
+                description=f"{run.run_id} {run.status.value} · {run.invocations} invocation(s)",
+            )
+            if run.status.is_terminal:
+                return run
+            if time.monotonic() >= deadline:
+                raise CliError(
+                    f"run {run.run_id} still {run.status.value} after {timeout:g} s "
+                    "(it goes on; follow it with `durable-lambda runs show`)"
+                )
+            time.sleep(poll)
+
+
+# -- runs -------------------------------------------------------------------------------
+
+
+@runs_app.command("list")
+@command
+def runs_list(
+    *,
+    task: Annotated[str | None, typer.Option(help="Only this task's runs.")] = None,
+    status: Annotated[RunStatus | None, typer.Option(help="Only runs in this status.")] = None,
+    tag: Annotated[str | None, typer.Option(help="Only runs with this tag.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many runs.")] = 50,
+    json_: Json = False,
+    debug: Debug = False,
+    endpoint_url: Endpoint = None,
+    region: Region = None,
+    table: Table = None,
+    bucket: Bucket = None,
+) -> None:
+    """List runs, newest first (filters: --task, --status, --tag)."""
+    target = Target(endpoint_url, region, table, bucket)
+    client = target.services().client
+    runs = client.list_runs(RunQuery(task_id=task, status=status, limit=limit))
+    if tag is not None:
+        runs = [r for r in runs if tag in r.tags]
+    emit(
+        [render.run_json(r) for r in runs],
+        as_json=json_,
+        human=lambda c: c.print(render.runs_table(runs)),
+    )
+
+
+@runs_app.command("show")
+@command
+def runs_show(
+    run_id: Annotated[str, typer.Argument(help="The run's id.")],
+    *,
+    json_: Json = False,
+    debug: Debug = False,
+    endpoint_url: Endpoint = None,
+    region: Region = None,
+    table: Table = None,
+    bucket: Bucket = None,
+) -> None:
+    """Show a run's timeline: steps by scope, attempts, waits, children, invocations, errors."""
+    target = Target(endpoint_url, region, table, bucket)
+    services = target.services()
+    run = services.client.get_run(run_id)
+    store = services.worker.store
+    journal = store.load_journal(run_id)
+    events = store.list_events(run_id)
+    data = {
+        "run": render.run_json(run),
+        "journal": [render.entry_json(e) for e in journal],
+        "events": [render.jsonable(e) for e in events],
+    }
+    emit(data, as_json=json_, human=lambda c: c.print(render.timeline_tree(run, journal, events)))
+
+
+# -- queues -----------------------------------------------------------------------------
+
+
+@queues_app.command("list")
+@command
+def queues_list(
+    *,
+    queue: Annotated[list[str] | None, typer.Option(help="A queue to show (repeatable).")] = None,
+    tasks_module: Tasks = None,
+    json_: Json = False,
+    debug: Debug = False,
+    endpoint_url: Endpoint = None,
+    region: Region = None,
+    table: Table = None,
+) -> None:
+    """List the queues of the loaded tasks (and --queue names): running, limit, waiting, paused."""
+    target = Target(endpoint_url, region, table, task_modules=_tasks(tasks_module))
+    registry = target.load_tasks()
+    names = dict.fromkeys([*(t.queue.name for t in registry.tasks()), *(queue or ())])
+    if not names:
+        raise CliError(f"no queues to list: pass --queue NAME, or {no_tasks_hint()}")
+    client = target.services(registry).client
+    states = [client.queue_state(name) for name in names]
+    emit(
+        [render.queue_json(s) for s in states],
+        as_json=json_,
+        human=lambda c: c.print(render.queues_table(states)),
+    )
+
+
+QueueName = Annotated[str, typer.Argument(help="The queue's name.")]
+ConcurrencyKey = Annotated[
+    str | None, typer.Option("--key", help="One concurrency key of the queue.")
+]
+
+
+@queues_app.command("pause")
+@command
+def queues_pause(
+    name: QueueName,
+    *,
+    key: ConcurrencyKey = None,
+    json_: Json = False,
+    debug: Debug = False,
+    endpoint_url: Endpoint = None,
+    region: Region = None,
+    table: Table = None,
+) -> None:
+    """Pause a queue: it starts nothing until resumed (running invocations finish)."""
+    client = Target(endpoint_url, region, table).services().client
+    _show_queue(client.pause_queue(name, key), as_json=json_, what="paused")
+
+
+@queues_app.command("resume")
+@command
+def queues_resume(
+    name: QueueName,
+    *,
+    key: ConcurrencyKey = None,
+    json_: Json = False,
+    debug: Debug = False,
+    endpoint_url: Endpoint = None,
+    region: Region = None,
+    table: Table = None,
+) -> None:
+    """Resume a paused queue; parked runs are handed units at once."""
+    client = Target(endpoint_url, region, table).services().client
+    _show_queue(client.resume_queue(name, key), as_json=json_, what="resumed")
+
+
+@queues_app.command("set-limit")
+@command
+def queues_set_limit(
+    name: QueueName,
+    limit: Annotated[int | None, typer.Argument(help="The new limit (omit with --clear).")] = None,
+    *,
+    clear: Annotated[bool, typer.Option(help="Return to the limit in code.")] = False,
+    key: ConcurrencyKey = None,
+    json_: Json = False,
+    debug: Debug = False,
+    endpoint_url: Endpoint = None,
+    region: Region = None,
+    table: Table = None,
+) -> None:
+    """Override a queue's concurrency limit at runtime (--clear returns to the code's)."""
+    if (limit is None) == (not clear):
+        raise CliError("set-limit takes a LIMIT or --clear (one of them)")
+    client = Target(endpoint_url, region, table).services().client
+    state = client.set_queue_limit(name, None if clear else limit, key)
+    _show_queue(state, as_json=json_, what="limit set")
+
+
+def _show_queue(state: QueueState, *, as_json: bool, what: str) -> None:
+    def human(console: Console) -> None:
+        console.print(f"{state.key.id}: {what}")
+        console.print(render.queues_table([state]))
+
+    emit(render.queue_json(state), as_json=as_json, human=human)
+
+
+# -- replay-check -----------------------------------------------------------------------
+
+
+@app.command("replay-check")
+@command
+def replay_check_command(
+    *,
+    window_hours: Annotated[
+        float, typer.Option(min=0, help="Also check runs that ended this recently (0: none).")
+    ] = 24.0,
+    task: Annotated[str | None, typer.Option(help="Only this task's runs.")] = None,
+    run: Annotated[list[str] | None, typer.Option(help="Only this run (repeatable).")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many runs per status.")] = 1000,
+    tasks_module: Tasks = None,
+    json_: Json = False,
+    debug: Debug = False,
+    endpoint_url: Endpoint = None,
+    region: Region = None,
+    table: Table = None,
+    bucket: Bucket = None,
+) -> None:
+    """Replay in-flight (and recently ended) runs against the current code; exit 1 if any breaks.
+
+    Nothing executes and nothing is written: the replay stops where a run's
+    journal ends.
+    """
+    target = Target(endpoint_url, region, table, bucket, task_modules=_tasks(tasks_module))
+    registry = target.load_tasks()
+    if not registry.ids():
+        raise CliError(f"no tasks loaded to check against: {no_tasks_hint()}")
+    store = target.services(registry).worker.store
+    report = replay_check.check(
+        store,
+        registry,
+        window=dt.timedelta(hours=window_hours),
+        task_id=task,
+        run_ids=tuple(run or ()),
+        limit=limit,
+    )
+    emit(report.to_json(), as_json=json_, human=lambda c: render.print_check(c, report))
+    if not report.ok:
+        raise typer.Exit(1)
