@@ -183,10 +183,10 @@ class Client:
         definition = task if isinstance(task, Task) else self.registry.get(task)
         new = self._new_run(definition, payload, link, **options)
         run = new.run
-        stored = self.store.create_run(run, new.key_ttl)
+        # The TRIGGERED event rides in the create's request: a trigger is one write and one send.
+        stored = self.store.create_run(run, new.key_ttl, [self._triggered(run, link)])
         if stored.run_id != run.run_id:
             return RunHandle(stored.run_id, stored.task_id, cached=True)
-        self.store.add_events(run.run_id, [self._triggered(run, link)])
         resume = plan_in(new.delay)
         if resume.timer:
             self.store.add_timer(Timer(run.run_id, run.epoch, run.wake_at or run.created_at))

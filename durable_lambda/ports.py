@@ -65,8 +65,17 @@ class RunStore(Protocol):
     invocation's :class:`Fence` still matches the run, else ``LeaseLostError``.
     """
 
-    def create_run(self, run: RunRecord, idempotency_ttl: dt.timedelta | None = None) -> RunRecord:
-        """Create ``run``; with an idempotency key already claimed, return that run instead."""
+    def create_run(
+        self,
+        run: RunRecord,
+        idempotency_ttl: dt.timedelta | None = None,
+        events: Sequence[TimelineEvent] = (),
+    ) -> RunRecord:
+        """Create ``run``; with an idempotency key already claimed, return that run instead.
+
+        ``events`` (its TRIGGERED event) are written in the same request as the
+        run, and only when the run is created: a trigger costs one write.
+        """
         ...
 
     def create_runs(

@@ -69,8 +69,13 @@ class MemoryRunStore:
 
     # -- runs ------------------------------------------------------------------------
 
-    def create_run(self, run: RunRecord, idempotency_ttl: dt.timedelta | None = None) -> RunRecord:
-        """Create ``run`` or return the run its idempotency key already names."""
+    def create_run(
+        self,
+        run: RunRecord,
+        idempotency_ttl: dt.timedelta | None = None,
+        events: Sequence[TimelineEvent] = (),
+    ) -> RunRecord:
+        """Create ``run`` (with ``events``) or return the run its idempotency key already names."""
         payload = self.values.store("payload", run.payload)
         output, error = self._second_values(run.output, run.error)
         with self._lock:
@@ -99,7 +104,7 @@ class MemoryRunStore:
                 error=error,
             )
             self._journals[run.run_id] = {}
-            self._events[run.run_id] = []
+            self._events[run.run_id] = list(events)
             return run
 
     def create_runs(

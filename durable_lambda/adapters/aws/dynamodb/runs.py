@@ -106,20 +106,54 @@ class DynamoDBRunStore:
 
     # -- runs ------------------------------------------------------------------------
 
-    def create_run(self, run: RunRecord, idempotency_ttl: dt.timedelta | None = None) -> RunRecord:
-        """Create ``run``; with an idempotency key already claimed, return that run instead."""
+    def create_run(
+        self,
+        run: RunRecord,
+        idempotency_ttl: dt.timedelta | None = None,
+        events: Sequence[TimelineEvent] = (),
+    ) -> RunRecord:
+        """Create ``run``; with an idempotency key already claimed, return that run instead.
+
+        One request: a ``PutItem``, or with a key or ``events`` one
+        ``TransactWriteItems`` (claim, META, events), so the TRIGGERED event
+        costs no request of its own and is written only with its run.
+        """
         put_meta = self.meta_put(run)
         token = items.get_s(cast("Item", put_meta["Put"]["Item"]), writes.WRITE_ID) or ""
-        if run.idempotency_key is None:
-            try:
-                self.client.put_item(**put_meta["Put"])
-            except ClientError as exc:
-                if writes.error_code(exc) != writes.CONDITION_FAILED:
-                    raise
-                if not writes.ours(cast("dict[str, Any]", exc.response).get("Item"), token):
-                    raise RunExistsError(run.run_id) from None
+        actions = [put_meta, *(self.event_put(run.run_id, event) for event in events)]
+        if run.idempotency_key is not None:
+            return self._create_claimed(run, run.idempotency_key, actions, idempotency_ttl)
+        if events:
+            self._create_with_events(run, actions, token)
             return run
-        return self._create_claimed(run, run.idempotency_key, put_meta, idempotency_ttl)
+        try:
+            self.client.put_item(**put_meta["Put"])
+        except ClientError as exc:
+            if writes.error_code(exc) != writes.CONDITION_FAILED:
+                raise
+            if not writes.ours(cast("dict[str, Any]", exc.response).get("Item"), token):
+                raise RunExistsError(run.run_id) from None
+        return run
+
+    def _create_with_events(
+        self, run: RunRecord, actions: list[TransactWriteItemTypeDef], token: str
+    ) -> None:
+        """Put META (``actions[0]``) and its events in one transaction."""
+        for attempt in range(writes.CONFLICT_ATTEMPTS):
+            try:
+                self.client.transact_write_items(
+                    TransactItems=actions, ClientRequestToken=writes.write_token(token, attempt)
+                )
+            except ClientError as exc:
+                reasons = writes.cancellation_reasons(exc)
+                if writes.applied(reasons, token):  # our own create, retried by botocore
+                    return
+                if writes.failed_condition(reasons, 0):
+                    raise RunExistsError(run.run_id) from None
+                if writes.conflicted(reasons) and attempt + 1 < writes.CONFLICT_ATTEMPTS:
+                    continue
+                raise
+            return
 
     def create_runs(
         self,
@@ -157,17 +191,18 @@ class DynamoDBRunStore:
         self,
         run: RunRecord,
         idempotency_key: str,
-        put_meta: TransactWriteItemTypeDef,
+        actions: list[TransactWriteItemTypeDef],
         ttl: dt.timedelta | None,
     ) -> RunRecord:
+        """Claim the key and put META and events (``actions``, META first) in one transaction."""
         claim = creates.claim_item(run, idempotency_key, ttl)
         gone: str | None = None
-        token = items.get_s(cast("Item", put_meta["Put"]["Item"]), writes.WRITE_ID) or ""
+        token = items.get_s(cast("Item", actions[0]["Put"]["Item"]), writes.WRITE_ID) or ""
         for attempt in range(CLAIM_ATTEMPTS):
             put_claim = writes.claim_put(self.table, claim, run.created_at, gone)
             try:
                 self.client.transact_write_items(
-                    TransactItems=[put_claim, put_meta],
+                    TransactItems=[put_claim, *actions],
                     ClientRequestToken=writes.write_token(token, put_claim, attempt),
                 )
             except ClientError as exc:
