@@ -9,6 +9,7 @@ from typing import Any
 
 from durable_lambda import serde
 from durable_lambda.admission import Admission
+from durable_lambda.catalog import CatalogStore, CatalogTask
 from durable_lambda.engine.records import (
     EventKind,
     ResumeMessage,
@@ -20,7 +21,7 @@ from durable_lambda.engine.records import (
 from durable_lambda.engine.resume import plan_in
 from durable_lambda.engine.slots import QueueState, SlotKey, validate_priority
 from durable_lambda.engine.state import RunStatus
-from durable_lambda.errors import ConfigurationError, RunNotFoundError
+from durable_lambda.errors import ConfigurationError, RunNotFoundError, UnknownTaskError
 from durable_lambda.ids import new_run_id
 from durable_lambda.messages import send_resume
 from durable_lambda.ports import Clock, ResumeQueue, RunStore, SlotStore
@@ -32,6 +33,8 @@ __all__ = ["MAX_KEY_LENGTH", "MAX_TAGS", "MAX_TAG_LENGTH", "Client", "RunHandle"
 MAX_TAGS = 10
 MAX_TAG_LENGTH = 128
 MAX_KEY_LENGTH = 256
+#: How long a catalog entry read to trigger by id is reused before it is read again.
+CATALOG_CACHE_SECONDS = 60.0
 
 
 def _seconds(value: dt.timedelta | float | None, name: str) -> float | None:
@@ -67,6 +70,10 @@ class _NewRun:
     delay: float
 
 
+#: What a run can be created for: a task whose code is imported, or a catalog entry.
+Definition = Task[Any, Any] | CatalogTask
+
+
 class Client:
     """Triggers runs and reads their state."""
 
@@ -79,14 +86,21 @@ class Client:
         registry: TaskRegistry | None = None,
         slots: SlotStore | None = None,
         admission: Admission | None = None,
+        catalog: CatalogStore | None = None,
     ) -> None:
-        """Wire the client to its ports (``slots``/``admission`` for queue control)."""
+        """Wire the client to its ports (``slots``/``admission`` for queue control).
+
+        With a ``catalog``, a task id not registered in this process is looked
+        up there and its payload validated against the stored schema.
+        """
         self.store = store
         self.queue = queue
         self.clock = clock
         self.registry = registry or default_registry
         self.slots = slots
         self.admission = admission
+        self.catalog = catalog
+        self._catalogued: dict[str, tuple[float, CatalogTask]] = {}
 
     def trigger(
         self,
@@ -108,7 +122,8 @@ class Client:
         ``PayloadValidationError`` naming the fields, and no run is created.
 
         Args:
-            task: The task, or its registered id.
+            task: The task, or its id: registered in this process, else found in
+                the task catalog (its payload checked against the stored schema).
             payload: The payload; validated against the task's annotation.
             idempotency_key: A second trigger with the same key returns the first run.
             idempotency_key_ttl: How long the key is remembered (default: forever).
@@ -180,7 +195,7 @@ class Client:
         link: tuple[str, str, int] | None,
         **options: Any,
     ) -> RunHandle:
-        definition = task if isinstance(task, Task) else self.registry.get(task)
+        definition = task if isinstance(task, Task) else self.definition(task)
         new = self._new_run(definition, payload, link, **options)
         run = new.run
         # The TRIGGERED event rides in the create's request: a trigger is one write and one send.
@@ -193,9 +208,38 @@ class Client:
         send_resume(self.queue, ResumeMessage(run.run_id, run.epoch), resume)
         return RunHandle(run.run_id, definition.id)
 
+    def definition(self, task_id: str) -> Definition:
+        """The task ``task_id``: registered in this process, else from the catalog.
+
+        Raises:
+            UnknownTaskError: Neither knows it (the message lists the known ids).
+        """
+        if task_id in self.registry.ids() or self.catalog is None:
+            return self.registry.get(task_id)
+        now = self.clock.monotonic()
+        cached = self._catalogued.get(task_id)
+        if cached is not None and now - cached[0] < CATALOG_CACHE_SECONDS:
+            return cached[1]
+        description = self.catalog.get(task_id)
+        if description is None:
+            raise UnknownTaskError(
+                f"no task {task_id!r} is registered or catalogued "
+                f"(known: {', '.join(self.known_task_ids()) or 'none'})"
+            )
+        found = CatalogTask(description)
+        self._catalogued[task_id] = (now, found)
+        return found
+
+    def known_task_ids(self) -> list[str]:
+        """The ids of the tasks this client can trigger: registered and catalogued."""
+        ids = set(self.registry.ids())
+        if self.catalog is not None:
+            ids.update(d.task_id for d in self.catalog.list())
+        return sorted(ids)
+
     def _new_run(
         self,
-        definition: Task[Any, Any],
+        definition: Definition,
         payload: Any,
         link: tuple[str, str, int] | None,
         *,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from durable_lambda.engine.journal import ErrorInfo, JournalEntry
 from durable_lambda.engine.records import (
@@ -23,6 +23,9 @@ from durable_lambda.engine.records import (
     Timer,
 )
 from durable_lambda.engine.slots import AcquireResult, Holder, QueueState, SlotKey
+
+if TYPE_CHECKING:
+    from durable_lambda.catalog import CatalogStore
 
 
 class Clock(Protocol):
@@ -308,6 +311,7 @@ class Ports:
         blobs: Large values (the store writes them through its value store).
         clock: Now, for every service.
         dead_letters: The resume queue's dead letters, when there is such a queue.
+        catalog: The task catalog (descriptions published at start, read to trigger by id).
     """
 
     store: RunStore
@@ -316,3 +320,4 @@ class Ports:
     blobs: BlobStore
     clock: Clock
     dead_letters: DeadLetters | None = None
+    catalog: CatalogStore | None = None

@@ -54,6 +54,7 @@ def build_services(
         registry=registry,
         slots=flow,
         admission=admission,
+        catalog=ports.catalog,
     )
     worker = Worker(
         store=store,

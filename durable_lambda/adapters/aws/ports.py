@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import boto3
 from botocore.config import Config
 
+from durable_lambda.adapters.aws.dynamodb.catalog import DynamoDBCatalogStore
 from durable_lambda.adapters.aws.dynamodb.flow import DynamoDBFlowStore
 from durable_lambda.adapters.aws.dynamodb.runs import DynamoDBRunStore
 from durable_lambda.adapters.aws.s3 import S3BlobStore
@@ -48,6 +49,7 @@ class AwsPorts(Ports):
         blobs: Large values (S3).
         clock: The system clock.
         dead_letters: The resume queue's DLQ, when configured.
+        catalog: The task catalog (DynamoDB).
     """
 
     store: DynamoDBRunStore
@@ -56,6 +58,7 @@ class AwsPorts(Ports):
     blobs: S3BlobStore
     clock: SystemClock
     dead_letters: SQSDeadLetters | None = None
+    catalog: DynamoDBCatalogStore | None = None
 
 
 def aws_ports(settings: Settings, session: boto3.session.Session | None = None) -> AwsPorts:
@@ -79,4 +82,5 @@ def aws_ports(settings: Settings, session: boto3.session.Session | None = None) 
         clock=SystemClock(),
         flow=DynamoDBFlowStore(dynamodb, settings.table_name),
         dead_letters=SQSDeadLetters(sqs, settings.dlq_url) if settings.dlq_url else None,
+        catalog=DynamoDBCatalogStore(dynamodb, settings.table_name),
     )

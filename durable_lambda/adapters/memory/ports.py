@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from durable_lambda.adapters.memory.blobs import MemoryBlobStore
+from durable_lambda.adapters.memory.catalog import MemoryCatalogStore
 from durable_lambda.adapters.memory.flow import MemoryFlowStore
 from durable_lambda.adapters.memory.queue import MemoryResumeQueue
 from durable_lambda.adapters.memory.runs import MemoryRunStore
@@ -24,6 +25,7 @@ class MemoryPorts(Ports):
     blobs: MemoryBlobStore
     clock: Clock
     dead_letters: None = None
+    catalog: MemoryCatalogStore | None = None
 
 
 def memory_ports(settings: Settings | None = None, clock: Clock | None = None) -> MemoryPorts:
@@ -36,5 +38,10 @@ def memory_ports(settings: Settings | None = None, clock: Clock | None = None) -
     blobs = MemoryBlobStore()
     store = MemoryRunStore(ValueStore(blobs, settings.inline_limit, settings.max_value_bytes))
     return MemoryPorts(
-        store=store, flow=store.flow, queue=MemoryResumeQueue(clock.now), blobs=blobs, clock=clock
+        store=store,
+        flow=store.flow,
+        queue=MemoryResumeQueue(clock.now),
+        blobs=blobs,
+        clock=clock,
+        catalog=MemoryCatalogStore(),
     )
