@@ -358,11 +358,6 @@ class MemoryRunStore:
     def list_runs(self, query: RunQuery) -> list[RunRecord]:
         """Runs newest first, filtered."""
         with self._lock:
-            runs = [
-                self._hydrate(s)
-                for s in self._runs.values()
-                if (query.task_id is None or s.run.task_id == query.task_id)
-                and (query.status is None or s.run.status is query.status)
-            ]
+            runs = [self._hydrate(s) for s in self._runs.values() if query.matches(s.run)]
         runs.sort(key=lambda r: (r.created_at, r.run_id), reverse=True)
         return runs[: query.limit]
