@@ -212,13 +212,19 @@ class CatalogTask:
         Raises:
             PayloadValidationError: Naming each field that does not fit.
         """
-        errors = sorted(self._validator.iter_errors(payload), key=lambda e: list(e.path))
-        if errors:
-            raise PayloadValidationError(
-                self.id,
-                "payload",
-                [(".".join(str(p) for p in error.path), error.message) for error in errors],
-            )
+        problems: list[tuple[str, str]] = []
+        for error in self._validator.iter_errors(payload):
+            path = [str(p) for p in error.path]
+            required = error.validator_value
+            if error.validator == "required" and isinstance(error.instance, dict):
+                # Name the missing field itself, as pydantic does, not the object holding it.
+                names = required if isinstance(required, list) else []
+                missing = [str(f) for f in names if f not in error.instance]
+                problems += [(".".join([*path, f]), "Field required") for f in missing]
+            else:
+                problems.append((".".join(path), error.message))
+        if problems:
+            raise PayloadValidationError(self.id, "payload", sorted(problems))
         return payload
 
     def encode_payload(self, payload: Any) -> str:

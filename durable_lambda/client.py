@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from durable_lambda import serde
 from durable_lambda.admission import Admission
 from durable_lambda.catalog import CatalogStore, CatalogTask
+from durable_lambda.engine.metadata import encode_values
 from durable_lambda.engine.records import (
     EventKind,
     ResumeMessage,
@@ -21,7 +22,14 @@ from durable_lambda.engine.records import (
 from durable_lambda.engine.resume import plan_in
 from durable_lambda.engine.slots import QueueState, SlotKey, validate_priority
 from durable_lambda.engine.state import RunStatus
-from durable_lambda.errors import ConfigurationError, RunNotFoundError, UnknownTaskError
+from durable_lambda.errors import (
+    ConfigurationError,
+    DurableLambdaError,
+    PayloadTooLarge,
+    PayloadValidationError,
+    RunNotFoundError,
+    UnknownTaskError,
+)
 from durable_lambda.ids import new_run_id
 from durable_lambda.messages import send_resume
 from durable_lambda.ports import Clock, ResumeQueue, RunStore, SlotStore
@@ -74,6 +82,36 @@ class _NewRun:
 Definition = Task[Any, Any] | CatalogTask
 
 
+@dataclass(frozen=True, slots=True)
+class BatchOutcome:
+    """One item of :meth:`Client.trigger_batch`: its run, or why it has none.
+
+    Attributes:
+        handle: The run (``cached``: its idempotency key named an earlier run).
+        run: The run as stored (for a cached one, the earlier run: compare its payload).
+        error: Why the item was refused (nothing was created for it).
+    """
+
+    handle: RunHandle | None = None
+    run: RunRecord | None = None
+    error: DurableLambdaError | None = None
+
+
+def _share_first_runs(
+    items: Sequence[Mapping[str, Any]], first_of_key: dict[str, int], outcomes: list[BatchOutcome]
+) -> None:
+    """Give each item repeating an earlier item's idempotency key that item's run."""
+    for i, item in enumerate(items):
+        key = item.get("idempotency_key")
+        first = first_of_key.get(key) if isinstance(key, str) else None
+        if first is None or first == i or outcomes[i].error is not None:
+            continue
+        done = outcomes[first]
+        if done.handle is not None:
+            handle = RunHandle(done.handle.run_id, done.handle.task_id, cached=True)
+            outcomes[i] = BatchOutcome(handle, done.run)
+
+
 class Client:
     """Triggers runs and reads their state."""
 
@@ -115,6 +153,7 @@ class Client:
         concurrency_key: str | None = None,
         priority: int = 0,
         queue: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
     ) -> RunHandle:
         """Start a run of ``task`` with ``payload``.
 
@@ -133,6 +172,7 @@ class Client:
             concurrency_key: Its own concurrency limit on the queue (e.g. a tenant).
             priority: Higher starts first within the queue.
             queue: Override the task's queue name.
+            metadata: The run's initial metadata (``ctx.metadata`` reads and changes it).
         """
         return self._create(
             task,
@@ -146,7 +186,70 @@ class Client:
             concurrency_key=concurrency_key,
             priority=priority,
             queue=queue,
+            metadata=metadata,
         )
+
+    def trigger_batch(
+        self, task: Task[Any, Any] | str, items: Sequence[Mapping[str, Any]]
+    ) -> list[BatchOutcome]:
+        """Start one run per item (``{"payload": ..., **trigger options}``), refusing items alone.
+
+        Items are validated one by one: a refused item gets its error and
+        nothing is created for it; the others are created in batched writes
+        (``RunStore.create_runs``) and their messages sent in batches. An item
+        repeating an idempotency key of an earlier item gets that item's run.
+        """
+        definition = task if isinstance(task, Task) else self.definition(task)
+        outcomes: list[BatchOutcome] = [BatchOutcome() for _ in items]
+        first_of_key: dict[str, int] = {}
+        fresh: list[tuple[int, _NewRun]] = []
+        for i, item in enumerate(items):
+            options = {k: v for k, v in item.items() if k != "payload"}
+            try:
+                new = self._new_run(definition, item.get("payload"), None, **options)
+            except (PayloadValidationError, PayloadTooLarge, ConfigurationError) as exc:
+                outcomes[i] = BatchOutcome(error=exc)
+                continue
+            key = new.run.idempotency_key
+            if key is not None and key in first_of_key:
+                continue  # resolved to the first item's run below
+            if key is not None:
+                first_of_key[key] = i
+            fresh.append((i, new))
+        by_ttl: dict[dt.timedelta | None, list[tuple[int, _NewRun]]] = {}
+        for i, new in fresh:
+            by_ttl.setdefault(new.key_ttl, []).append((i, new))
+        for key_ttl, group in by_ttl.items():
+            runs = [new.run for _, new in group]
+            stored = self.store.create_runs(runs, [self._triggered(r, None) for r in runs], key_ttl)
+            for (i, new), got in zip(group, stored, strict=True):
+                cached = got.run_id != new.run.run_id
+                outcomes[i] = BatchOutcome(RunHandle(got.run_id, got.task_id, cached), got)
+            self._start(
+                [
+                    new
+                    for (_, new), got in zip(group, stored, strict=True)
+                    if got.run_id == new.run.run_id
+                ]
+            )
+        _share_first_runs(items, first_of_key, outcomes)
+        return outcomes
+
+    def _start(self, created: Sequence[_NewRun]) -> None:
+        """Send the first messages of ``created`` runs: batched per delay, timers beyond SQS's."""
+        by_delay: dict[float, list[RunRecord]] = {}
+        for new in created:
+            by_delay.setdefault(new.delay, []).append(new.run)
+        for delay, runs in by_delay.items():
+            resume = plan_in(delay)
+            if resume.timer:
+                for run in runs:
+                    self.store.add_timer(
+                        Timer(run.run_id, run.epoch, run.wake_at or run.created_at)
+                    )
+                continue
+            messages = [ResumeMessage(run.run_id, run.epoch) for run in runs]
+            self.queue.send_batch(messages, resume.delay_seconds)
 
     def trigger_children(
         self,
@@ -251,6 +354,7 @@ class Client:
         concurrency_key: str | None = None,
         priority: int = 0,
         queue: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
     ) -> _NewRun:
         """The record of a run to create, its options checked and its payload validated."""
         tags = tuple(tags)
@@ -263,6 +367,8 @@ class Client:
         ttl_s = _seconds(ttl, "ttl")
         key_ttl_s = _seconds(idempotency_key_ttl, "idempotency_key_ttl")
         encoded = definition.encode_payload(payload)
+        if metadata:
+            encode_values(metadata)  # refuses a document above the metadata limit
         now = self.clock.now()
         run = RunRecord(
             run_id=new_run_id(),
@@ -281,6 +387,7 @@ class Client:
             parent_run_id=link[0] if link else None,
             root_run_id=link[1] if link else None,
             depth=link[2] if link else 0,
+            metadata=dict(metadata or {}),
         )
         key_ttl = dt.timedelta(seconds=key_ttl_s) if key_ttl_s is not None else None
         return _NewRun(run, key_ttl, delay_s)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from durable_lambda.errors import ConfigurationError
@@ -24,6 +24,7 @@ ENV_RETENTION_DAYS = "DL_RETENTION_DAYS"
 ENV_TASK_MODULES = "DL_TASK_MODULES"
 ENV_FUNCTION_TIMEOUT = "DL_FUNCTION_TIMEOUT"
 ENV_STRANDED_AFTER = "DL_STRANDED_AFTER_SECONDS"
+ENV_API_CURSOR_KEY = "DL_API_CURSOR_KEY"
 
 #: DynamoDB refuses items above 400 KB; an inline value must leave room for the
 #: rest of its item.
@@ -46,6 +47,7 @@ _ENV_OF = {
     "function_timeout": ENV_FUNCTION_TIMEOUT,
     "stranded_after_seconds": ENV_STRANDED_AFTER,
     "max_child_depth": ENV_MAX_CHILD_DEPTH,
+    "api_cursor_key": ENV_API_CURSOR_KEY,
 }
 
 
@@ -73,6 +75,9 @@ class Settings:
             time lost its resume message; the scheduler sends it again.
         max_child_depth: How deep child tasks may nest (a run triggered from
             outside is at depth 0); a trigger beyond it raises ``ChildDepthExceeded``.
+        api_cursor_key: The HTTP API's key for signing listing cursors (the
+            template passes a generated secret). Empty: a random key per
+            process, so cursors then only work against the process that issued them.
     """
 
     table_name: str = "durable-lambda"
@@ -90,6 +95,7 @@ class Settings:
     function_timeout: float = 900.0
     stranded_after_seconds: float = 120.0
     max_child_depth: int = 20
+    api_cursor_key: str = field(default="", repr=False)
 
     def __post_init__(self) -> None:
         """Reject settings that would break storage or chaining."""

@@ -133,7 +133,7 @@ def test_an_invalid_payload_by_id_names_the_field_and_creates_nothing(backend: B
     assert [loc for loc, _ in caught.value.errors] == ["amount"]
     with pytest.raises(PayloadValidationError) as caught:
         client.trigger("charge", {"amount": 3})
-    assert "order_id" in str(caught.value)
+    assert caught.value.errors == [("order_id", "Field required")]
     assert backend.store.list_runs(RunQuery(task_id="charge")) == []
 
 
