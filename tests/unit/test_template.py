@@ -53,3 +53,18 @@ def test_scheduler_runs_every_minute():
     scheduler = _resources()["SchedulerFunction"]["Properties"]
     schedules = [e["Properties"] for e in scheduler["Events"].values() if e["Type"] == "Schedule"]
     assert schedules[0]["Schedule"] == "rate(1 minute)"
+
+
+def test_the_api_is_iam_authorised_unless_a_jwt_user_pool_is_given():
+    template = yaml.load(TEMPLATE.read_text(), Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+    assert template["Parameters"]["ApiJwtUserPoolArn"]["Default"] == ""
+    method = template["Resources"]["ApiProxyMethod"]["Properties"]
+    condition, jwt, default = method["AuthorizationType"]["If"]
+    assert (condition, jwt, default) == ("HasApiJwtAuthorizer", "COGNITO_USER_POOLS", "AWS_IAM")
+    assert template["Resources"]["ApiJwtAuthorizer"]["Condition"] == "HasApiJwtAuthorizer"
+    assert method["Integration"]["Type"] == "AWS_PROXY"
+    handler = template["Resources"]["ApiFunction"]["Properties"]["Handler"]
+    assert handler == "functions.api.app.handler"
+    assert (TEMPLATE.parent / "functions" / "api" / "app.py").exists()
+    variables = template["Resources"]["ApiFunction"]["Properties"]["Environment"]["Variables"]
+    assert "DL_API_CURSOR_KEY" in variables
