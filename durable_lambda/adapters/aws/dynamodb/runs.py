@@ -124,7 +124,7 @@ class DynamoDBRunStore:
         if run.idempotency_key is not None:
             return self._create_claimed(run, run.idempotency_key, actions, idempotency_ttl)
         if events:
-            self._create_with_events(run, actions, token)
+            creates.create_with_events(self.client, run, actions, token)
             return run
         try:
             self.client.put_item(**put_meta["Put"])
@@ -134,26 +134,6 @@ class DynamoDBRunStore:
             if not writes.ours(cast("dict[str, Any]", exc.response).get("Item"), token):
                 raise RunExistsError(run.run_id) from None
         return run
-
-    def _create_with_events(
-        self, run: RunRecord, actions: list[TransactWriteItemTypeDef], token: str
-    ) -> None:
-        """Put META (``actions[0]``) and its events in one transaction."""
-        for attempt in range(writes.CONFLICT_ATTEMPTS):
-            try:
-                self.client.transact_write_items(
-                    TransactItems=actions, ClientRequestToken=writes.write_token(token, attempt)
-                )
-            except ClientError as exc:
-                reasons = writes.cancellation_reasons(exc)
-                if writes.applied(reasons, token):  # our own create, retried by botocore
-                    return
-                if writes.failed_condition(reasons, 0):
-                    raise RunExistsError(run.run_id) from None
-                if writes.conflicted(reasons) and attempt + 1 < writes.CONFLICT_ATTEMPTS:
-                    continue
-                raise
-            return
 
     def create_runs(
         self,
