@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 import pytest
-from conftest import Api
+from api_support import Api
 
 from durable_lambda.engine.records import RunQuery
 

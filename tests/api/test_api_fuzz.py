@@ -19,7 +19,7 @@ from urllib.parse import parse_qs
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import pytest
-from conftest import Api, Context
+from api_support import Api, Context
 
 from durable_lambda.adapters.memory import MemoryResumeQueue
 from durable_lambda.api import ApiService, build_api

@@ -7,7 +7,7 @@ import json
 import sys
 
 import pytest
-from conftest import SETTINGS, Context, event
+from api_support import SETTINGS, Context, event
 
 from durable_lambda import api as api_package
 from durable_lambda.adapters.aws.dynamodb.catalog import DynamoDBCatalogStore
