@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from durable_lambda import serde
 from durable_lambda.admission import Admission
-from durable_lambda.engine.journal import ErrorInfo
+from durable_lambda.catalog import CatalogStore, CatalogTask
+from durable_lambda.client_control import QueueControl, TokenControl
+from durable_lambda.engine.metadata import encode_values
 from durable_lambda.engine.records import (
-    ANY_EPOCH,
     EventKind,
     ResumeMessage,
     RunQuery,
@@ -20,10 +21,16 @@ from durable_lambda.engine.records import (
     Timer,
 )
 from durable_lambda.engine.resume import plan_in
-from durable_lambda.engine.slots import QueueState, SlotKey, validate_priority
+from durable_lambda.engine.slots import validate_priority
 from durable_lambda.engine.state import RunStatus
-from durable_lambda.engine.tokens import Resolution, TokenInfo, TokenStatus
-from durable_lambda.errors import ConfigurationError, RunNotFoundError, TokenNotFoundError
+from durable_lambda.errors import (
+    ConfigurationError,
+    DurableLambdaError,
+    PayloadTooLarge,
+    PayloadValidationError,
+    RunNotFoundError,
+    UnknownTaskError,
+)
 from durable_lambda.ids import new_run_id
 from durable_lambda.messages import send_resume
 from durable_lambda.ports import Clock, ResumeQueue, RunStore, SlotStore, TokenStore
@@ -35,9 +42,8 @@ __all__ = ["MAX_KEY_LENGTH", "MAX_TAGS", "MAX_TAG_LENGTH", "Client", "RunHandle"
 MAX_TAGS = 10
 MAX_TAG_LENGTH = 128
 MAX_KEY_LENGTH = 256
-#: Bounds on what ``fail_token`` records: an error names a problem, it carries no payload.
-MAX_ERROR_TYPE_LENGTH = 256
-MAX_ERROR_MESSAGE_LENGTH = 32 * 1024
+#: How long a catalog entry read to trigger by id is reused before it is read again.
+CATALOG_CACHE_SECONDS = 60.0
 
 
 def _seconds(value: dt.timedelta | float | None, name: str) -> float | None:
@@ -73,7 +79,41 @@ class _NewRun:
     delay: float
 
 
-class Client:
+#: What a run can be created for: a task whose code is imported, or a catalog entry.
+Definition = Task[Any, Any] | CatalogTask
+
+
+@dataclass(frozen=True, slots=True)
+class BatchOutcome:
+    """One item of :meth:`Client.trigger_batch`: its run, or why it has none.
+
+    Attributes:
+        handle: The run (``cached``: its idempotency key named an earlier run).
+        run: The run as stored (for a cached one, the earlier run: compare its payload).
+        error: Why the item was refused (nothing was created for it).
+    """
+
+    handle: RunHandle | None = None
+    run: RunRecord | None = None
+    error: DurableLambdaError | None = None
+
+
+def _share_first_runs(
+    items: Sequence[Mapping[str, Any]], first_of_key: dict[str, int], outcomes: list[BatchOutcome]
+) -> None:
+    """Give each item repeating an earlier item's idempotency key that item's run."""
+    for i, item in enumerate(items):
+        key = item.get("idempotency_key")
+        first = first_of_key.get(key) if isinstance(key, str) else None
+        if first is None or first == i or outcomes[i].error is not None:
+            continue
+        done = outcomes[first]
+        if done.handle is not None:
+            handle = RunHandle(done.handle.run_id, done.handle.task_id, cached=True)
+            outcomes[i] = BatchOutcome(handle, done.run)
+
+
+class Client(TokenControl, QueueControl):
     """Triggers runs and reads their state."""
 
     def __init__(
@@ -86,8 +126,13 @@ class Client:
         slots: SlotStore | None = None,
         admission: Admission | None = None,
         tokens: TokenStore | None = None,
+        catalog: CatalogStore | None = None,
     ) -> None:
-        """Wire the client to its ports (``slots``/``admission`` for queue control, ``tokens``)."""
+        """Wire the client to its ports (``slots``/``admission`` for queue control, ``tokens``).
+
+        With a ``catalog``, a task id not registered in this process is looked
+        up there and its payload validated against the stored schema.
+        """
         self.store = store
         self.queue = queue
         self.clock = clock
@@ -95,6 +140,8 @@ class Client:
         self.slots = slots
         self.admission = admission
         self.tokens = tokens
+        self.catalog = catalog
+        self._catalogued: dict[str, tuple[float, CatalogTask]] = {}
 
     def trigger(
         self,
@@ -109,6 +156,7 @@ class Client:
         concurrency_key: str | None = None,
         priority: int = 0,
         queue: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
     ) -> RunHandle:
         """Start a run of ``task`` with ``payload``.
 
@@ -116,7 +164,8 @@ class Client:
         ``PayloadValidationError`` naming the fields, and no run is created.
 
         Args:
-            task: The task, or its registered id.
+            task: The task, or its id: registered in this process, else found in
+                the task catalog (its payload checked against the stored schema).
             payload: The payload; validated against the task's annotation.
             idempotency_key: A second trigger with the same key returns the first run.
             idempotency_key_ttl: How long the key is remembered (default: forever).
@@ -126,6 +175,7 @@ class Client:
             concurrency_key: Its own concurrency limit on the queue (e.g. a tenant).
             priority: Higher starts first within the queue.
             queue: Override the task's queue name.
+            metadata: The run's initial metadata (``ctx.metadata`` reads and changes it).
         """
         return self._create(
             task,
@@ -139,7 +189,70 @@ class Client:
             concurrency_key=concurrency_key,
             priority=priority,
             queue=queue,
+            metadata=metadata,
         )
+
+    def trigger_batch(
+        self, task: Task[Any, Any] | str, items: Sequence[Mapping[str, Any]]
+    ) -> list[BatchOutcome]:
+        """Start one run per item (``{"payload": ..., **trigger options}``), refusing items alone.
+
+        Items are validated one by one: a refused item gets its error and
+        nothing is created for it; the others are created in batched writes
+        (``RunStore.create_runs``) and their messages sent in batches. An item
+        repeating an idempotency key of an earlier item gets that item's run.
+        """
+        definition = task if isinstance(task, Task) else self.definition(task)
+        outcomes: list[BatchOutcome] = [BatchOutcome() for _ in items]
+        first_of_key: dict[str, int] = {}
+        fresh: list[tuple[int, _NewRun]] = []
+        for i, item in enumerate(items):
+            options = {k: v for k, v in item.items() if k != "payload"}
+            try:
+                new = self._new_run(definition, item.get("payload"), None, **options)
+            except (PayloadValidationError, PayloadTooLarge, ConfigurationError) as exc:
+                outcomes[i] = BatchOutcome(error=exc)
+                continue
+            key = new.run.idempotency_key
+            if key is not None and key in first_of_key:
+                continue  # resolved to the first item's run below
+            if key is not None:
+                first_of_key[key] = i
+            fresh.append((i, new))
+        by_ttl: dict[dt.timedelta | None, list[tuple[int, _NewRun]]] = {}
+        for i, new in fresh:
+            by_ttl.setdefault(new.key_ttl, []).append((i, new))
+        for key_ttl, group in by_ttl.items():
+            runs = [new.run for _, new in group]
+            stored = self.store.create_runs(runs, [self._triggered(r, None) for r in runs], key_ttl)
+            for (i, new), got in zip(group, stored, strict=True):
+                cached = got.run_id != new.run.run_id
+                outcomes[i] = BatchOutcome(RunHandle(got.run_id, got.task_id, cached), got)
+            self._start(
+                [
+                    new
+                    for (_, new), got in zip(group, stored, strict=True)
+                    if got.run_id == new.run.run_id
+                ]
+            )
+        _share_first_runs(items, first_of_key, outcomes)
+        return outcomes
+
+    def _start(self, created: Sequence[_NewRun]) -> None:
+        """Send the first messages of ``created`` runs: batched per delay, timers beyond SQS's."""
+        by_delay: dict[float, list[RunRecord]] = {}
+        for new in created:
+            by_delay.setdefault(new.delay, []).append(new.run)
+        for delay, runs in by_delay.items():
+            resume = plan_in(delay)
+            if resume.timer:
+                for run in runs:
+                    self.store.add_timer(
+                        Timer(run.run_id, run.epoch, run.wake_at or run.created_at)
+                    )
+                continue
+            messages = [ResumeMessage(run.run_id, run.epoch) for run in runs]
+            self.queue.send_batch(messages, resume.delay_seconds)
 
     def trigger_children(
         self,
@@ -188,22 +301,51 @@ class Client:
         link: tuple[str, str, int] | None,
         **options: Any,
     ) -> RunHandle:
-        definition = task if isinstance(task, Task) else self.registry.get(task)
+        definition = task if isinstance(task, Task) else self.definition(task)
         new = self._new_run(definition, payload, link, **options)
         run = new.run
-        stored = self.store.create_run(run, new.key_ttl)
+        # The TRIGGERED event rides in the create's request: a trigger is one write and one send.
+        stored = self.store.create_run(run, new.key_ttl, [self._triggered(run, link)])
         if stored.run_id != run.run_id:
             return RunHandle(stored.run_id, stored.task_id, cached=True)
-        self.store.add_events(run.run_id, [self._triggered(run, link)])
         resume = plan_in(new.delay)
         if resume.timer:
             self.store.add_timer(Timer(run.run_id, run.epoch, run.wake_at or run.created_at))
         send_resume(self.queue, ResumeMessage(run.run_id, run.epoch), resume)
         return RunHandle(run.run_id, definition.id)
 
+    def definition(self, task_id: str) -> Definition:
+        """The task ``task_id``: registered in this process, else from the catalog.
+
+        Raises:
+            UnknownTaskError: Neither knows it (the message lists the known ids).
+        """
+        if task_id in self.registry.ids() or self.catalog is None:
+            return self.registry.get(task_id)
+        now = self.clock.monotonic()
+        cached = self._catalogued.get(task_id)
+        if cached is not None and now - cached[0] < CATALOG_CACHE_SECONDS:
+            return cached[1]
+        description = self.catalog.get(task_id)
+        if description is None:
+            raise UnknownTaskError(
+                f"no task {task_id!r} is registered or catalogued "
+                f"(known: {', '.join(self.known_task_ids()) or 'none'})"
+            )
+        found = CatalogTask(description)
+        self._catalogued[task_id] = (now, found)
+        return found
+
+    def known_task_ids(self) -> list[str]:
+        """The ids of the tasks this client can trigger: registered and catalogued."""
+        ids = set(self.registry.ids())
+        if self.catalog is not None:
+            ids.update(d.task_id for d in self.catalog.list())
+        return sorted(ids)
+
     def _new_run(
         self,
-        definition: Task[Any, Any],
+        definition: Definition,
         payload: Any,
         link: tuple[str, str, int] | None,
         *,
@@ -215,6 +357,7 @@ class Client:
         concurrency_key: str | None = None,
         priority: int = 0,
         queue: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
     ) -> _NewRun:
         """The record of a run to create, its options checked and its payload validated."""
         tags = tuple(tags)
@@ -227,6 +370,8 @@ class Client:
         ttl_s = _seconds(ttl, "ttl")
         key_ttl_s = _seconds(idempotency_key_ttl, "idempotency_key_ttl")
         encoded = definition.encode_payload(payload)
+        if metadata:
+            encode_values(metadata)  # refuses a document above the metadata limit
         now = self.clock.now()
         run = RunRecord(
             run_id=new_run_id(),
@@ -245,6 +390,7 @@ class Client:
             parent_run_id=link[0] if link else None,
             root_run_id=link[1] if link else None,
             depth=link[2] if link else 0,
+            metadata=dict(metadata or {}),
         )
         key_ttl = dt.timedelta(seconds=key_ttl_s) if key_ttl_s is not None else None
         return _NewRun(run, key_ttl, delay_s)
@@ -279,124 +425,3 @@ class Client:
     def list_runs(self, query: RunQuery | None = None) -> list[RunRecord]:
         """Runs newest first."""
         return self.store.list_runs(query or RunQuery())
-
-    # -- wait tokens ---------------------------------------------------------------------
-
-    def complete_token(self, token_id: str, data: Any = None) -> TokenInfo:
-        """Complete a wait token with ``data``; the run waiting on it wakes at once.
-
-        The completion is one conditional write: of two racing resolutions one
-        wins whole and the other raises. The run is then nudged (a resume
-        message it takes whatever its epoch, while it waits on the token).
-
-        Raises:
-            TokenNotFoundError: No such token.
-            TokenAlreadyResolvedError: It was resolved already (naming how);
-                nothing changed.
-            PayloadTooLarge: ``data`` is above the maximum value size.
-            SerializationError: ``data`` has no JSON form.
-        """
-        resolution = Resolution(TokenStatus.COMPLETED, data=serde.encode(data))
-        return self._resolve(token_id, resolution)
-
-    def fail_token(self, token_id: str, error_type: str, message: str = "") -> TokenInfo:
-        """Fail a wait token: the waiting run sees ``TokenFailedError(error_type, message)``.
-
-        Raises:
-            TokenNotFoundError: No such token.
-            TokenAlreadyResolvedError: It was resolved already; nothing changed.
-            ConfigurationError: ``error_type`` is empty or either text is too long.
-        """
-        if not 0 < len(error_type) <= MAX_ERROR_TYPE_LENGTH:
-            raise ConfigurationError(
-                f"error_type must be 1-{MAX_ERROR_TYPE_LENGTH} characters, got {len(error_type)}"
-            )
-        if len(message) > MAX_ERROR_MESSAGE_LENGTH:
-            raise ConfigurationError(
-                f"message is {len(message)} characters, above the maximum of "
-                f"{MAX_ERROR_MESSAGE_LENGTH}"
-            )
-        resolution = Resolution(TokenStatus.FAILED, error=ErrorInfo(error_type, message))
-        return self._resolve(token_id, resolution)
-
-    def heartbeat_token(self, token_id: str) -> TokenInfo:
-        """Record a heartbeat: the token's heartbeat deadline moves out by its heartbeat timeout.
-
-        Raises:
-            TokenNotFoundError: No such token.
-            TokenAlreadyResolvedError: It was resolved already.
-        """
-        return self._require_tokens().heartbeat(token_id, self.clock.now())
-
-    def retrieve_token(self, token_id: str) -> TokenInfo:
-        """The token: status, run id, deadlines, timestamps and data.
-
-        Raises:
-            TokenNotFoundError: No such token.
-        """
-        token = self._require_tokens().get(token_id)
-        if token is None:
-            raise TokenNotFoundError(token_id)
-        return token
-
-    def _resolve(self, token_id: str, resolution: Resolution) -> TokenInfo:
-        token = self._require_tokens().resolve(token_id, resolution, self.clock.now())
-        # Wake the run now. Lost (a crash right here), the run still reads the
-        # token at its deadline or its recheck time.
-        self.queue.send(ResumeMessage(token.run_id, ANY_EPOCH), 0)
-        return token
-
-    def _require_tokens(self) -> TokenStore:
-        if self.tokens is None:
-            raise ConfigurationError("this client was built without a token store (tokens=)")
-        return self.tokens
-
-    # -- queue control -------------------------------------------------------------------
-
-    def pause_queue(self, name: str, concurrency_key: str | None = None) -> QueueState:
-        """Pause a queue (or one concurrency key of it): it starts nothing until resumed.
-
-        Runs already executing finish their invocation; runs that would start
-        are parked and cost no invocation while the queue is paused.
-        """
-        return self._control(SlotKey(name, concurrency_key), paused=True)
-
-    def resume_queue(self, name: str, concurrency_key: str | None = None) -> QueueState:
-        """Resume a paused queue; parked runs are handed units at once."""
-        return self._control(SlotKey(name, concurrency_key), paused=False)
-
-    def set_queue_limit(
-        self, name: str, limit: int | None, concurrency_key: str | None = None
-    ) -> QueueState:
-        """Override a queue's concurrency limit at runtime (``None`` returns to the code's)."""
-        if limit is not None and limit < 1:
-            raise ConfigurationError(f"limit must be >= 1 or None, got {limit}")
-        key = SlotKey(name, concurrency_key)
-        if limit is None:
-            return self._control(key, clear_override=True)
-        return self._control(key, limit_override=limit)
-
-    def queue_state(self, name: str, concurrency_key: str | None = None) -> QueueState:
-        """The queue's counter: holders, parked runs, pause and limit."""
-        return self._require_slots().state(SlotKey(name, concurrency_key))
-
-    def _control(
-        self,
-        key: SlotKey,
-        *,
-        paused: bool | None = None,
-        limit_override: int | None = None,
-        clear_override: bool = False,
-    ) -> QueueState:
-        state = self._require_slots().set_control(
-            key, paused=paused, limit_override=limit_override, clear_override=clear_override
-        )
-        if self.admission is not None and state.waiting:
-            self.admission.hand_off(key)  # takes effect now; the scheduler is the fallback
-            state = self._require_slots().state(key)
-        return state
-
-    def _require_slots(self) -> SlotStore:
-        if self.slots is None:
-            raise ConfigurationError("this client was built without a slot store (slots=)")
-        return self.slots

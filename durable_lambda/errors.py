@@ -218,6 +218,22 @@ class RunNotFoundError(DurableLambdaError):
     """No run with this id exists."""
 
 
+class RunWaitTimeoutError(DurableLambdaError, TimeoutError):
+    """A run did not end within the time a caller waited for it (the run goes on).
+
+    Attributes:
+        run_id: The run waited for.
+        status: Its status when the wait gave up.
+        timeout: The seconds waited.
+    """
+
+    def __init__(self, run_id: str, status: str, timeout: float) -> None:
+        self.run_id = run_id
+        self.status = status
+        self.timeout = timeout
+        super().__init__(f"run {run_id} is still {status} after waiting {timeout:g} s")
+
+
 class RunExistsError(DurableLambdaError, ValueError):
     """A run with this id already exists; the create wrote nothing.
 

@@ -19,6 +19,7 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from durable_lambda import catalog
 from durable_lambda.errors import RunNotFoundError, UnknownTaskError
 from durable_lambda.messages import PoisonMessageError, decode_message
 from durable_lambda.observability import logger, run_metrics, step_lines
@@ -29,6 +30,7 @@ from durable_lambda.worker import Invocation
 
 if TYPE_CHECKING:
     from durable_lambda.adapters.aws import AwsPorts
+    from durable_lambda.ports import Ports
     from durable_lambda.scheduler import Scheduler
     from durable_lambda.worker import Worker
 
@@ -88,8 +90,27 @@ def _build(settings: Settings | None = None) -> _App:
     ports = aws_ports(settings)
     services = build_services(ports, default_registry, settings)
     worker, scheduler = services.worker, services.scheduler
+    publish_catalog(ports)
     _app = _App(settings, ports, worker, scheduler)
     return _app
+
+
+def publish_catalog(ports: Ports) -> list[str]:
+    """Write this deploy's task descriptions to the catalog (an unchanged start writes none).
+
+    The catalog only serves triggers by id from elsewhere: a failure to write
+    it is logged and does not stop this function from running its runs.
+    """
+    if ports.catalog is None:
+        return []
+    try:
+        written = catalog.publish(default_registry, ports.catalog)
+    except Exception as exc:  # noqa: BLE001 - see the docstring
+        logger.warning("task catalog not published", extra={"error": type(exc).__name__})
+        return []
+    if written:
+        logger.info("task catalog published", extra={"tasks": written})
+    return written
 
 
 def warm() -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from durable_lambda.engine.journal import ErrorInfo, JournalEntry
 from durable_lambda.engine.records import (
@@ -25,6 +25,9 @@ from durable_lambda.engine.records import (
 from durable_lambda.engine.slots import AcquireResult, Holder, QueueState, SlotKey
 from durable_lambda.engine.tokens import Resolution, TokenInfo
 from durable_lambda.engine.transaction import TableWrite
+
+if TYPE_CHECKING:
+    from durable_lambda.catalog import CatalogStore
 
 
 class Clock(Protocol):
@@ -67,8 +70,17 @@ class RunStore(Protocol):
     invocation's :class:`Fence` still matches the run, else ``LeaseLostError``.
     """
 
-    def create_run(self, run: RunRecord, idempotency_ttl: dt.timedelta | None = None) -> RunRecord:
-        """Create ``run``; with an idempotency key already claimed, return that run instead."""
+    def create_run(
+        self,
+        run: RunRecord,
+        idempotency_ttl: dt.timedelta | None = None,
+        events: Sequence[TimelineEvent] = (),
+    ) -> RunRecord:
+        """Create ``run``; with an idempotency key already claimed, return that run instead.
+
+        ``events`` (its TRIGGERED event) are written in the same request as the
+        run, and only when the run is created: a trigger costs one write.
+        """
         ...
 
     def create_runs(
@@ -383,6 +395,7 @@ class Ports:
         clock: Now, for every service.
         dead_letters: The resume queue's dead letters, when there is such a queue.
         tokens: Wait tokens, when the backend has them.
+        catalog: The task catalog (descriptions published at start, read to trigger by id).
     """
 
     store: RunStore
@@ -392,3 +405,4 @@ class Ports:
     clock: Clock
     dead_letters: DeadLetters | None = None
     tokens: TokenStore | None = None
+    catalog: CatalogStore | None = None

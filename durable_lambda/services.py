@@ -55,6 +55,7 @@ def build_services(
         slots=flow,
         admission=admission,
         tokens=ports.tokens,
+        catalog=ports.catalog,
     )
     worker = Worker(
         store=store,

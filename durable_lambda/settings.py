@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from durable_lambda.errors import ConfigurationError
@@ -26,6 +26,7 @@ ENV_FUNCTION_TIMEOUT = "DL_FUNCTION_TIMEOUT"
 ENV_STRANDED_AFTER = "DL_STRANDED_AFTER_SECONDS"
 ENV_TOKEN_RECHECK = "DL_TOKEN_RECHECK_SECONDS"  # noqa: S105 - a variable name, not a secret
 ENV_API_BASE_URL = "DL_API_BASE_URL"
+ENV_API_CURSOR_KEY = "DL_API_CURSOR_KEY"
 
 #: DynamoDB refuses items above 400 KB; an inline value must leave room for the
 #: rest of its item.
@@ -50,6 +51,7 @@ _ENV_OF = {
     "max_child_depth": ENV_MAX_CHILD_DEPTH,
     "token_recheck_seconds": ENV_TOKEN_RECHECK,
     "api_base_url": ENV_API_BASE_URL,
+    "api_cursor_key": ENV_API_CURSOR_KEY,
 }
 
 
@@ -83,6 +85,9 @@ class Settings:
             message) still wakes the run.
         api_base_url: The HTTP API's base URL; a wait token's ``url`` is
             ``<api_base_url>/tokens/<id>/complete`` (empty: tokens have no URL).
+        api_cursor_key: The HTTP API's key for signing listing cursors (the
+            template passes a generated secret). Empty: a random key per
+            process, so cursors then only work against the process that issued them.
     """
 
     table_name: str = "durable-lambda"
@@ -102,6 +107,7 @@ class Settings:
     max_child_depth: int = 20
     token_recheck_seconds: float = 21600.0
     api_base_url: str = ""
+    api_cursor_key: str = field(default="", repr=False)
 
     def __post_init__(self) -> None:
         """Reject settings that would break storage or chaining."""

@@ -22,6 +22,7 @@ from durable_lambda.engine.records import (
     TimelineEvent,
     Timer,
 )
+from durable_lambda.engine.transaction import TableWrite
 from durable_lambda.errors import DurableLambdaError
 from durable_lambda.ports import RunStore
 
@@ -81,7 +82,12 @@ class ReadOnlyRunStore:
 
     # -- writes: refused ----------------------------------------------------------------
 
-    def create_run(self, run: RunRecord, idempotency_ttl: dt.timedelta | None = None) -> RunRecord:
+    def create_run(
+        self,
+        run: RunRecord,
+        idempotency_ttl: dt.timedelta | None = None,
+        events: Sequence[TimelineEvent] = (),
+    ) -> RunRecord:
         """Refused."""
         raise self._refuse("create_run")
 
@@ -95,10 +101,32 @@ class ReadOnlyRunStore:
         raise self._refuse("create_runs")
 
     def take_lease(
-        self, run_id: str, epoch: int, owner: str, expiry: dt.datetime, now: dt.datetime
+        self,
+        run_id: str,
+        epoch: int,
+        owner: str,
+        expiry: dt.datetime,
+        now: dt.datetime,
+        *,
+        counted: bool = False,
     ) -> LeaseResult:
         """Refused."""
         raise self._refuse("take_lease")
+
+    def note_child_end(self, run_id: str, child_id: str) -> bool:
+        """Refused."""
+        raise self._refuse("note_child_end")
+
+    def record_transaction(
+        self,
+        run_id: str,
+        fence: Fence,
+        entry: JournalEntry,
+        writes: Sequence[TableWrite],
+        metadata: str | None = None,
+    ) -> None:
+        """Refused."""
+        raise self._refuse("record_transaction")
 
     def record_entry(
         self, run_id: str, fence: Fence, entry: JournalEntry, metadata: str | None = None

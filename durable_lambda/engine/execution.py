@@ -37,13 +37,11 @@ from durable_lambda.engine.calls import (
     replayed_failure,
     step_context,
 )
-from durable_lambda.engine.children import awaited_count
 from durable_lambda.engine.environment import Environment
 from durable_lambda.engine.journal import EntryKind, EntryStatus, ErrorInfo, Journal, JournalEntry
 from durable_lambda.engine.lease import must_suspend
 from durable_lambda.engine.observer import AttemptStatus
 from durable_lambda.engine.outcome import (
-    NUDGEABLE,
     Abandoned,
     Completed,
     Failed,
@@ -64,6 +62,7 @@ from durable_lambda.engine.signals import (
     retrieve,
     swallowed_message,
 )
+from durable_lambda.engine.suspension import SuspendRequest, suspended
 from durable_lambda.engine.transaction import TableWrite, unwrap
 from durable_lambda.errors import (
     AbortRun,
@@ -98,16 +97,6 @@ def current_execution() -> Execution | None:
 
 
 @dataclass(slots=True)
-class _SuspendRequest:
-    reason: SuspendReason
-    wake_at: dt.datetime | None
-    detail: str
-    scope: str = ""
-    #: For a wait on children: those still running (all must end for it to go on).
-    children: frozenset[str] = frozenset()
-
-
-@dataclass(slots=True)
 class Execution:
     """Drives one invocation of one run.
 
@@ -129,7 +118,7 @@ class Execution:
     abandoned: str | None = None
     store_error: Exception | None = None
     _pending: list[JournalEntry] = field(default_factory=list)
-    _suspends: list[_SuspendRequest] = field(default_factory=list)
+    _suspends: list[SuspendRequest] = field(default_factory=list)
     _inflight: int = 0
     _idle: asyncio.Event | None = None
 
@@ -328,7 +317,7 @@ class Execution:
         detail: str,
         children: frozenset[str] = frozenset(),
     ) -> None:
-        self._suspends.append(_SuspendRequest(reason, wake_at, detail, current_scope(), children))
+        self._suspends.append(SuspendRequest(reason, wake_at, detail, current_scope(), children))
         raise SuspendSignal
 
     # -- for composite calls (engine/composition.py) -----------------------------------
@@ -498,23 +487,4 @@ class Execution:
         return tuple(e for e in self._pending if e.status is not EntryStatus.RETRYING)
 
     def _suspended(self) -> Suspended:
-        requests = self._suspends or [_SuspendRequest(SuspendReason.DEADLINE, None, "")]
-        now_first = [r for r in requests if r.wake_at is None]
-        chosen = now_first[0] if now_first else min(requests, key=_wake_key)
-        waits = [r.children for r in requests if r.reason is SuspendReason.CHILDREN]
-        awaited, awaited_wake = awaited_count(waits)
-        return Suspended(
-            reason=chosen.reason,
-            wake_at=chosen.wake_at,
-            entries=tuple(self._pending),
-            detail=chosen.detail,
-            # A run that continues at once reads its children (tokens) then; a
-            # later wake may be brought forward by a child's (completer's) nudge.
-            children=not now_first and any(r.reason in NUDGEABLE for r in requests),
-            awaited=awaited,
-            awaited_wake=awaited_wake,
-        )
-
-
-def _wake_key(request: _SuspendRequest) -> dt.datetime:
-    return request.wake_at or dt.datetime.min.replace(tzinfo=dt.UTC)
+        return suspended(self._suspends, tuple(self._pending))

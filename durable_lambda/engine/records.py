@@ -254,8 +254,35 @@ class ResumeMessage:
 
 @dataclass(frozen=True, slots=True)
 class RunQuery:
-    """Filters for listing runs, newest first."""
+    """Filters for listing runs, newest first (by creation time, then run id).
+
+    Attributes:
+        task_id: Only runs of this task.
+        status: Only runs in this status.
+        limit: At most this many runs.
+        tag: Only runs carrying this tag.
+        created_from: Only runs created at or after this time.
+        created_to: Only runs created at or before this time.
+        before: Only runs strictly older than this ``(created_at, run_id)``
+            position: the last run of the previous page.
+    """
 
     task_id: str | None = None
     status: RunStatus | None = None
     limit: int = 50
+    tag: str | None = None
+    created_from: dt.datetime | None = None
+    created_to: dt.datetime | None = None
+    before: tuple[dt.datetime, str] | None = None
+
+    def matches(self, run: RunRecord) -> bool:
+        """Whether ``run`` passes every filter (the limit aside)."""
+        position = (run.created_at, run.run_id)
+        return (
+            (self.task_id is None or run.task_id == self.task_id)
+            and (self.status is None or run.status is self.status)
+            and (self.tag is None or self.tag in run.tags)
+            and (self.created_from is None or run.created_at >= self.created_from)
+            and (self.created_to is None or run.created_at <= self.created_to)
+            and (self.before is None or position < self.before)
+        )

@@ -113,9 +113,14 @@ class DeadlineStore:
 
     # -- everything else passes through -----------------------------------------------------
 
-    def create_run(self, run: RunRecord, idempotency_ttl: dt.timedelta | None = None) -> RunRecord:
+    def create_run(
+        self,
+        run: RunRecord,
+        idempotency_ttl: dt.timedelta | None = None,
+        events: Sequence[TimelineEvent] = (),
+    ) -> RunRecord:
         """See :class:`~durable_lambda.ports.RunStore`."""
-        return self.inner.create_run(run, idempotency_ttl)
+        return self.inner.create_run(run, idempotency_ttl, events)
 
     def get_run(self, run_id: str) -> RunRecord | None:
         """See :class:`~durable_lambda.ports.RunStore`."""

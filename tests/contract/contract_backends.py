@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -12,7 +12,7 @@ import pytest
 from faults import FaultInjector, no_backoff
 
 from durable_lambda.adapters.memory import MemoryBlobStore, MemoryRunStore, MemoryTokenStore
-from durable_lambda.engine.records import RunRecord
+from durable_lambda.engine.records import RunRecord, TimelineEvent
 from durable_lambda.engine.state import RunStatus
 from durable_lambda.ports import RateStore, RunStore, ScheduleStore, SlotStore, TokenStore
 from durable_lambda.settings import Settings
@@ -71,8 +71,8 @@ class Backend:
 
     _ids: int = 0
 
-    def new_run(self, **changes: Any) -> RunRecord:
-        """Create a QUEUED run (fields overridable) and return it."""
+    def new_run(self, events: Sequence[TimelineEvent] = (), **changes: Any) -> RunRecord:
+        """Create a QUEUED run (fields overridable), with ``events`` folded in, and return it."""
         self._ids += 1
         fields: dict[str, Any] = {
             "run_id": f"run_{self._ids:04d}",
@@ -85,7 +85,7 @@ class Backend:
         }
         fields.update(changes)
         run = RunRecord(**fields)
-        return self.store.create_run(run)
+        return self.store.create_run(run, events=events)
 
 
 def memory_backend() -> Iterator[Backend]:

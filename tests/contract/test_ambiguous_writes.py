@@ -163,7 +163,10 @@ def test_a_retried_release_reports_the_counter(backend: Backend, kind: Fault):
 
 @pytest.mark.parametrize("kind", AMBIGUOUS)
 @pytest.mark.parametrize(
-    "operations", [("TransactWriteItems",), ("TransactWriteItems", "UpdateItem", "PutItem")]
+    # A trigger's create is a transaction (its event folded in); a bare PutItem
+    # create is covered by test_a_retried_create_returns_the_run.
+    "operations",
+    [("TransactWriteItems",), ("TransactWriteItems", "UpdateItem")],
 )
 def test_a_run_whose_every_write_is_retried_completes_with_each_step_once(
     backend: Backend, registry: TaskRegistry, kind: Fault, operations: tuple[str, ...]
@@ -227,3 +230,15 @@ def test_a_retried_cron_cursor_move_reports_it_moved(backend: Backend, kind: Fau
     assert_injected(backend, "PutItem")
     assert backend.flow.last_fired("nightly") == at(60)
     assert not backend.flow.mark_fired("nightly", at(0), at(120))  # a genuine loser still loses
+
+
+@pytest.mark.parametrize("key", [None, "order-1"])
+@pytest.mark.parametrize("kind", AMBIGUOUS)
+def test_a_retried_create_with_its_event_writes_the_event_once(
+    backend: Backend, kind: Fault, key: str | None
+):
+    fault(backend, "TransactWriteItems", kind)
+    run = backend.new_run(idempotency_key=key, events=[TimelineEvent(at(1), EventKind.TRIGGERED)])
+    assert_injected(backend, "TransactWriteItems")
+    assert backend.store.get_run(run.run_id) == run
+    assert [e.kind for e in backend.store.list_events(run.run_id)] == [EventKind.TRIGGERED]

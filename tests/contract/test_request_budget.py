@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 from contract_backends import Backend, at
 
+from durable_lambda import task
 from durable_lambda.adapters.aws.dynamodb import layout as items
+from durable_lambda.client import Client
 from durable_lambda.engine.journal import EntryKind, EntryStatus, JournalEntry
 from durable_lambda.engine.metadata import encode_doc
 from durable_lambda.engine.records import (
@@ -18,6 +20,7 @@ from durable_lambda.engine.records import (
 )
 from durable_lambda.engine.state import RunStatus
 from durable_lambda.errors import LeaseLostError
+from durable_lambda.task import TaskRegistry
 from durable_lambda.testing.aws_counter import RequestCounter
 from durable_lambda.values import StoredValue
 
@@ -221,3 +224,23 @@ def test_counting_a_childs_end_is_one_request_whatever_the_outcome(aws: Backend)
         aws.counter.reset()
         assert aws.store.note_child_end(run.run_id, child) is wakes
         assert aws.counter.snapshot() == {"dynamodb.UpdateItem": 1}
+
+
+def _trigger_client(aws: Backend):
+    registry = TaskRegistry()
+
+    @task(id="budget-trigger", registry=registry)
+    async def budget_trigger(payload: dict) -> None:
+        return None
+
+    ports = aws.extra["ports"]
+    client = Client(store=ports.store, queue=ports.queue, clock=ports.clock, registry=registry)
+    return client, RequestCounter().attach(ports.store.client, ports.queue.client)
+
+
+@pytest.mark.parametrize("key", [None, "order-1"])
+def test_a_trigger_is_two_requests_its_event_folded_into_the_create(aws: Backend, key):
+    client, counter = _trigger_client(aws)
+    handle = client.trigger("budget-trigger", {"n": 1}, idempotency_key=key)
+    assert counter.snapshot() == {"dynamodb.TransactWriteItems": 1, "sqs.SendMessage": 1}
+    assert [e.kind for e in aws.store.list_events(handle.run_id)] == [EventKind.TRIGGERED]

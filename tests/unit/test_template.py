@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cfn_template import TEMPLATE, saved_queries
 from cfn_template import resources as _resources
-from cfn_template import saved_queries
 from cfn_template import template as _template
 from insights import run_query
 
@@ -233,3 +233,18 @@ def test_the_worker_may_write_exactly_the_transact_tables_named():
         "aws:RequestedRegion",
         "aws:ResourceAccount",
     }
+
+
+def test_the_api_is_iam_authorised_unless_a_jwt_user_pool_is_given():
+    template = _template()
+    assert template["Parameters"]["ApiJwtUserPoolArn"]["Default"] == ""
+    method = template["Resources"]["ApiProxyMethod"]["Properties"]
+    condition, jwt, default = method["AuthorizationType"]["If"]
+    assert (condition, jwt, default) == ("HasApiJwtAuthorizer", "COGNITO_USER_POOLS", "AWS_IAM")
+    assert template["Resources"]["ApiJwtAuthorizer"]["Condition"] == "HasApiJwtAuthorizer"
+    assert method["Integration"]["Type"] == "AWS_PROXY"
+    handler = template["Resources"]["ApiFunction"]["Properties"]["Handler"]
+    assert handler == "functions.api.app.handler"
+    assert (TEMPLATE.parent / "functions" / "api" / "app.py").exists()
+    variables = template["Resources"]["ApiFunction"]["Properties"]["Environment"]["Variables"]
+    assert "DL_API_CURSOR_KEY" in variables

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import boto3
 from botocore.config import Config
 
+from durable_lambda.adapters.aws.dynamodb.catalog import DynamoDBCatalogStore
 from durable_lambda.adapters.aws.dynamodb.flow import DynamoDBFlowStore
 from durable_lambda.adapters.aws.dynamodb.runs import DynamoDBRunStore
 from durable_lambda.adapters.aws.dynamodb.tokens import DynamoDBTokenStore
@@ -50,6 +51,7 @@ class AwsPorts(Ports):
         clock: The system clock.
         dead_letters: The resume queue's DLQ, when configured.
         tokens: Wait tokens (DynamoDB, the same table).
+        catalog: The task catalog (DynamoDB).
     """
 
     store: DynamoDBRunStore
@@ -59,6 +61,7 @@ class AwsPorts(Ports):
     clock: SystemClock
     dead_letters: SQSDeadLetters | None = None
     tokens: DynamoDBTokenStore | None = None
+    catalog: DynamoDBCatalogStore | None = None
 
 
 def aws_ports(settings: Settings, session: boto3.session.Session | None = None) -> AwsPorts:
@@ -79,4 +82,5 @@ def aws_ports(settings: Settings, session: boto3.session.Session | None = None) 
         flow=DynamoDBFlowStore(dynamodb, settings.table_name),
         dead_letters=SQSDeadLetters(sqs, settings.dlq_url) if settings.dlq_url else None,
         tokens=DynamoDBTokenStore(dynamodb, settings.table_name, values, retention=retention),
+        catalog=DynamoDBCatalogStore(dynamodb, settings.table_name),
     )

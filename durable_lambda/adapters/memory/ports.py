@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from durable_lambda.adapters.memory.blobs import MemoryBlobStore
+from durable_lambda.adapters.memory.catalog import MemoryCatalogStore
 from durable_lambda.adapters.memory.flow import MemoryFlowStore
 from durable_lambda.adapters.memory.queue import MemoryResumeQueue
 from durable_lambda.adapters.memory.runs import MemoryRunStore
@@ -26,6 +27,7 @@ class MemoryPorts(Ports):
     clock: Clock
     dead_letters: None = None
     tokens: MemoryTokenStore | None = None
+    catalog: MemoryCatalogStore | None = None
 
 
 def memory_ports(settings: Settings | None = None, clock: Clock | None = None) -> MemoryPorts:
@@ -45,4 +47,5 @@ def memory_ports(settings: Settings | None = None, clock: Clock | None = None) -
         blobs=blobs,
         clock=clock,
         tokens=MemoryTokenStore(values),
+        catalog=MemoryCatalogStore(),
     )

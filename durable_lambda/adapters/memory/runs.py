@@ -74,8 +74,13 @@ class MemoryRunStore:
 
     # -- runs ------------------------------------------------------------------------
 
-    def create_run(self, run: RunRecord, idempotency_ttl: dt.timedelta | None = None) -> RunRecord:
-        """Create ``run`` or return the run its idempotency key already names."""
+    def create_run(
+        self,
+        run: RunRecord,
+        idempotency_ttl: dt.timedelta | None = None,
+        events: Sequence[TimelineEvent] = (),
+    ) -> RunRecord:
+        """Create ``run`` (with ``events``) or return the run its idempotency key already names."""
         payload = self.values.store("payload", run.payload)
         output, error = self._second_values(run.output, run.error)
         with self._lock:
@@ -104,7 +109,7 @@ class MemoryRunStore:
                 error=error,
             )
             self._journals[run.run_id] = {}
-            self._events[run.run_id] = []
+            self._events[run.run_id] = list(events)
             return run
 
     def create_runs(
@@ -404,11 +409,6 @@ class MemoryRunStore:
     def list_runs(self, query: RunQuery) -> list[RunRecord]:
         """Runs newest first, filtered."""
         with self._lock:
-            runs = [
-                self._hydrate(s)
-                for s in self._runs.values()
-                if (query.task_id is None or s.run.task_id == query.task_id)
-                and (query.status is None or s.run.status is query.status)
-            ]
+            runs = [self._hydrate(s) for s in self._runs.values() if query.matches(s.run)]
         runs.sort(key=lambda r: (r.created_at, r.run_id), reverse=True)
         return runs[: query.limit]

@@ -133,3 +133,28 @@ def _packed(groups: list[list[TransactWriteItemTypeDef]]) -> list[int]:
 def _item_of(action: TransactWriteItemTypeDef) -> Item:
     body: Any = action.get("Put") or {}
     return body.get("Item") or {}
+
+
+def create_with_events(
+    client: DynamoDBClient, run: RunRecord, actions: list[TransactWriteItemTypeDef], token: str
+) -> None:
+    """Put a run's META (``actions[0]``, stamped with ``token``) and its events in one transaction.
+
+    Raises:
+        RunExistsError: Another create already holds the run id.
+    """
+    for attempt in range(writes.CONFLICT_ATTEMPTS):
+        try:
+            client.transact_write_items(
+                TransactItems=actions, ClientRequestToken=writes.write_token(token, attempt)
+            )
+        except ClientError as exc:
+            reasons = writes.cancellation_reasons(exc)
+            if writes.applied(reasons, token):  # our own create, retried by botocore
+                return
+            if writes.failed_condition(reasons, 0):
+                raise RunExistsError(run.run_id) from None
+            if writes.conflicted(reasons) and attempt + 1 < writes.CONFLICT_ATTEMPTS:
+                continue
+            raise
+        return

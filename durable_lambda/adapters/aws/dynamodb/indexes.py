@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from durable_lambda.adapters.aws.dynamodb import layout as items
 from durable_lambda.engine.records import RunQuery, RunRecord
@@ -73,27 +73,72 @@ class RunIndexes:
         return sorted(overdue, key=lambda r: items.due_of(r) or before)[:limit]
 
     def list_runs(self, query: RunQuery) -> list[RunRecord]:
-        """Runs newest first, from the task index or the status index."""
+        """Runs newest first, from the task index or the status index (every status merged).
+
+        The created range and the page position are one key condition; status
+        and tag are filter expressions; each index partition is read lazily
+        until ``limit`` runs matched, and every filter is checked again on the
+        items read (the index is eventually consistent).
+        """
         if query.task_id is not None:
-            request = self._partition(items.TASK_INDEX, "gsi1pk", f"TASK#{query.task_id}")
-            if query.status is not None:
-                request["FilterExpression"] = "#status = :status"
-                request["ExpressionAttributeNames"] = {"#status": "status"}
-                request["ExpressionAttributeValues"] = {
-                    ":pk": items.s(f"TASK#{query.task_id}"),
-                    ":status": items.s(query.status.value),
-                }
-            found = list(itertools.islice(self.query(request), query.limit))
-            return [self.hydrate(item) for item in found]
-        statuses = [query.status] if query.status is not None else list(RunStatus)
-        newest: list[Item] = []
-        for status in statuses:
-            pages = self.query(self._partition(items.STATUS_INDEX, "gsi2pk", status_pk(status)))
+            parts = [(items.TASK_INDEX, ("gsi1pk", "gsi1sk"), f"TASK#{query.task_id}", True)]
+        else:
+            statuses = [query.status] if query.status is not None else list(RunStatus)
             # RUNNING runs are sorted by lease expiry in the index, so all of them are
             # read (they are bounded by the worker's concurrency) and sorted here.
-            newest += pages if status is RunStatus.RUNNING else itertools.islice(pages, query.limit)
-        newest.sort(key=lambda item: items.get_s(item, "gsi1sk") or "", reverse=True)
-        return [self.hydrate(item) for item in newest[: query.limit]]
+            parts = [
+                (items.STATUS_INDEX, ("gsi2pk", "gsi2sk"), status_pk(s), s is not RunStatus.RUNNING)
+                for s in statuses
+            ]
+        found: list[tuple[RunRecord, Item]] = []
+        for index, keys, pk, by_time in parts:
+            request = self._listing(query, index, keys, pk, by_time=by_time)
+            parsed = ((items.parse_run(item)[0], item) for item in self.query(request))
+            matching = (pair for pair in parsed if query.matches(pair[0]))
+            found += itertools.islice(matching, query.limit) if by_time else matching
+        found.sort(key=lambda pair: (pair[0].created_at, pair[0].run_id), reverse=True)
+        return [self.hydrate(item) for _, item in found[: query.limit]]
+
+    def _listing(
+        self, query: RunQuery, index: str, keys: tuple[str, str], pk: str, *, by_time: bool
+    ) -> QueryInputTypeDef:
+        """The Query of one index partition for ``query``, newest first."""
+        pk_name, sk_name = keys
+        request = self._partition(index, pk_name, pk)
+        values: dict[str, Any] = {":pk": items.s(pk)}
+        names: dict[str, str] = {}
+        if by_time:
+            high = [items.up_to(query.created_to)] if query.created_to is not None else []
+            if query.before is not None:  # inclusive here: the boundary run is dropped by matches
+                high.append(f"{items.iso(query.before[0])}#{query.before[1]}")
+            low = items.iso(query.created_from) if query.created_from is not None else None
+            if high and low is not None:
+                request["KeyConditionExpression"] = (
+                    f"{pk_name} = :pk AND {sk_name} BETWEEN :lo AND :hi"
+                )
+                values[":lo"], values[":hi"] = items.s(low), items.s(min(high))
+            elif high:
+                request["KeyConditionExpression"] = f"{pk_name} = :pk AND {sk_name} <= :hi"
+                values[":hi"] = items.s(min(high))
+            elif low is not None:
+                request["KeyConditionExpression"] = f"{pk_name} = :pk AND {sk_name} >= :lo"
+                values[":lo"] = items.s(low)
+        filters = []
+        if query.status is not None and index == items.TASK_INDEX:
+            filters.append("#status = :status")
+            names["#status"] = "status"
+            values[":status"] = items.s(query.status.value)
+        if query.tag is not None:
+            filters.append("contains(#tags, :tag)")
+            names["#tags"] = "tags"
+            values[":tag"] = items.s(query.tag)
+        if filters:
+            request["FilterExpression"] = " AND ".join(filters)
+            request["ExpressionAttributeNames"] = names
+        request["ExpressionAttributeValues"] = values
+        # Pages the size of a listing: a filtered listing reads on until it has enough.
+        request["Limit"] = max(query.limit, 25)
+        return request
 
     def query(self, query: QueryInputTypeDef) -> Iterator[Item]:
         """Every item of ``query``, page after page (lazily: stop early to read less)."""

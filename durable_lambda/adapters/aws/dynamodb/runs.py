@@ -14,9 +14,7 @@ semantics are those of :class:`~durable_lambda.adapters.memory.MemoryRunStore`
   back; a store that did not take the lease reads the run once first;
 - ``load_journal``: one ``Query`` per 1 MB page.
 
-Timers are spread over ``timer_shards`` partitions by run and sorted by wake
-time, so ``due_timers`` is one ``Query`` per shard whatever the scheduler's
-downtime: there is no time bucket to skip and no cursor that could lose a timer.
+Timers and the count of a parent's children live in :mod:`.wakeups`.
 """
 
 from __future__ import annotations
@@ -37,6 +35,7 @@ from durable_lambda.adapters.aws.dynamodb import layout as items
 from durable_lambda.adapters.aws.dynamodb.expressions import Update
 from durable_lambda.adapters.aws.dynamodb.indexes import RunIndexes
 from durable_lambda.adapters.aws.dynamodb.transactions import TransactionWrites
+from durable_lambda.adapters.aws.dynamodb.wakeups import Wakeups
 from durable_lambda.engine.journal import ErrorInfo, JournalEntry
 from durable_lambda.engine.records import (
     Checkpoint,
@@ -49,7 +48,7 @@ from durable_lambda.engine.records import (
     Timer,
 )
 from durable_lambda.engine.state import RunStatus
-from durable_lambda.engine.transitions import apply_checkpoint, child_ended, lease_outcome
+from durable_lambda.engine.transitions import apply_checkpoint, lease_outcome
 from durable_lambda.errors import (
     IdempotencyClaimConflictError,
     ReleaseNotFoldedError,
@@ -69,7 +68,7 @@ if TYPE_CHECKING:
 CLAIM_ATTEMPTS = writes.CONFLICT_ATTEMPTS
 
 
-class DynamoDBRunStore(TransactionWrites):
+class DynamoDBRunStore(TransactionWrites, Wakeups):
     """:class:`~durable_lambda.ports.RunStore` on one DynamoDB table.
 
     Args:
@@ -107,20 +106,34 @@ class DynamoDBRunStore(TransactionWrites):
 
     # -- runs ------------------------------------------------------------------------
 
-    def create_run(self, run: RunRecord, idempotency_ttl: dt.timedelta | None = None) -> RunRecord:
-        """Create ``run``; with an idempotency key already claimed, return that run instead."""
+    def create_run(
+        self,
+        run: RunRecord,
+        idempotency_ttl: dt.timedelta | None = None,
+        events: Sequence[TimelineEvent] = (),
+    ) -> RunRecord:
+        """Create ``run``; with an idempotency key already claimed, return that run instead.
+
+        One request: a ``PutItem``, or with a key or ``events`` one
+        ``TransactWriteItems`` (claim, META, events), so the TRIGGERED event
+        costs no request of its own and is written only with its run.
+        """
         put_meta = self.meta_put(run)
         token = items.get_s(cast("Item", put_meta["Put"]["Item"]), writes.WRITE_ID) or ""
-        if run.idempotency_key is None:
-            try:
-                self.client.put_item(**put_meta["Put"])
-            except ClientError as exc:
-                if writes.error_code(exc) != writes.CONDITION_FAILED:
-                    raise
-                if not writes.ours(cast("dict[str, Any]", exc.response).get("Item"), token):
-                    raise RunExistsError(run.run_id) from None
+        actions = [put_meta, *(self.event_put(run.run_id, event) for event in events)]
+        if run.idempotency_key is not None:
+            return self._create_claimed(run, run.idempotency_key, actions, idempotency_ttl)
+        if events:
+            creates.create_with_events(self.client, run, actions, token)
             return run
-        return self._create_claimed(run, run.idempotency_key, put_meta, idempotency_ttl)
+        try:
+            self.client.put_item(**put_meta["Put"])
+        except ClientError as exc:
+            if writes.error_code(exc) != writes.CONDITION_FAILED:
+                raise
+            if not writes.ours(cast("dict[str, Any]", exc.response).get("Item"), token):
+                raise RunExistsError(run.run_id) from None
+        return run
 
     def create_runs(
         self,
@@ -158,17 +171,18 @@ class DynamoDBRunStore(TransactionWrites):
         self,
         run: RunRecord,
         idempotency_key: str,
-        put_meta: TransactWriteItemTypeDef,
+        actions: list[TransactWriteItemTypeDef],
         ttl: dt.timedelta | None,
     ) -> RunRecord:
+        """Claim the key and put META and events (``actions``, META first) in one transaction."""
         claim = creates.claim_item(run, idempotency_key, ttl)
         gone: str | None = None
-        token = items.get_s(cast("Item", put_meta["Put"]["Item"]), writes.WRITE_ID) or ""
+        token = items.get_s(cast("Item", actions[0]["Put"]["Item"]), writes.WRITE_ID) or ""
         for attempt in range(CLAIM_ATTEMPTS):
             put_claim = writes.claim_put(self.table, claim, run.created_at, gone)
             try:
                 self.client.transact_write_items(
-                    TransactItems=[put_claim, put_meta],
+                    TransactItems=[put_claim, *actions],
                     ClientRequestToken=writes.write_token(token, put_claim, attempt),
                 )
             except ClientError as exc:
@@ -238,22 +252,6 @@ class DynamoDBRunStore(TransactionWrites):
         run = self._hydrate(response["Attributes"])
         self._hold(run)
         return LeaseResult(LeaseOutcome.TAKEN, run)
-
-    def note_child_end(self, run_id: str, child_id: str) -> bool:
-        """Count ``child_id``'s end on its parent in one conditional update (see the port)."""
-        try:
-            response = self.client.update_item(
-                **writes.child_end_request(self.table, run_id, child_id)
-            )
-            item = cast("Item | None", response["Attributes"])
-        except ClientError as exc:
-            if writes.error_code(exc) != writes.CONDITION_FAILED:
-                raise
-            item = cast("Item | None", cast("dict[str, Any]", exc.response).get("Item"))
-        if item is None:
-            return False  # no such run
-        run, _ = items.parse_run(item)
-        return child_ended(run, child_id)[1]
 
     # -- journal ---------------------------------------------------------------------
 
@@ -392,30 +390,6 @@ class DynamoDBRunStore(TransactionWrites):
                 raise
 
     # -- timers and recovery ---------------------------------------------------------
-
-    def add_timer(self, timer: Timer) -> None:
-        """Index a wake-up."""
-        self.client.put_item(TableName=self.table, Item=items.timer_item(timer, self.timer_shards))
-
-    def due_timers(self, until: dt.datetime, limit: int = 100) -> list[Timer]:
-        """Timers due by ``until``, earliest first: one Query per shard."""
-        due: list[Timer] = []
-        for shard in range(self.timer_shards):
-            query = cast("QueryInputTypeDef", items.timer_query(self.table, shard, until, limit))
-            due += [items.parse_timer(item) for item in itertools.islice(self._query(query), limit)]
-        return sorted(due, key=lambda t: (t.wake_at, t.run_id, t.epoch))[:limit]
-
-    def delete_timer(self, timer: Timer) -> None:
-        """Remove a fired timer (idempotent)."""
-        self.client.delete_item(TableName=self.table, Key=items.timer_key(timer, self.timer_shards))
-
-    def expired_leases(self, now: dt.datetime, limit: int = 100) -> list[RunRecord]:
-        """RUNNING runs whose lease expired: one Query of the status index, by lease expiry."""
-        return self.indexes.expired_leases(now, limit)
-
-    def stranded_runs(self, before: dt.datetime, limit: int = 100) -> list[RunRecord]:
-        """QUEUED or SUSPENDED runs due before ``before``: one Query per due-index shard."""
-        return self.indexes.stranded_runs(before, limit)
 
     def list_runs(self, query: RunQuery) -> list[RunRecord]:
         """Runs newest first, from the task index or the status index."""

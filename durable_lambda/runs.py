@@ -1,0 +1,167 @@
+"""Read runs from Python, straight from the table: ``retrieve``, ``list``, ``wait``.
+
+The same typed models the HTTP API returns (:mod:`durable_lambda.views`),
+without the HTTP hop::
+
+    from durable_lambda import runs
+
+    detail = runs.retrieve(run_id)  # status, payload, output, timeline
+    page = runs.list(task="process-order", status="FAILED", limit=20)
+    done = runs.wait(run_id, timeout=60)  # polls until the run ends
+
+The module functions use the process's default client (the environment's
+settings); :class:`Runs` takes an explicit store for tests and other wiring.
+"""
+
+from __future__ import annotations
+
+import builtins
+import datetime as dt
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from durable_lambda.engine.records import RunQuery
+from durable_lambda.engine.state import RunStatus
+from durable_lambda.errors import ConfigurationError, RunNotFoundError, RunWaitTimeoutError
+from durable_lambda.views import RunDetail, RunSummary, run_detail, run_summary
+
+if TYPE_CHECKING:
+    from durable_lambda.ports import RunStore
+
+__all__ = ["MAX_PAGE", "Runs", "list", "retrieve", "wait"]
+
+#: The most runs one listing returns.
+MAX_PAGE = 100
+
+
+class Runs:
+    """Reads runs from a run store.
+
+    Args:
+        store: The run store (DynamoDB, or memory in tests).
+        sleep: How ``wait`` pauses between reads (a test passes a fake).
+        monotonic: The clock ``wait``'s timeout is measured on.
+    """
+
+    def __init__(
+        self,
+        store: RunStore,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """Read from ``store``."""
+        self.store = store
+        self._sleep = sleep
+        self._monotonic = monotonic
+
+    def retrieve(self, run_id: str, *, include_values: bool = False) -> RunDetail:
+        """The run with its payload, output, error, metadata, children and timeline.
+
+        Three reads: the run, its journal and its events.
+
+        Args:
+            run_id: The run.
+            include_values: Return large values inline instead of by reference.
+
+        Raises:
+            RunNotFoundError: No such run.
+        """
+        run = self.store.get_run(run_id)
+        if run is None:
+            raise RunNotFoundError(f"no run {run_id!r}")
+        journal = self.store.load_journal(run_id)
+        events = self.store.list_events(run_id)
+        return run_detail(run, journal, events, include_values=include_values)
+
+    def list(
+        self,
+        *,
+        task: str | None = None,
+        status: RunStatus | str | None = None,
+        tag: str | None = None,
+        created_from: dt.datetime | None = None,
+        created_to: dt.datetime | None = None,
+        limit: int = 50,
+        before: tuple[dt.datetime, str] | None = None,
+    ) -> builtins.list[RunSummary]:
+        """Runs newest first, filtered (every filter optional).
+
+        Args:
+            task: Only this task's runs.
+            status: Only runs in this status.
+            tag: Only runs with this tag.
+            created_from: Created at or after.
+            created_to: Created at or before.
+            limit: At most this many (1-100).
+            before: Continue after this ``(created_at, run_id)``: the last run of
+                the previous page.
+        """
+        if not 1 <= limit <= MAX_PAGE:
+            raise ConfigurationError(f"limit must be 1-{MAX_PAGE}, got {limit}")
+        query = RunQuery(
+            task_id=task,
+            status=RunStatus(status) if status is not None else None,
+            limit=limit,
+            tag=tag,
+            created_from=created_from,
+            created_to=created_to,
+            before=before,
+        )
+        return [run_summary(run) for run in self.store.list_runs(query)]
+
+    def wait(self, run_id: str, *, timeout: float, poll_interval: float = 1.0) -> RunDetail:
+        """Wait until the run has ended; its final state.
+
+        Raises:
+            RunNotFoundError: No such run.
+            RunWaitTimeoutError: Still not ended after ``timeout`` seconds.
+        """
+        deadline = self._monotonic() + timeout
+        while True:
+            run = self.store.get_run(run_id)
+            if run is None:
+                raise RunNotFoundError(f"no run {run_id!r}")
+            if run.status.is_terminal:
+                return self.retrieve(run_id)
+            left = deadline - self._monotonic()
+            if left <= 0:
+                raise RunWaitTimeoutError(run_id, run.status.value, timeout)
+            self._sleep(min(poll_interval, left))
+
+
+def _default() -> Runs:
+    from durable_lambda.services import default_client  # noqa: PLC0415 - boto3 on first use
+
+    return Runs(default_client().store)
+
+
+def retrieve(run_id: str, *, include_values: bool = False) -> RunDetail:
+    """:meth:`Runs.retrieve` on the default client's table."""
+    return _default().retrieve(run_id, include_values=include_values)
+
+
+def list(  # noqa: A001 - the public name: runs.list(...)
+    *,
+    task: str | None = None,
+    status: RunStatus | str | None = None,
+    tag: str | None = None,
+    created_from: dt.datetime | None = None,
+    created_to: dt.datetime | None = None,
+    limit: int = 50,
+) -> builtins.list[RunSummary]:
+    """:meth:`Runs.list` on the default client's table."""
+    return _default().list(
+        task=task,
+        status=status,
+        tag=tag,
+        created_from=created_from,
+        created_to=created_to,
+        limit=limit,
+    )
+
+
+def wait(run_id: str, *, timeout: float, poll_interval: float = 1.0) -> RunDetail:
+    """:meth:`Runs.wait` on the default client's table."""
+    return _default().wait(run_id, timeout=timeout, poll_interval=poll_interval)
