@@ -23,7 +23,7 @@ from durable_lambda import catalog
 from durable_lambda.errors import RunNotFoundError, UnknownTaskError
 from durable_lambda.messages import PoisonMessageError, decode_message
 from durable_lambda.observability import logger, run_metrics, step_lines
-from durable_lambda.services import build_services
+from durable_lambda.services import Services, build_services
 from durable_lambda.settings import Settings
 from durable_lambda.task import default_registry
 from durable_lambda.worker import Invocation
@@ -82,6 +82,16 @@ def _build(settings: Settings | None = None) -> _App:
     global _app  # noqa: PLW0603 - one app per Lambda execution environment, reused warm
     if _app is not None and settings is None:
         return _app
+    settings, ports, services = cold_start(settings)
+    _app = _App(settings, ports, services.worker, services.scheduler)
+    return _app
+
+
+def cold_start(settings: Settings | None = None) -> tuple[Settings, AwsPorts, Services]:
+    """What every function does once per execution environment: settings, tasks, ports, catalog.
+
+    The worker, the scheduler and the API build themselves from this.
+    """
     from durable_lambda.adapters.aws import aws_ports  # noqa: PLC0415 - boto3 at cold start only
 
     settings = settings or Settings.from_env()
@@ -89,10 +99,8 @@ def _build(settings: Settings | None = None) -> _App:
         importlib.import_module(module)
     ports = aws_ports(settings)
     services = build_services(ports, default_registry, settings)
-    worker, scheduler = services.worker, services.scheduler
     publish_catalog(ports)
-    _app = _App(settings, ports, worker, scheduler)
-    return _app
+    return settings, ports, services
 
 
 def publish_catalog(ports: Ports) -> list[str]:

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
 
 from durable_lambda.api.app import build_api
 from durable_lambda.api.service import ApiService
-from durable_lambda.lambda_entry import publish_catalog
-from durable_lambda.services import build_services
+from durable_lambda.lambda_entry import cold_start
 from durable_lambda.settings import Settings
-from durable_lambda.task import default_registry
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler import APIGatewayRestResolver
@@ -22,14 +19,7 @@ def _build(settings: Settings | None = None) -> APIGatewayRestResolver:
     global _api  # noqa: PLW0603 - one resolver per Lambda execution environment, reused warm
     if _api is not None and settings is None:
         return _api
-    from durable_lambda.adapters.aws import aws_ports  # noqa: PLC0415 - boto3 at cold start only
-
-    settings = settings or Settings.from_env()
-    for module in settings.task_modules:
-        importlib.import_module(module)
-    ports = aws_ports(settings)
-    services = build_services(ports, default_registry, settings)
-    publish_catalog(ports)
+    settings, _, services = cold_start(settings)
     _api = build_api(ApiService(services.client, settings))
     return _api
 
