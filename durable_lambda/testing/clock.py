@@ -14,8 +14,13 @@ class SkipClock:
     behaves), while ``sleep`` and :meth:`advance` jump ahead instantly.
     """
 
-    def __init__(self, start: dt.datetime | None = None) -> None:
-        """Start at ``start`` (default: now)."""
+    def __init__(self, start: dt.datetime | None = None, *, frozen: bool = False) -> None:
+        """Start at ``start`` (default: now); ``frozen`` moves only on skips and :meth:`advance`.
+
+        A frozen clock suits tests that count what falls in a time range (cron
+        occurrences): real seconds passing under load cannot add one.
+        """
+        self._frozen = frozen
         self._lock = threading.Lock()
         self._offset = 0.0
         self._wall0 = time.time()
@@ -24,7 +29,8 @@ class SkipClock:
         self._base = base if base.tzinfo else base.replace(tzinfo=dt.UTC)
 
     def _elapsed(self) -> float:
-        return time.monotonic() - self._mono0 + self._offset
+        real = 0.0 if self._frozen else time.monotonic() - self._mono0
+        return real + self._offset
 
     def now(self) -> dt.datetime:
         """The simulated current time."""
