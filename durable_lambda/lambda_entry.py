@@ -187,6 +187,11 @@ def worker_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 def scheduler_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:  # noqa: ARG001
     """EventBridge-triggered scheduler tick."""
-    report = _build().scheduler.tick()
+    app = _build()
+    metrics = run_metrics()  # overdue runs and dead letters, for the stuck-runs alarm
+    try:
+        report = app.scheduler.tick()
+    finally:
+        metrics.flush()
     logger.info("scheduler tick", extra=dataclasses.asdict(report))
     return dataclasses.asdict(report)

@@ -13,7 +13,7 @@ from cfn_template import resources as _resources
 from cfn_template import template as _template
 from insights import run_query
 
-from durable_lambda.run_metrics import METRIC_NAMES
+from durable_lambda.run_metrics import METRIC_NAMES, PER_QUEUE, RUN_COUNTS, SERVICE_ONLY
 
 
 def test_worker_allows_recursive_loops_exactly():
@@ -55,8 +55,15 @@ def test_the_dashboard_shows_only_metrics_the_code_emits():
     for widget in _dashboard_body()["widgets"]:
         for metric in widget["properties"].get("metrics", []):
             if isinstance(metric[0], dict):  # a SEARCH expression over our namespace
-                (name,) = re.findall(r'MetricName="(\w+)"', metric[0]["expression"])
-                assert metric[0]["expression"].startswith("SEARCH('{DurableLambda,service,task_id}")
+                expression = metric[0]["expression"]
+                (name,) = re.findall(r'MetricName="(\w+)"', expression)
+                (dimensions,) = re.findall(r"SEARCH\('\{DurableLambda,([\w,]+)\}", expression)
+                allowed = {
+                    "service": (*SERVICE_ONLY, *RUN_COUNTS),
+                    "service,queue": PER_QUEUE,
+                    "service,task_id": tuple(set(METRIC_NAMES) - set(SERVICE_ONLY)),
+                }
+                assert name in allowed[dimensions], (name, dimensions)  # written so
                 ours.add(name)
             else:
                 aws.add((metric[0], metric[1]))
