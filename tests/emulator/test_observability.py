@@ -14,8 +14,10 @@ from insights import rows_of, run_query
 from durable_lambda import RunStatus, Settings
 from durable_lambda.local.stack import EmulatedStack
 from durable_lambda.run_metrics import (
+    DEAD_LETTERS,
     INVOCATIONS,
     INVOCATIONS_SUSPENDED,
+    OVERDUE_RUNS,
     RUNS_COMPLETED,
     RUNS_STARTED,
     STEP_DURATION,
@@ -114,6 +116,18 @@ def test_a_run_on_the_emulated_stack_emits_emf_metrics_per_task_and_never_logs_i
     assert all(line["duration_ms"] >= 0 for line in attempts)
 
     _the_saved_queries_find_these_runs(text, handle.run_id, flaky.run_id, broken.run_id)
+
+    # The scheduler function writes its own EMF lines: the stuck-runs alarm's metric.
+    ticks = [
+        line
+        for line in _json_lines((tmp_path / "scheduler.log").read_text())
+        if "_aws" in line and OVERDUE_RUNS in line
+    ]
+    assert ticks
+    for line in ticks:
+        (directive,) = line["_aws"]["CloudWatchMetrics"]
+        assert directive["Dimensions"] == [["service"]]
+        assert {m["Name"] for m in directive["Metrics"]} == {OVERDUE_RUNS, DEAD_LETTERS}
 
 
 def _the_saved_queries_find_these_runs(log: str, hello: str, flaky: str, broken: str) -> None:
