@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -255,3 +256,39 @@ def test_the_api_is_iam_authorised_unless_a_jwt_user_pool_is_given():
     assert (TEMPLATE.parent / "functions" / "api" / "app.py").exists()
     variables = template["Resources"]["ApiFunction"]["Properties"]["Environment"]["Variables"]
     assert "DL_API_CURSOR_KEY" in variables
+
+
+def _overrides(env: str) -> dict[str, str]:
+    config = tomllib.loads((TEMPLATE.parent / "samconfig.toml").read_text())
+    text = config[env]["deploy"]["parameters"].get("parameter_overrides", "")
+    return dict(item.split("=", 1) for item in text.split())
+
+
+@pytest.mark.parametrize("env", ["default", "dev"])
+def test_samconfig_environments_override_only_parameters_the_template_accepts(env):
+    parameters = _template()["Parameters"]
+    for name, value in _overrides(env).items():
+        assert name in parameters, f"samconfig [{env}] overrides unknown parameter {name}"
+        spec = parameters[name]
+        if "AllowedValues" in spec:
+            assert value in [str(v) for v in spec["AllowedValues"]], (name, value)
+        if "MinValue" in spec:
+            assert int(value) >= spec["MinValue"], (name, value)
+        if "AllowedPattern" in spec:
+            assert re.fullmatch(spec["AllowedPattern"], value), (name, value)
+
+
+def test_the_dev_environment_is_its_own_stack():
+    config = tomllib.loads((TEMPLATE.parent / "samconfig.toml").read_text())
+    stacks = {env: config[env]["deploy"]["parameters"]["stack_name"] for env in ("default", "dev")}
+    assert stacks["default"] != stacks["dev"]
+    assert _overrides("dev")["LogLevel"] == "DEBUG"
+
+
+def test_every_function_imports_the_task_modules_the_parameter_names():
+    variables = _template()["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["DL_TASK_MODULES"] == {"Ref": "TaskModules"}
+    pattern = _template()["Parameters"]["TaskModules"]["AllowedPattern"]
+    assert re.fullmatch(pattern, "functions.tasks")
+    assert re.fullmatch(pattern, "src.tasks.orders,src.tasks.reports")
+    assert not re.fullmatch(pattern, "tasks; rm -rf /")
