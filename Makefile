@@ -54,7 +54,7 @@ test: lint typecheck cfn-lint sam-validate pytest
 
 # pytest: the test suite alone.
 pytest: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider --durations=25
 
 # lint: ruff rules on all Python code, formatting on the library.
 lint: $(STAMP)
