@@ -14,7 +14,16 @@ STAMP         := $(VENV)/.installed-$(PYPROJECT_SUM)
 LINT_DIRS := $(wildcard durable_lambda functions tests benchmarks)
 
 .DEFAULT_GOAL := test
-.PHONY: venv demo test pytest lint typecheck cfn-lint bench clean localstack
+.PHONY: venv demo test pytest lint typecheck cfn-lint sam-validate bench clean localstack
+
+# The SAM CLI pins its own boto3: it gets a virtualenv of its own, inside .venv because
+# `sam build` (CodeUri: .) leaves any .venv folder out of the functions' bundle.
+SAM_VENV    := $(VENV)/sam
+SAM         := $(SAM_VENV)/bin/sam
+SAM_VERSION := 1.170.0
+# SAM reads a region and credentials even offline; it must not phone home.
+SAM_ENV     := AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=offline AWS_SECRET_ACCESS_KEY=offline \
+               SAM_CLI_TELEMETRY=0
 
 # venv: create .venv and install the package editable with every extra.
 venv: $(STAMP)
@@ -41,11 +50,11 @@ localstack: $(STAMP)
 		$(PY) -m pytest -q -p no:cacheprovider -m localstack tests
 
 # test: everything CI checks: lint, types, template, then the whole test suite (slow included).
-test: lint typecheck cfn-lint pytest
+test: lint typecheck cfn-lint sam-validate pytest
 
 # pytest: the test suite alone.
 pytest: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider --durations=25
 
 # lint: ruff rules on all Python code, formatting on the library.
 lint: $(STAMP)
@@ -59,6 +68,14 @@ typecheck: $(STAMP)
 # cfn-lint: validate the SAM template.
 cfn-lint: $(STAMP)
 	$(VENV)/bin/cfn-lint template.yaml
+
+# sam-validate: the SAM CLI's own validation and linting of the template, offline.
+sam-validate: $(SAM)
+	$(SAM_ENV) $(SAM) validate --lint --template template.yaml
+
+$(SAM):
+	test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install -q aws-sam-cli==$(SAM_VERSION)
 
 # bench: run every benchmark script in turn; stop at the first failure.
 bench: $(STAMP)

@@ -43,6 +43,7 @@ from durable_lambda.errors import (
     TokenTimeoutError,
 )
 from durable_lambda.queue import Queue, RateLimit
+from durable_lambda.redaction import redact_log_fields
 from durable_lambda.result import RunFailedError, RunResult
 from durable_lambda.services import default_client as _default_client
 from durable_lambda.settings import Settings
@@ -92,6 +93,7 @@ __all__ = [
     "Transaction",
     "WaitStrategy",
     "plugins",
+    "redact_log_fields",
     "step",
     "task",
     "tokens",

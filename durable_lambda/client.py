@@ -33,6 +33,7 @@ from durable_lambda.errors import (
 )
 from durable_lambda.ids import new_run_id
 from durable_lambda.messages import send_resume
+from durable_lambda.plugins import EventInfo, emit
 from durable_lambda.ports import Clock, ResumeQueue, RunStore, SlotStore, TokenStore
 from durable_lambda.result import RunResult
 from durable_lambda.task import RunHandle, Task, TaskRegistry, default_registry
@@ -243,6 +244,7 @@ class Client(TokenControl, QueueControl):
         by_delay: dict[float, list[RunRecord]] = {}
         for new in created:
             by_delay.setdefault(new.delay, []).append(new.run)
+            _triggered_event(new.run)
         for delay, runs in by_delay.items():
             resume = plan_in(delay)
             if resume.timer:
@@ -282,6 +284,8 @@ class Client(TokenControl, QueueControl):
         events = [self._triggered(run, link) for run in runs]
         stored = self.store.create_runs(runs, events, key_ttl)
         created = [run for run, got in zip(runs, stored, strict=True) if got.run_id == run.run_id]
+        for run in created:
+            _triggered_event(run)
         delay = built[0].delay if built else 0.0
         resume = plan_in(delay)
         for run in created if resume.timer else ():
@@ -308,6 +312,7 @@ class Client(TokenControl, QueueControl):
         stored = self.store.create_run(run, new.key_ttl, [self._triggered(run, link)])
         if stored.run_id != run.run_id:
             return RunHandle(stored.run_id, stored.task_id, cached=True)
+        _triggered_event(run)
         resume = plan_in(new.delay)
         if resume.timer:
             self.store.add_timer(Timer(run.run_id, run.epoch, run.wake_at or run.created_at))
@@ -425,3 +430,8 @@ class Client(TokenControl, QueueControl):
     def list_runs(self, query: RunQuery | None = None) -> list[RunRecord]:
         """Runs newest first."""
         return self.store.list_runs(query or RunQuery())
+
+
+def _triggered_event(run: RunRecord) -> None:
+    """Tell the plugins a run was created (a trigger that found an existing run creates none)."""
+    emit("on_run_triggered", EventInfo(run.run_id, run.task_id, 1, True, queue=run.queue))

@@ -11,6 +11,7 @@ from durable_lambda.engine.records import ANY_EPOCH, ResumeMessage
 from durable_lambda.engine.slots import QueueState, SlotKey
 from durable_lambda.engine.tokens import Resolution, TokenInfo, TokenStatus
 from durable_lambda.errors import ConfigurationError, TokenNotFoundError
+from durable_lambda.plugins import emit
 from durable_lambda.ports import Clock, ResumeQueue, SlotStore, TokenStore
 
 #: Bounds on what ``fail_token`` records: an error names a problem, it carries no payload.
@@ -83,7 +84,10 @@ class TokenControl:
         return token
 
     def _resolve(self, token_id: str, resolution: Resolution) -> TokenInfo:
-        token = self._require_tokens().resolve(token_id, resolution, self.clock.now())
+        now = self.clock.now()
+        token = self._require_tokens().resolve(token_id, resolution, now)
+        waited = max(0.0, (now - token.created_at).total_seconds())
+        emit("on_token_resolved", token.run_id, token.status.value, waited)
         # Wake the run now. Lost (a crash right here), the run still reads the
         # token at its deadline or its recheck time.
         self.queue.send(ResumeMessage(token.run_id, ANY_EPOCH), 0)

@@ -28,6 +28,7 @@ from durable_lambda.engine.journal import EntryStatus, JournalEntry
 from durable_lambda.engine.metadata import encode_doc, encode_values
 from durable_lambda.engine.scopes import current_scope
 from durable_lambda.errors import ConfigurationError, TransactionConditionFailed
+from durable_lambda.redaction import RedactFilter
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Logger
@@ -271,4 +272,5 @@ def task_logger() -> Logger:
 
     logger = Logger(service="durable-lambda", child=True)
     logger.addFilter(_ReplayFilter())
+    logger.addFilter(RedactFilter())  # after the replay filter: only emitted lines pay for it
     return logger

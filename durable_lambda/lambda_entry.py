@@ -22,7 +22,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from durable_lambda import catalog
 from durable_lambda.errors import RunNotFoundError, UnknownTaskError
 from durable_lambda.messages import PoisonMessageError, decode_message
-from durable_lambda.observability import logger, run_metrics, step_lines
+from durable_lambda.observability import logger, run_metrics, run_traces, step_lines
 from durable_lambda.services import Services, build_services
 from durable_lambda.settings import Settings
 from durable_lambda.task import default_registry
@@ -174,6 +174,7 @@ def worker_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     processor = BatchProcessor(event_type=EventType.SQS)
     metrics = run_metrics()
     step_lines()
+    run_traces()
     logger.append_keys(invocation=invocation.request_id)
     try:
         response = process_partial_response(
@@ -187,6 +188,11 @@ def worker_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 def scheduler_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:  # noqa: ARG001
     """EventBridge-triggered scheduler tick."""
-    report = _build().scheduler.tick()
+    app = _build()
+    metrics = run_metrics()  # overdue runs and dead letters, for the stuck-runs alarm
+    try:
+        report = app.scheduler.tick()
+    finally:
+        metrics.flush()
     logger.info("scheduler tick", extra=dataclasses.asdict(report))
     return dataclasses.asdict(report)

@@ -9,11 +9,12 @@ from __future__ import annotations
 import os
 import time
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Tracer
 
 from durable_lambda import plugins
 from durable_lambda.plugins import EventInfo, EventOutcome
 from durable_lambda.run_metrics import RunMetrics
+from durable_lambda.run_traces import RunTraces
 
 SERVICE = "durable-lambda"
 #: The CloudWatch namespace when ``POWERTOOLS_METRICS_NAMESPACE`` is not set.
@@ -23,6 +24,7 @@ logger = Logger(service=SERVICE)
 
 _metrics: RunMetrics | None = None
 _step_lines: StepLines | None = None
+_traces: RunTraces | None = None
 
 
 def run_metrics() -> RunMetrics:
@@ -77,3 +79,16 @@ def step_lines() -> StepLines:
     if _step_lines is None:
         _step_lines = StepLines()
     return plugins.register(_step_lines)
+
+
+def run_traces() -> RunTraces:
+    """The process's X-Ray plugin, registered on first use (a no-op where tracing is off).
+
+    Powertools turns tracing off outside Lambda and with ``POWERTOOLS_TRACE_DISABLED``.
+    """
+    global _traces  # noqa: PLW0603 - one plugin per Lambda execution environment
+    if _traces is None:
+        _traces = RunTraces(
+            Tracer(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or SERVICE).provider
+        )
+    return plugins.register(_traces)

@@ -5,8 +5,15 @@ A plugin is any object with some of these methods (each optional)::
     on_invocation_start(info)          on_invocation_end(info, outcome)
     on_step_start(info)                on_step_end(info, outcome)
     on_attempt(info, outcome)
+    on_checkpoint(info, size)          on_run_end(info, status, hops)
+    on_run_triggered(info)             on_token_resolved(run_id, status, waited)
+    on_scheduler_tick(report)
 
-``info`` is an :class:`EventInfo`, ``outcome`` an :class:`EventOutcome`. Only
+``info`` is an :class:`EventInfo`, ``outcome`` an :class:`EventOutcome`;
+``size`` the bytes of step results and output an invocation wrote; ``status``
+a terminal :class:`~durable_lambda.engine.state.RunStatus` value and ``hops``
+the run's invocations; ``waited`` the seconds a token was pending; ``report``
+the scheduler's :class:`~durable_lambda.scheduler.TickReport`. Only
 live work is reported: a step replayed from the journal is not an event. A
 plugin's exception is logged and dropped: it never fails the run, and the
 other plugins still hear the event.
@@ -50,6 +57,12 @@ class EventInfo:
         first_invocation: Whether this invocation is the first to run the task body.
         step_key: The step's identity (``scope/name#occurrence``); ``None`` for invocations.
         scope: The scope the step runs in (``""``: the task body); ``None`` for invocations.
+        queue: The run's queue (``""``: not known where the event happened).
+        resume_lag: Seconds between the run's wake time and this invocation
+            taking it (invocation start events; ``None``: it had no wake time).
+        slot_wait: Seconds from when the run could first start (its trigger, or
+            its delay's end) to its first start: parked for a queue unit, held by a
+            rate limit, queued (``None``: not its first start).
     """
 
     run_id: str
@@ -58,6 +71,9 @@ class EventInfo:
     first_invocation: bool
     step_key: str | None = None
     scope: str | None = None
+    queue: str = ""
+    resume_lag: float | None = None
+    slot_wait: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from durable_lambda.engine.journal import ErrorInfo
 from durable_lambda.engine.records import ANY_EPOCH, EventKind, ResumeMessage, TimelineEvent
 from durable_lambda.engine.resume import MAX_DELAY_SECONDS, plan
 from durable_lambda.messages import PoisonMessageError, decode_message, send_resume
+from durable_lambda.plugins import EventInfo, emit
 from durable_lambda.ports import Clock, DeadLetters, ResumeQueue, RunStore, ScheduleStore
 from durable_lambda.task import Task, TaskRegistry, Trigger
 
@@ -39,6 +40,10 @@ class TickReport:
     lost_messages_resent: int = 0
     slots_handed_off: int = 0
     cron_runs: int = 0
+    #: Runs found past their wake time with no live holder (stuck; some were resent).
+    overdue_runs: int = 0
+    #: Messages read from the dead-letter queue (each failed its run or was stale).
+    dead_letters_read: int = 0
 
 
 @dataclass(slots=True)
@@ -148,18 +153,22 @@ class Scheduler:
         for run in self.store.expired_leases(now, limit=batch):
             self.queue.send(ResumeMessage(run.run_id, run.epoch), 0)
             recovered += 1
-        resent = self.resend_stranded(now, batch)
-        failed = self.fail_dead_lettered_runs() if self.dead_letters is not None else 0
+        overdue, resent = self._resend_stranded(now, batch)
+        read, failed = self._drain_dead_letters() if self.dead_letters is not None else (0, 0)
         handed = self.hand_off_slots(batch) if self.admission is not None else 0
         cron_runs = self.cron.fire() if self.cron is not None else 0
-        return TickReport(
+        report = TickReport(
             timers_fired=fired,
             leases_recovered=recovered,
             dead_letters_failed=failed,
             lost_messages_resent=resent,
             slots_handed_off=handed,
             cron_runs=cron_runs,
+            overdue_runs=overdue,
+            dead_letters_read=read,
         )
+        emit("on_scheduler_tick", report)
+        return report
 
     def resend_stranded(self, now: dt.datetime, batch: int = 100) -> int:
         """Send again the resume message of runs long overdue; how many were sent.
@@ -172,6 +181,10 @@ class Scheduler:
         stays overdue at the same epoch. The memory is this warm environment's:
         a cold start forgets it and costs one more duplicate per run.
         """
+        return self._resend_stranded(now, batch)[1]
+
+    def _resend_stranded(self, now: dt.datetime, batch: int) -> tuple[int, int]:
+        """How many runs are overdue, and how many of them were resent now."""
         overdue = self.store.stranded_runs(now - self.stranded_after, limit=batch)
         self._resends = {
             r.run_id: self._resends[r.run_id] for r in overdue if r.run_id in self._resends
@@ -186,7 +199,7 @@ class Scheduler:
             self.queue.send(ResumeMessage(run.run_id, run.epoch), 0)
             self._resends[run.run_id] = _Resend(run.epoch, count, now + backoff)
             sent += 1
-        return sent
+        return len(overdue), sent
 
     def hand_off_slots(self, batch: int = 100) -> int:
         """The fallback for lost wake-ups: reclaim dead holders' units, hand units to parked runs.
@@ -209,13 +222,18 @@ class Scheduler:
         Dead letters whose body cannot be decoded, or that name no run, stay in
         the DLQ for a person to look at (its depth raises an alarm).
         """
+        return self._drain_dead_letters(rounds)[1]
+
+    def _drain_dead_letters(self, rounds: int = 10) -> tuple[int, int]:
+        """How many dead letters were read, and how many runs they failed."""
         if self.dead_letters is None:
-            return 0  # no DLQ configured: nothing to read
-        failed = 0
+            return 0, 0  # no DLQ configured: nothing to read
+        read = failed = 0
         for _ in range(rounds):
             letters = self.dead_letters.receive(10)
             if not letters:
                 break
+            read += len(letters)
             for letter in letters:
                 try:
                     message = decode_message(letter.body)
@@ -240,10 +258,14 @@ class Scheduler:
                     ended = self.store.fail_run(run.run_id, error, event, epoch=message.epoch)
                 if ended is not None:
                     failed += 1
+                    info = EventInfo(
+                        ended.run_id, ended.task_id, ended.attempt, False, queue=ended.queue
+                    )
+                    emit("on_run_end", info, ended.status.value, ended.invocations)
                     if ended.parent_run_id is not None:
                         # A child ended here, not in a worker: wake its parent as a worker would.
                         self.queue.send(
                             ResumeMessage(ended.parent_run_id, ANY_EPOCH, ended.run_id), 0
                         )
                 self.dead_letters.delete(letter.receipt_handle)
-        return failed
+        return read, failed

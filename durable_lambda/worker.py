@@ -163,7 +163,22 @@ class Worker:
         )
         if isinstance(admitted, Deferred):
             return Report(run.run_id, admitted.action, detail=admitted.detail)
-        outcome, executed, replayed, metadata = self._execute(run, task, fence, invocation)
+        info = EventInfo(
+            run.run_id,
+            run.task_id,
+            run.attempt,
+            run.started_at is None,
+            queue=run.queue,
+            resume_lag=_seconds_after(run.wake_at, now),
+            # From when it could start (triggered, or its delay over) to its first
+            # start: parked for a unit, held back by a rate limit, queued in SQS.
+            slot_wait=(
+                _seconds_after(run.wake_at or run.created_at, admitted.at)
+                if admitted.first_start
+                else None
+            ),
+        )
+        outcome, executed, replayed, metadata = self._execute(run, task, fence, invocation, info)
         held = _Held(admitted.slot, admitted.at if admitted.first_start else None, metadata)
         report = self._commit(run, fence, outcome, started, held=held, action=Action.EXECUTED)
         return replace(report, steps_executed=executed, steps_replayed=replayed)
@@ -263,7 +278,12 @@ class Worker:
         return self.store.take_lease(message.run_id, ANY_EPOCH, owner, expiry, now)
 
     def _execute(
-        self, run: RunRecord, task: Task[Any, Any], fence: Fence, invocation: Invocation
+        self,
+        run: RunRecord,
+        task: Task[Any, Any],
+        fence: Fence,
+        invocation: Invocation,
+        info: EventInfo,
     ) -> tuple[Outcome, int, int, str | None]:
         if run.invocations > self.settings.max_hops:
             hops = HopLimitExceeded(
@@ -282,13 +302,12 @@ class Worker:
             journal = Journal.of([] if first else self.store.load_journal(run.run_id))
         except DurableLambdaError as exc:
             return Failed(ErrorInfo.from_exception(exc), type(exc).__name__), 0, 0, None
-        info = EventInfo(run.run_id, run.task_id, run.attempt, run.started_at is None)
         effects = RunEffects.of(run)
         env = Environment(
             now=self.clock.now,
             remaining=invocation.remaining,
             record=effects.recorder(
-                lambda entry, document: self._record(run.run_id, fence, entry, document)
+                lambda entry, document: self._record(info, fence, entry, document)
             ),
             transact=effects.transactor(
                 lambda entry, writes, document: self.store.record_transaction(
@@ -333,12 +352,15 @@ class Worker:
         emit("on_invocation_end", info, outcome_of(outcome))
         return outcome, execution.steps_executed, execution.steps_replayed, effects.document()
 
-    def _record(self, run_id: str, fence: Fence, entry: JournalEntry, document: str | None) -> None:
+    def _record(
+        self, info: EventInfo, fence: Fence, entry: JournalEntry, document: str | None
+    ) -> None:
         """Write ``entry``; the run's metadata ``document`` rides along when it changed."""
         if document is None:
-            self.store.record_entry(run_id, fence, entry)
+            self.store.record_entry(info.run_id, fence, entry)
         else:
-            self.store.record_entry(run_id, fence, entry, document)
+            self.store.record_entry(info.run_id, fence, entry, document)
+        emit("on_checkpoint", info, _entry_bytes(entry))
 
     def _commit(
         self,
@@ -372,8 +394,12 @@ class Worker:
         if stored.status is RunStatus.SUSPENDED and not checkpoint.timer:
             resume = plan(stored.wake_at, self.clock.now())
             send_resume(self.queue, ResumeMessage(run.run_id, stored.epoch), resume)
+        info = EventInfo(run.run_id, run.task_id, run.attempt, False, queue=run.queue)
+        if checkpoint.output is not None:
+            emit("on_checkpoint", info, len(checkpoint.output.encode()))
         if stored.status.is_terminal:
             self._nudge_parent(run)
+            emit("on_run_end", info, stored.status.value, stored.invocations)
         return Report(
             run.run_id,
             action,
@@ -439,3 +465,16 @@ def _releases(outcome: Outcome) -> bool:
     if isinstance(outcome, Abandoned):
         return False
     return not (isinstance(outcome, Suspended) and outcome.reason is SuspendReason.DEADLINE)
+
+
+def _seconds_after(moment: dt.datetime | None, now: dt.datetime) -> float | None:
+    """Seconds from ``moment`` to ``now`` (0 when ``now`` is earlier; ``None`` without one)."""
+    return None if moment is None else max(0.0, (now - moment).total_seconds())
+
+
+def _entry_bytes(entry: JournalEntry) -> int:
+    """The bytes of what a journal entry holds: its result, or its error's type and message."""
+    size = len(entry.result.encode()) if entry.result is not None else 0
+    if entry.error is not None:
+        size += len(entry.error.type.encode()) + len(entry.error.message.encode())
+    return size

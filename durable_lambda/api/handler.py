@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from durable_lambda.api.app import build_api
 from durable_lambda.api.service import ApiService
 from durable_lambda.lambda_entry import cold_start
+from durable_lambda.observability import run_metrics
 from durable_lambda.settings import Settings
 
 if TYPE_CHECKING:
@@ -37,4 +38,9 @@ def reset() -> None:
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """API Gateway (REST, proxy integration) events in, responses out."""
-    return dict(_build().resolve(event, context))
+    api = _build()
+    metrics = run_metrics()  # runs triggered, token waits
+    try:
+        return dict(api.resolve(event, context))
+    finally:
+        metrics.flush()

@@ -14,10 +14,16 @@ from insights import rows_of, run_query
 from durable_lambda import RunStatus, Settings
 from durable_lambda.local.stack import EmulatedStack
 from durable_lambda.run_metrics import (
+    CHECKPOINT_BYTES,
+    DEAD_LETTERS,
     INVOCATIONS,
     INVOCATIONS_SUSPENDED,
+    OVERDUE_RUNS,
+    RESUME_LAG,
+    RUN_HOPS,
     RUNS_COMPLETED,
     RUNS_STARTED,
+    SLOT_WAIT,
     STEP_DURATION,
     TASK_DIMENSION,
 )
@@ -88,6 +94,12 @@ def test_a_run_on_the_emulated_stack_emits_emf_metrics_per_task_and_never_logs_i
     assert sum(totals[INVOCATIONS]) == 2  # the wait split the run in two invocations
     assert sum(totals[INVOCATIONS_SUSPENDED]) == 1
     assert len(totals[STEP_DURATION]) == 2  # two steps, each timed once
+    assert totals[RUN_HOPS] == [2]  # counted once, when the run ended
+    assert sum(totals[CHECKPOINT_BYTES]) > 0
+    assert (
+        len(totals[RESUME_LAG]) == 1
+    )  # the invocation after its wait (a new run has no wake time)
+    assert len(totals[SLOT_WAIT]) == 1  # its first start only
     assert all(handle.run_id not in json.dumps(line) for line in lines if "_aws" in line)
     logged = [line for line in lines if line.get("service") == "durable-lambda" and "level" in line]
     # Lines of the init phase (the catalog published at a cold start) belong to no message.
@@ -114,6 +126,18 @@ def test_a_run_on_the_emulated_stack_emits_emf_metrics_per_task_and_never_logs_i
     assert all(line["duration_ms"] >= 0 for line in attempts)
 
     _the_saved_queries_find_these_runs(text, handle.run_id, flaky.run_id, broken.run_id)
+
+    # The scheduler function writes its own EMF lines: the stuck-runs alarm's metric.
+    ticks = [
+        line
+        for line in _json_lines((tmp_path / "scheduler.log").read_text())
+        if "_aws" in line and OVERDUE_RUNS in line
+    ]
+    assert ticks
+    for line in ticks:
+        (directive,) = line["_aws"]["CloudWatchMetrics"]
+        assert directive["Dimensions"] == [["service"]]
+        assert {m["Name"] for m in directive["Metrics"]} == {OVERDUE_RUNS, DEAD_LETTERS}
 
 
 def _the_saved_queries_find_these_runs(log: str, hello: str, flaky: str, broken: str) -> None:

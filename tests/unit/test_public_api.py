@@ -50,6 +50,7 @@ EXPECTED = {
     "TokenNotFoundError",
     "TokenTimeoutError",
     "plugins",
+    "redact_log_fields",
     "step",
     "task",
     "tokens",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from cfn_template import resources as _resources
 from cfn_template import template as _template
 from insights import run_query
 
-from durable_lambda.run_metrics import METRIC_NAMES
+from durable_lambda.run_metrics import METRIC_NAMES, PER_QUEUE, RUN_COUNTS, SERVICE_ONLY
 
 
 def test_worker_allows_recursive_loops_exactly():
@@ -55,8 +56,15 @@ def test_the_dashboard_shows_only_metrics_the_code_emits():
     for widget in _dashboard_body()["widgets"]:
         for metric in widget["properties"].get("metrics", []):
             if isinstance(metric[0], dict):  # a SEARCH expression over our namespace
-                (name,) = re.findall(r'MetricName="(\w+)"', metric[0]["expression"])
-                assert metric[0]["expression"].startswith("SEARCH('{DurableLambda,service,task_id}")
+                expression = metric[0]["expression"]
+                (name,) = re.findall(r'MetricName="(\w+)"', expression)
+                (dimensions,) = re.findall(r"SEARCH\('\{DurableLambda,([\w,]+)\}", expression)
+                allowed = {
+                    "service": (*SERVICE_ONLY, *RUN_COUNTS),
+                    "service,queue": PER_QUEUE,
+                    "service,task_id": tuple(set(METRIC_NAMES) - set(SERVICE_ONLY)),
+                }
+                assert name in allowed[dimensions], (name, dimensions)  # written so
                 ours.add(name)
             else:
                 aws.add((metric[0], metric[1]))
@@ -248,3 +256,39 @@ def test_the_api_is_iam_authorised_unless_a_jwt_user_pool_is_given():
     assert (TEMPLATE.parent / "functions" / "api" / "app.py").exists()
     variables = template["Resources"]["ApiFunction"]["Properties"]["Environment"]["Variables"]
     assert "DL_API_CURSOR_KEY" in variables
+
+
+def _overrides(env: str) -> dict[str, str]:
+    config = tomllib.loads((TEMPLATE.parent / "samconfig.toml").read_text())
+    text = config[env]["deploy"]["parameters"].get("parameter_overrides", "")
+    return dict(item.split("=", 1) for item in text.split())
+
+
+@pytest.mark.parametrize("env", ["default", "dev"])
+def test_samconfig_environments_override_only_parameters_the_template_accepts(env):
+    parameters = _template()["Parameters"]
+    for name, value in _overrides(env).items():
+        assert name in parameters, f"samconfig [{env}] overrides unknown parameter {name}"
+        spec = parameters[name]
+        if "AllowedValues" in spec:
+            assert value in [str(v) for v in spec["AllowedValues"]], (name, value)
+        if "MinValue" in spec:
+            assert int(value) >= spec["MinValue"], (name, value)
+        if "AllowedPattern" in spec:
+            assert re.fullmatch(spec["AllowedPattern"], value), (name, value)
+
+
+def test_the_dev_environment_is_its_own_stack():
+    config = tomllib.loads((TEMPLATE.parent / "samconfig.toml").read_text())
+    stacks = {env: config[env]["deploy"]["parameters"]["stack_name"] for env in ("default", "dev")}
+    assert stacks["default"] != stacks["dev"]
+    assert _overrides("dev")["LogLevel"] == "DEBUG"
+
+
+def test_every_function_imports_the_task_modules_the_parameter_names():
+    variables = _template()["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["DL_TASK_MODULES"] == {"Ref": "TaskModules"}
+    pattern = _template()["Parameters"]["TaskModules"]["AllowedPattern"]
+    assert re.fullmatch(pattern, "functions.tasks")
+    assert re.fullmatch(pattern, "src.tasks.orders,src.tasks.reports")
+    assert not re.fullmatch(pattern, "tasks; rm -rf /")
