@@ -8,6 +8,8 @@ Routes (every error is ``{"error": {"type", "message", "details"}}``):
 - ``GET /runs``: runs newest first, filtered, with an opaque signed cursor
 - ``GET /runs/{run_id}``: a run with its timeline (``?include=values`` for large values)
 - ``GET /queues``, ``POST /queues/{name}/pause|resume|limit``: queue control
+- ``POST /tokens/{token_id}/complete|fail|heartbeat``, ``GET /tokens/{token_id}``,
+  ``POST /callbacks/{token_id}``: wait tokens (:mod:`durable_lambda.api.tokens`)
 - ``GET /openapi.json``: this API's OpenAPI document, with each task's payload schema
 """
 
@@ -37,6 +39,7 @@ from durable_lambda.api.models import (
     TriggerResponse,
 )
 from durable_lambda.api.service import ApiError, ApiService
+from durable_lambda.api.tokens import token_routes
 from durable_lambda.engine.state import RunStatus
 from durable_lambda.observability import logger
 from durable_lambda.runs import MAX_PAGE
@@ -47,8 +50,8 @@ API_VERSION = "1"
 
 _ERRORS: dict[int, str] = {
     400: "Malformed JSON or a bad cursor",
-    404: "Unknown task, run or queue",
-    409: "The idempotency key started a run with another payload",
+    404: "Unknown task, run, queue or token",
+    409: "The idempotency key started a run with another payload, or the token is resolved",
     413: "Payload above the limit (names size and limit)",
     422: "Validation failed (names the field)",
 }
@@ -102,6 +105,7 @@ def build_api(service: ApiService) -> APIGatewayRestResolver:
     for action in ("pause", "resume"):
         _control_route(app, service, action)
     _limit_route(app, service)
+    token_routes(app, service, _json, _responses)
 
     @app.get("/openapi.json", include_in_schema=False)
     def openapi() -> Response[str]:
