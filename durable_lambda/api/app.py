@@ -21,7 +21,10 @@ import re
 from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
@@ -122,6 +125,13 @@ def _error_handlers(app: APIGatewayRestResolver) -> None:
     def invalid(exc: RequestValidationError) -> Response[str]:
         return error_response(_validation_error(exc))
 
+    def not_json(_: RequestUnsupportedContentType) -> Response[str]:
+        # Raised by the validation middleware before any route runs: a client
+        # (a webhook sending text/plain) error, never a 500.
+        kind = (app.current_event.headers.get("content-type") or "")[:100]
+        message = f"request bodies are JSON (Content-Type: application/json), not {kind!r}"
+        return error_response(ApiError(415, "unsupported_media_type", message))
+
     def unexpected(exc: Exception) -> Response[str]:
         # Never the payload: the exception's type only.
         logger.exception("api request failed", extra={"error": type(exc).__name__})
@@ -134,6 +144,7 @@ def _error_handlers(app: APIGatewayRestResolver) -> None:
 
     app.exception_handler(ApiError)(api_failed)
     app.exception_handler(RequestValidationError)(invalid)
+    app.exception_handler(RequestUnsupportedContentType)(not_json)
     app.exception_handler(Exception)(unexpected)
     app.not_found(no_route)
 

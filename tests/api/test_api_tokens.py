@@ -222,3 +222,18 @@ def test_the_token_routes_are_in_the_openapi_document(api: Api):
         "/callbacks/{token_id}",
     ):
         assert path in paths, path
+
+
+@pytest.mark.parametrize("name", ["api_callback", "api_token_complete"])
+def test_a_body_that_is_not_json_is_415_in_the_error_shape(api: Api, name: str):
+    pending_token(api)
+    headers = {"Content-Type": "text/plain"}
+    changes = {
+        "headers": headers,
+        "multiValueHeaders": {k: [v] for k, v in headers.items()},
+        "body": json.dumps("approved"),
+    }
+    if name == "api_callback":
+        changes["query"] = {"secret": SECRET}
+    refused(api, name, 415, "unsupported_media_type", **changes)
+    assert api.ports.tokens.get(TOKEN).status is TokenStatus.PENDING
