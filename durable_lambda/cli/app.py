@@ -450,9 +450,3 @@ def replay_check_command(
     emit(report.to_json(), as_json=json_, human=lambda c: render.print_check(c, report))
     if not report.ok:
         raise typer.Exit(1)
-
-
-# Registered last: the tokens commands use this module's options and wrappers.
-from durable_lambda.cli.tokens import tokens_app  # noqa: E402
-
-app.add_typer(tokens_app, name="tokens")
