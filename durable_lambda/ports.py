@@ -333,7 +333,12 @@ class TokenStore(Protocol):
     """
 
     def create(self, token: TokenInfo) -> TokenInfo:
-        """Create ``token`` unless its id exists; the token as stored either way."""
+        """Create ``token`` unless its id exists; the token as stored either way.
+
+        An existing token that is still pending gains ``token``'s secret
+        hashes (a create re-executed after a crash minted a new callback
+        secret; the first may already be in a webhook's hands).
+        """
         ...
 
     def get(self, token_id: str) -> TokenInfo | None:

@@ -24,10 +24,11 @@ from typing import TYPE_CHECKING
 from durable_lambda.engine.records import RunQuery
 from durable_lambda.engine.state import RunStatus
 from durable_lambda.errors import ConfigurationError, RunNotFoundError, RunWaitTimeoutError
-from durable_lambda.views import RunDetail, RunSummary, run_detail, run_summary
+from durable_lambda.views import RunDetail, RunSummary, run_detail, run_summary, token_ids
 
 if TYPE_CHECKING:
-    from durable_lambda.ports import RunStore
+    from durable_lambda.engine.tokens import TokenInfo
+    from durable_lambda.ports import RunStore, TokenStore
 
 __all__ = ["MAX_PAGE", "Runs", "list", "retrieve", "wait"]
 
@@ -42,6 +43,8 @@ class Runs:
         store: The run store (DynamoDB, or memory in tests).
         sleep: How ``wait`` pauses between reads (a test passes a fake).
         monotonic: The clock ``wait``'s timeout is measured on.
+        tokens: The token store: a run's wait tokens then show their state
+            in its timeline (one read per token the run created).
     """
 
     def __init__(
@@ -50,16 +53,19 @@ class Runs:
         *,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
+        tokens: TokenStore | None = None,
     ) -> None:
         """Read from ``store``."""
         self.store = store
+        self.tokens = tokens
         self._sleep = sleep
         self._monotonic = monotonic
 
     def retrieve(self, run_id: str, *, include_values: bool = False) -> RunDetail:
         """The run with its payload, output, error, metadata, children and timeline.
 
-        Three reads: the run, its journal and its events.
+        Three reads: the run, its journal and its events (and one per wait
+        token it created, with a token store).
 
         Args:
             run_id: The run.
@@ -73,7 +79,13 @@ class Runs:
             raise RunNotFoundError(f"no run {run_id!r}")
         journal = self.store.load_journal(run_id)
         events = self.store.list_events(run_id)
-        return run_detail(run, journal, events, include_values=include_values)
+        tokens: dict[str, TokenInfo] = {}
+        if self.tokens is not None:
+            for token_id in token_ids(journal):
+                token = self.tokens.get(token_id)
+                if token is not None:
+                    tokens[token_id] = token
+        return run_detail(run, journal, events, include_values=include_values, tokens=tokens)
 
     def list(
         self,
@@ -134,7 +146,8 @@ class Runs:
 def _default() -> Runs:
     from durable_lambda.services import default_client  # noqa: PLC0415 - boto3 on first use
 
-    return Runs(default_client().store)
+    client = default_client()
+    return Runs(client.store, tokens=client.tokens)
 
 
 def retrieve(run_id: str, *, include_values: bool = False) -> RunDetail:

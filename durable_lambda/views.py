@@ -11,14 +11,17 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
 from durable_lambda.engine.journal import EntryKind, ErrorInfo, JournalEntry
 from durable_lambda.engine.records import EventKind, RunRecord, TimelineEvent
 from durable_lambda.engine.state import RunStatus
+
+if TYPE_CHECKING:
+    from durable_lambda.engine.tokens import TokenInfo
 
 __all__ = [
     "REF_THRESHOLD",
@@ -30,6 +33,7 @@ __all__ = [
     "ValueView",
     "run_detail",
     "run_summary",
+    "token_ids",
 ]
 
 #: Values above this many bytes (encoded) are returned by reference unless asked for.
@@ -82,6 +86,10 @@ class TimelineEntry(BaseModel):
         result: A step's result.
         error: A step's last error.
         children: Child run ids (``child`` and ``child_wait`` entries).
+        token_id: The wait token (``token``: its creation, spanning to its
+            resolution; ``token_wait``: the run waiting on it).
+        token_status: The token's ``PENDING``, ``COMPLETED``, ``FAILED`` or
+            ``TIMED_OUT`` (``detail`` then says ``timeout`` or ``heartbeat``).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -99,6 +107,8 @@ class TimelineEntry(BaseModel):
     result: ValueView | None = None
     error: ErrorView | None = None
     children: list[str] = []
+    token_id: str | None = None
+    token_status: str | None = None
 
 
 class RunSummary(BaseModel):
@@ -202,6 +212,53 @@ def _duration(start: dt.datetime | None, end: dt.datetime | None) -> float | Non
     return (end - start).total_seconds() * 1000.0
 
 
+def _recorded(entry: JournalEntry) -> dict[str, Any]:
+    try:
+        recorded = json.loads(entry.result or "{}")
+    except ValueError:
+        return {}
+    return recorded if isinstance(recorded, dict) else {}
+
+
+def token_ids(journal: Sequence[JournalEntry]) -> list[str]:
+    """The ids of the wait tokens the run created, in order."""
+    ids = (_recorded(e).get("id") for e in journal if e.kind is EntryKind.TOKEN)
+    return [str(token_id) for token_id in ids if token_id]
+
+
+def _token_line(
+    entry: JournalEntry, line: TimelineEntry, tokens: Mapping[str, TokenInfo]
+) -> TimelineEntry:
+    """``line`` with its token's id and state; a creation spans to the token's resolution.
+
+    Only the id and the outcome: never the callback secret (the journal keeps
+    it for replay) nor the completion data.
+    """
+    recorded = _recorded(entry)
+    if entry.kind is EntryKind.TOKEN_WAIT:
+        token_id, status = recorded.get("token"), recorded.get("status")
+        reason = recorded.get("reason")
+        if status is None and entry.status.value == "WAITING":
+            status = "PENDING"
+        return line.model_copy(
+            update={"token_id": token_id, "token_status": status, "detail": reason or ""}
+        )
+    token_id = recorded.get("id")
+    token = tokens.get(str(token_id)) if token_id else None
+    if token is None:
+        return line.model_copy(update={"token_id": token_id, "ended_at": None, "duration_ms": None})
+    return line.model_copy(
+        update={
+            "token_id": token_id,
+            "token_status": token.status.value,
+            "started_at": token.created_at,
+            "ended_at": token.resolved_at,
+            "duration_ms": _duration(token.created_at, token.resolved_at),
+            "detail": token.timeout_reason or "",
+        }
+    )
+
+
 def _entry_line(entry: JournalEntry, include: bool) -> TimelineEntry:  # noqa: FBT001
     end = entry.ended_at
     if entry.kind is EntryKind.WAIT and end is None:
@@ -221,6 +278,21 @@ def _entry_line(entry: JournalEntry, include: bool) -> TimelineEntry:  # noqa: F
         error=error_view(entry.error),
         children=_children_of(entry),
     )
+
+
+def _resolve_from_waits(lines: list[TimelineEntry]) -> None:
+    """A creation line with no stored token takes the state its wait recorded."""
+    seen = {
+        line.token_id: line
+        for line in lines
+        if line.kind == "token_wait" and line.token_status not in {None, "PENDING"}
+    }
+    for i, line in enumerate(lines):
+        if line.kind == "token" and line.token_status is None and line.token_id is not None:
+            wait = seen.get(line.token_id)
+            status = wait.token_status if wait is not None else None
+            detail = wait.detail if wait is not None else ""
+            lines[i] = line.model_copy(update={"token_status": status, "detail": detail})
 
 
 #: Events that end the span of an invocation.
@@ -268,9 +340,23 @@ def run_detail(
     events: Sequence[TimelineEvent],
     *,
     include_values: bool = False,
+    tokens: Mapping[str, TokenInfo] | None = None,
 ) -> RunDetail:
-    """The full view of ``run``: values, children and the timeline (oldest first)."""
+    """The full view of ``run``: values, children and the timeline (oldest first).
+
+    ``tokens``: the run's wait tokens as stored, by id; a token's line then
+    shows its state and spans from its creation to its resolution. Without
+    one, the journal's view: what the run has seen of it.
+    """
+    known = tokens or {}
     lines = [_entry_line(entry, include_values) for entry in journal]
+    lines = [
+        _token_line(entry, line, known)
+        if entry.kind in {EntryKind.TOKEN, EntryKind.TOKEN_WAIT}
+        else line
+        for entry, line in zip(journal, lines, strict=True)
+    ]
+    _resolve_from_waits(lines)
     lines += _event_lines(events)
     epoch = dt.datetime.min.replace(tzinfo=dt.UTC)
     lines.sort(key=lambda line: line.started_at or epoch)

@@ -8,6 +8,8 @@ Routes (every error is ``{"error": {"type", "message", "details"}}``):
 - ``GET /runs``: runs newest first, filtered, with an opaque signed cursor
 - ``GET /runs/{run_id}``: a run with its timeline (``?include=values`` for large values)
 - ``GET /queues``, ``POST /queues/{name}/pause|resume|limit``: queue control
+- ``POST /tokens/{token_id}/complete|fail|heartbeat``, ``GET /tokens/{token_id}``,
+  ``POST /callbacks/{token_id}``: wait tokens (:mod:`durable_lambda.api.tokens`)
 - ``GET /openapi.json``: this API's OpenAPI document, with each task's payload schema
 """
 
@@ -19,7 +21,10 @@ import re
 from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
@@ -37,6 +42,7 @@ from durable_lambda.api.models import (
     TriggerResponse,
 )
 from durable_lambda.api.service import ApiError, ApiService
+from durable_lambda.api.tokens import token_routes
 from durable_lambda.engine.state import RunStatus
 from durable_lambda.observability import logger
 from durable_lambda.runs import MAX_PAGE
@@ -47,8 +53,8 @@ API_VERSION = "1"
 
 _ERRORS: dict[int, str] = {
     400: "Malformed JSON or a bad cursor",
-    404: "Unknown task, run or queue",
-    409: "The idempotency key started a run with another payload",
+    404: "Unknown task, run, queue or token",
+    409: "The idempotency key started a run with another payload, or the token is resolved",
     413: "Payload above the limit (names size and limit)",
     422: "Validation failed (names the field)",
 }
@@ -102,6 +108,7 @@ def build_api(service: ApiService) -> APIGatewayRestResolver:
     for action in ("pause", "resume"):
         _control_route(app, service, action)
     _limit_route(app, service)
+    token_routes(app, service, _json, _responses)
 
     @app.get("/openapi.json", include_in_schema=False)
     def openapi() -> Response[str]:
@@ -118,6 +125,13 @@ def _error_handlers(app: APIGatewayRestResolver) -> None:
     def invalid(exc: RequestValidationError) -> Response[str]:
         return error_response(_validation_error(exc))
 
+    def not_json(_: RequestUnsupportedContentType) -> Response[str]:
+        # Raised by the validation middleware before any route runs: a client
+        # (a webhook sending text/plain) error, never a 500.
+        kind = (app.current_event.headers.get("content-type") or "")[:100]
+        message = f"request bodies are JSON (Content-Type: application/json), not {kind!r}"
+        return error_response(ApiError(415, "unsupported_media_type", message))
+
     def unexpected(exc: Exception) -> Response[str]:
         # Never the payload: the exception's type only.
         logger.exception("api request failed", extra={"error": type(exc).__name__})
@@ -130,6 +144,7 @@ def _error_handlers(app: APIGatewayRestResolver) -> None:
 
     app.exception_handler(ApiError)(api_failed)
     app.exception_handler(RequestValidationError)(invalid)
+    app.exception_handler(RequestUnsupportedContentType)(not_json)
     app.exception_handler(Exception)(unexpected)
     app.not_found(no_route)
 

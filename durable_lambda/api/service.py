@@ -102,7 +102,7 @@ class ApiService:
         """Wire to ``client``; an empty cursor key gets a random one for this process."""
         self.client = client
         self.settings = settings
-        self.runs = Runs(client.store)
+        self.runs = Runs(client.store, tokens=client.tokens)
         key = settings.api_cursor_key
         self.cursor_key = key.encode() if key else os.urandom(32)
 

@@ -1,5 +1,10 @@
 """The ``durable-lambda`` command line (typer and rich): ``durable-lambda --help``."""
 
 from durable_lambda.cli.app import app, main
+from durable_lambda.cli.tokens import tokens_app
+
+# Registered here, not in app.py: the tokens commands use app.py's options and
+# wrappers, and app.py importing them back would make an import cycle.
+app.add_typer(tokens_app, name="tokens")
 
 __all__ = ["app", "main"]

@@ -141,20 +141,21 @@ def _tasks(modules: list[str] | None) -> tuple[str, ...] | None:
 # -- trigger ----------------------------------------------------------------------------
 
 
-def read_payload(text: str) -> Any:
-    """``--payload``: JSON text, or ``@path`` of a JSON file.
+def read_payload(text: str, *, option: str = "--payload") -> Any:
+    """``--payload`` (or ``option``): JSON text, or ``@path`` of a JSON file.
 
     Raises:
         CliError: The file is missing or the text is not JSON (with the line and column).
     """
-    source = "--payload"
+    source = option
+    what = option.lstrip("-")
     if text.startswith("@"):
         path = Path(text[1:])
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
-            raise CliError(f"cannot read payload file {str(path)!r}: {exc.strerror}") from exc
-        source = f"payload file {str(path)!r}"
+            raise CliError(f"cannot read {what} file {str(path)!r}: {exc.strerror}") from exc
+        source = f"{what} file {str(path)!r}"
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import json
+import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -69,6 +71,10 @@ class TokenInfo:
         error: What failed it (``tokens.fail``), once failed.
         timeout_reason: ``"timeout"`` or ``"heartbeat"``, once timed out.
         tags: Free-form labels.
+        secret_hashes: SHA-256 hex digests of the secrets that authorise its
+            callback URL; the secrets themselves are never stored on the token.
+            More than one only when a create re-executed after a crash minted
+            a second secret (both URLs may have been handed out).
     """
 
     token_id: str
@@ -84,6 +90,7 @@ class TokenInfo:
     error: ErrorInfo | None = None
     timeout_reason: TimeoutReason | None = None
     tags: tuple[str, ...] = ()
+    secret_hashes: tuple[str, ...] = field(default=(), repr=False)
 
     @property
     def heartbeat_at(self) -> dt.datetime | None:
@@ -148,7 +155,10 @@ class Tokens(Protocol):
     """What the engine needs of the token store (``ports.TokenStore`` provides it)."""
 
     def create(self, token: TokenInfo) -> TokenInfo:
-        """Create ``token`` unless its id exists; the token as stored either way."""
+        """Create ``token`` unless its id exists; the token as stored either way.
+
+        An existing pending token gains ``token``'s secret hashes.
+        """
         ...
 
     def get(self, token_id: str) -> TokenInfo | None:
@@ -169,8 +179,12 @@ class Token:
         name: Its name, if given.
         timeout_at: When it times out unless completed (``None``: never).
         heartbeat_timeout: Seconds allowed between heartbeats, if any.
-        url: Where the HTTP API completes it (``None`` when no ``api_base_url`` is set).
+        url: Where the HTTP API completes it with IAM credentials
+            (``None`` when no ``api_base_url`` is set).
         tags: Its labels.
+        secret: The secret of its callback URL (``None`` for a token recorded
+            before callbacks existed). Only its hash is stored on the token.
+        base_url: The HTTP API's base URL, if configured.
     """
 
     id: str
@@ -179,34 +193,85 @@ class Token:
     heartbeat_timeout: float | None = None
     url: str | None = None
     tags: tuple[str, ...] = field(default=())
+    secret: str | None = field(default=None, repr=False)
+    base_url: str | None = field(default=None, repr=False)
     # Set by a live create: the journal and slot it was created in, and the
     # token as stored, so a for_token right after it needs no read.
     _fresh: tuple[object, int, TokenInfo] | None = field(
         default=None, init=False, compare=False, repr=False
     )
 
+    @property
+    def callback_path(self) -> str | None:
+        """``/callbacks/<id>?secret=...``: completes it over HTTP with no AWS credentials.
+
+        Whoever holds it can complete, fail or heartbeat the token (and nothing
+        else): hand it only to the party meant to answer.
+        """
+        if self.secret is None:
+            return None
+        return f"/callbacks/{self.id}?secret={self.secret}"
+
+    @property
+    def callback_url(self) -> str | None:
+        """:attr:`callback_path` under the API's base URL (``None`` without one)."""
+        path = self.callback_path
+        if path is None or not self.base_url:
+            return None
+        return f"{self.base_url.rstrip('/')}{path}"
+
     def to_json(self) -> dict[str, Any]:
-        """The token as JSON data, for the journal."""
+        """The token as JSON data, for the run's own journal (replay hands back the same URL)."""
         return {
             "id": self.id,
             "name": self.name,
             "timeout_at": None if self.timeout_at is None else self.timeout_at.isoformat(),
             "heartbeat_timeout": self.heartbeat_timeout,
             "tags": list(self.tags),
+            "secret": self.secret,
         }
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any], url: str | None) -> Token:
-        """The token recorded by :meth:`to_json`."""
+    def from_json(cls, data: Mapping[str, Any], base_url: str | None) -> Token:
+        """The token recorded by :meth:`to_json`, under the API's ``base_url``."""
         timeout_at = data.get("timeout_at")
         return cls(
             id=str(data["id"]),
             name=data.get("name"),
             timeout_at=None if timeout_at is None else dt.datetime.fromisoformat(timeout_at),
             heartbeat_timeout=data.get("heartbeat_timeout"),
-            url=url,
+            url=token_url(base_url, str(data["id"])),
             tags=tuple(data.get("tags", ())),
+            secret=data.get("secret"),
+            base_url=base_url,
         )
+
+
+def new_secret() -> str:
+    """A fresh callback secret: 256 random bits, URL-safe."""
+    return secrets.token_urlsafe(32)
+
+
+def secret_hash(secret: str) -> str:
+    """What a token stores of ``secret``: its SHA-256, hex.
+
+    The secret carries 256 random bits, so a plain hash suffices: no salt or
+    stretching is needed against guessing.
+    """
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def secret_matches(token: TokenInfo, secret: str) -> bool:
+    """Whether ``secret`` authorises ``token``'s callback, compared in constant time.
+
+    Every stored hash is compared (no early exit), so the time taken says
+    nothing about which one matched, or how much of one.
+    """
+    given = secret_hash(secret).encode()
+    matched = False
+    for stored in token.secret_hashes:
+        matched |= hmac.compare_digest(given, stored.encode())
+    return matched
 
 
 def token_id_for(run_id: str, key: str) -> str:
@@ -235,12 +300,13 @@ def create_token(
     if recorded is not None and recorded.status is EntryStatus.COMPLETED:
         execution.steps_replayed += 1
         data = json.loads(recorded.result or "{}")
-        return Token.from_json(data, token_url(execution.env.api_base_url, data["id"]))
+        return Token.from_json(data, execution.env.api_base_url)
     # No check for a stop under way (another branch suspended): a create is
     # the runtime's own idempotent write, not a step body, and making it now
     # lets parallel branches hand out their tokens in the same invocation.
     now = execution.env.now()
     key = call_key(call.scope, call_name, call.occurrence)
+    secret = new_secret()
     wanted = TokenInfo(
         token_id=token_id_for(execution.run_id, key),
         run_id=execution.run_id,
@@ -250,10 +316,13 @@ def create_token(
         timeout_at=None if timeout is None else now + dt.timedelta(seconds=timeout),
         heartbeat_timeout=heartbeat_timeout,
         tags=tuple(tags),
+        secret_hashes=(secret_hash(secret),),
     )
     try:
         # A create re-executed after a crash finds the token it made: its
-        # deadlines, not new ones, are the token's.
+        # deadlines, not new ones, are the token's. Its secret joins the
+        # token's (the first one may have been handed out by a step that ran
+        # before the crash), so both callback URLs work.
         stored = _tokens(execution).create(wanted)
     except Exception as exc:  # a store error is not the task's: the invocation fails
         execution.fail_store(exc)
@@ -265,6 +334,8 @@ def create_token(
         heartbeat_timeout=stored.heartbeat_timeout,
         url=token_url(execution.env.api_base_url, stored.token_id),
         tags=stored.tags,
+        secret=secret,
+        base_url=execution.env.api_base_url,
     )
     object.__setattr__(token, "_fresh", (execution.journal, call.seq, stored))
     entry = entry_of(

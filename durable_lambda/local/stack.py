@@ -66,6 +66,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
         s.ENV_TASK_MODULES: ",".join(settings.task_modules),
         s.ENV_FUNCTION_TIMEOUT: settings.function_timeout,
         s.ENV_STRANDED_AFTER: settings.stranded_after_seconds,
+        # Tokens the worker creates carry url and callback_url under it.
+        s.ENV_API_BASE_URL: settings.api_base_url,
     }
     return {
         name: repr(value) if isinstance(value, float) else str(value)

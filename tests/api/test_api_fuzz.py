@@ -1,28 +1,28 @@
 """Fuzz the API from its own OpenAPI document (schemathesis), served on localhost.
 
-A tiny WSGI adapter turns each HTTP request into the API Gateway proxy event
-Lambda would receive and calls the handler on moto. Every operation of the
-document (each catalogued task's trigger included) gets valid and invalid
-requests; none may answer 5xx and nothing may log an error.
+A tiny WSGI adapter (``tests/support/http_api.py``) turns each HTTP request
+into the API Gateway proxy event Lambda would receive and calls the handler on
+moto. Every operation of the document (each catalogued task's trigger, the
+token routes and the unauthenticated callback route included) gets valid and
+invalid requests; none may answer 5xx and nothing may log an error.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import http
+import datetime as dt
 import itertools
 import logging
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
-from urllib.parse import parse_qs
-from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import pytest
-from api_support import Api, Context
+from api_support import Api
+from http_api import serve
 
 from durable_lambda.adapters.memory import MemoryResumeQueue
 from durable_lambda.api import ApiService, build_api
+from durable_lambda.engine.tokens import Resolution, TokenInfo, TokenStatus, secret_hash
 from durable_lambda.services import build_services
 from durable_lambda.task import TaskRegistry
 
@@ -35,61 +35,6 @@ pytestmark = [pytest.mark.moto, pytest.mark.slow]
 #: parameters get as many as their space allows: one).
 EXAMPLES = 70
 MINIMUM_REQUESTS = 1000
-
-
-def lambda_wsgi(handler: Callable[[dict[str, Any], Any], dict[str, Any]], calls: list[int]) -> Any:
-    """A WSGI app calling ``handler`` with the REST proxy event of each request."""
-
-    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        raw = environ["wsgi.input"].read(length) if length else b""
-        # PEP 3333 hands the path over as latin-1; API Gateway decodes it as UTF-8.
-        path = environ["PATH_INFO"].encode("latin-1").decode("utf-8", "replace")
-        query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
-        headers = {
-            name[5:].replace("_", "-").lower(): value
-            for name, value in environ.items()
-            if name.startswith("HTTP_")
-        }
-        if environ.get("CONTENT_TYPE"):
-            headers["content-type"] = environ["CONTENT_TYPE"]
-        event = {
-            "resource": "/{proxy+}",
-            "path": path,
-            "httpMethod": environ["REQUEST_METHOD"],
-            "headers": headers,
-            "multiValueHeaders": {k: [v] for k, v in headers.items()},
-            "queryStringParameters": {k: v[-1] for k, v in query.items()} or None,
-            "multiValueQueryStringParameters": query or None,
-            "pathParameters": {"proxy": path.lstrip("/")},
-            "stageVariables": None,
-            "requestContext": {
-                "resourcePath": "/{proxy+}",
-                "httpMethod": environ["REQUEST_METHOD"],
-                "path": "/v1" + path,
-                "stage": "v1",
-                "requestId": f"fuzz-{len(calls)}",
-                "identity": {"sourceIp": "127.0.0.1"},
-            },
-            "body": raw.decode("utf-8", "replace") if raw else None,
-            "isBase64Encoded": False,
-        }
-        calls.append(1)
-        response = handler(event, Context())
-        status = int(response["statusCode"])
-        reason = http.HTTPStatus(status).phrase
-        headers_out = [(k, str(v)) for k, v in (response.get("headers") or {}).items()]
-        for name, values in (response.get("multiValueHeaders") or {}).items():
-            headers_out += [(name, str(v)) for v in values]
-        start_response(f"{status} {reason}", headers_out)
-        return [(response.get("body") or "").encode()]
-
-    return app
-
-
-class _Quiet(WSGIRequestHandler):
-    def log_message(self, *_: Any) -> None:
-        return
 
 
 class _Errors(logging.Handler):
@@ -118,14 +63,10 @@ def served(api: Api) -> Iterator[tuple[str, list[int], _Errors]]:
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return dict(app.resolve(event, context))
 
-    server = make_server("127.0.0.1", 0, lambda_wsgi(handler, calls), handler_class=_Quiet)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}", calls, errors
+        with serve(handler, calls) as base_url:
+            yield base_url, calls, errors
     finally:
-        server.shutdown()
-        server.server_close()
         for log in watched:
             log.removeHandler(errors)
 
@@ -135,7 +76,12 @@ def test_generated_requests_never_get_a_5xx_or_log_an_error(api: Api, served):
     # A few runs so that reads and cursors meet real data.
     for i in range(3):
         order = {"order_id": f"f-{i}", "amount_cents": 1, "email": "e"}
-        api.call("api_trigger", body={"payload": order})
+        _, run = api.call("api_trigger", body={"payload": order})
+        # Tokens named as generated path strings often are, pending or resolved,
+        # so the token and callback routes meet real tokens, not only 404s.
+        for token_id in (f"tok_{i}", "a" * (i + 1), "0" * (i + 1)):
+            api.ports.tokens.create(_token(token_id, run["run_id"]))
+    api.ports.tokens.resolve("tok_0", Resolution(TokenStatus.COMPLETED, data="1"), _NOW)
     schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json")
     modes = list(schemathesis.GenerationMode)
     server_errors: list[str] = []
@@ -167,3 +113,26 @@ def test_generated_requests_never_get_a_5xx_or_log_an_error(api: Api, served):
     assert server_errors == []
     assert [r.getMessage() for r in errors.records] == []
     assert len(calls) >= MINIMUM_REQUESTS
+    for route in TOKEN_ROUTES:
+        assert any(route in label and n > 0 for label, n in per_operation.items()), route
+
+
+TOKEN_ROUTES = (
+    "POST /tokens/{token_id}/complete",
+    "POST /tokens/{token_id}/fail",
+    "POST /tokens/{token_id}/heartbeat",
+    "GET /tokens/{token_id}",
+    "POST /callbacks/{token_id}",
+)
+_NOW = dt.datetime(2026, 11, 30, tzinfo=dt.UTC)
+
+
+def _token(token_id: str, run_id: str) -> TokenInfo:
+    return TokenInfo(
+        token_id=token_id,
+        run_id=run_id,
+        status=TokenStatus.PENDING,
+        created_at=_NOW,
+        heartbeat_timeout=60.0,
+        secret_hashes=(secret_hash("a"), secret_hash("0")),
+    )

@@ -11,7 +11,13 @@ from contract_backends import Backend, at
 from faults import Fault
 
 from durable_lambda.engine.journal import ErrorInfo
-from durable_lambda.engine.tokens import Resolution, TokenInfo, TokenStatus
+from durable_lambda.engine.tokens import (
+    Resolution,
+    TokenInfo,
+    TokenStatus,
+    secret_hash,
+    secret_matches,
+)
 from durable_lambda.errors import PayloadTooLarge, TokenAlreadyResolvedError, TokenNotFoundError
 from durable_lambda.ports import TokenStore
 
@@ -235,3 +241,34 @@ def test_each_token_operation_is_one_request(aws: Backend):
         with contextlib.suppress(TokenNotFoundError):
             operation()
         assert counter.snapshot() == {name: 1}, name
+
+
+def test_a_token_keeps_only_secret_hashes_and_a_second_create_adds_its_own(backend: Backend):
+    tokens = _tokens(backend)
+    first = secret_hash("first-secret")
+    tokens.create(_token(secret_hashes=(first,)))
+    # A create re-executed after a crash minted another secret: both URLs work.
+    again = tokens.create(_token(secret_hashes=(secret_hash("second-secret"),)))
+    for stored in (again, tokens.get("tok_a")):
+        assert stored is not None
+        assert secret_matches(stored, "first-secret")
+        assert secret_matches(stored, "second-secret")
+        assert not secret_matches(stored, "third-secret")
+        assert not secret_matches(stored, first)  # the hash is not itself a secret
+    # Once resolved, no new secret is added: there is nothing left to call back.
+    tokens.resolve("tok_a", COMPLETED, at(5))
+    late = tokens.create(_token(secret_hashes=(secret_hash("late-secret"),)))
+    assert not secret_matches(late, "late-secret")
+    stored = tokens.get("tok_a")
+    assert stored is not None
+    assert not secret_matches(stored, "late-secret")
+    assert len(stored.secret_hashes) == 2
+
+
+def test_a_token_without_secret_hashes_matches_no_secret(backend: Backend):
+    tokens = _tokens(backend)
+    tokens.create(_token())
+    stored = tokens.get("tok_a")
+    assert stored is not None
+    assert stored.secret_hashes == ()
+    assert not secret_matches(stored, "")

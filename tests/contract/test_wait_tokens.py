@@ -16,7 +16,7 @@ from durable_lambda.engine.journal import EntryKind
 from durable_lambda.engine.outcome import Action
 from durable_lambda.engine.records import ANY_EPOCH, ResumeMessage
 from durable_lambda.engine.state import RunStatus
-from durable_lambda.engine.tokens import Resolution, TokenInfo, TokenStatus
+from durable_lambda.engine.tokens import Resolution, TokenInfo, TokenStatus, secret_matches
 from durable_lambda.errors import (
     StepFailedError,
     TokenAlreadyResolvedError,
@@ -429,6 +429,37 @@ def test_a_create_re_executed_after_a_killed_invocation_finds_the_same_token(
     result = runner.complete_token(pending.token_id, "done")
     assert result is not None
     assert result.output == "done"
+
+
+def test_both_callback_urls_work_when_a_create_re_executed_after_a_kill(backend, registry, hooked):
+    runner = LocalRunner(
+        registry=registry, store=backend.store, flow=backend.flow, tokens=hooked, deadline=1.0
+    )
+    handed_out: list[str] = []
+
+    @step
+    def send_link(path: str) -> None:
+        handed_out.append(path)  # the webhook provider has the link from here on
+        if len(handed_out) == 1:
+            time.sleep(1.2)  # killed at the deadline: the create's record is lost with it
+
+    @task(id="linked", registry=registry)
+    async def linked(payload: None) -> Any:
+        token = await wait.create_token(timeout=60)
+        assert token.callback_path is not None
+        await send_link(token.callback_path)
+        return await wait.for_token(token)
+
+    handle = runner.start(linked, None)
+    assert next(r.action for r in runner.reports if r.run_id == handle.run_id) is Action.KILLED
+    first, second = handed_out
+    assert first != second  # the re-executed create minted a new secret
+    (pending,) = runner.pending_tokens(handle.run_id)
+    stored = hooked.get(pending.token_id)
+    assert stored is not None
+    for path in (first, second):
+        assert path.startswith(f"/callbacks/{pending.token_id}?secret=")
+        assert secret_matches(stored, path.split("?secret=")[1])
 
 
 def test_run_on_a_run_blocked_on_a_token_names_the_token(runner, registry):

@@ -24,6 +24,7 @@ def test_settings_survive_the_trip_through_the_environment():
         safety_margin_fraction=0.2,
         task_modules=("a.b", "c"),
         function_timeout=12.5,
+        api_base_url="http://127.0.0.1:8123/v1",
     )
 
     assert Settings.from_env(settings_env(settings)) == settings

@@ -292,3 +292,51 @@ def test_every_function_imports_the_task_modules_the_parameter_names():
     assert re.fullmatch(pattern, "functions.tasks")
     assert re.fullmatch(pattern, "src.tasks.orders,src.tasks.reports")
     assert not re.fullmatch(pattern, "tasks; rm -rf /")
+
+
+def _method_path(resources: dict[str, Any], method: dict[str, Any]) -> str:
+    """The full path of an API Gateway method, walking its resources up to the root."""
+    parts: list[str] = []
+    ref = method["Properties"]["ResourceId"]
+    while isinstance(ref, dict) and "Ref" in ref:
+        resource = resources[ref["Ref"]]["Properties"]
+        parts.append(resource["PathPart"])
+        ref = resource["ParentId"]
+    assert ref == {"GetAtt": "RestApi.RootResourceId"}, ref
+    return "/" + "/".join(reversed(parts))
+
+
+def test_only_the_callback_route_is_unauthenticated():
+    resources = _resources()
+    methods = {
+        name: resource
+        for name, resource in resources.items()
+        if resource["Type"] == "AWS::ApiGateway::Method"
+    }
+    open_methods = {
+        (_method_path(resources, m), m["Properties"]["HttpMethod"])
+        for m in methods.values()
+        if m["Properties"]["AuthorizationType"] == "NONE"
+    }
+    assert open_methods == {("/callbacks/{token_id}", "POST")}
+    for method in methods.values():
+        properties = method["Properties"]
+        if properties["AuthorizationType"] == "NONE":
+            # Same function, same proxy integration: the handler checks the secret.
+            assert (
+                properties["Integration"] == methods["ApiProxyMethod"]["Properties"]["Integration"]
+            )
+            continue
+        condition, jwt, default = properties["AuthorizationType"]["If"]
+        assert (condition, jwt, default) == ("HasApiJwtAuthorizer", "COGNITO_USER_POOLS", "AWS_IAM")
+    # Every method is in the deployment, or API Gateway serves a stale API.
+    depends = resources["ApiDeployment"]["DependsOn"]
+    depends = [depends] if isinstance(depends, str) else depends
+    assert set(methods) <= set(depends)
+
+
+def test_the_worker_knows_the_api_base_url_for_token_urls():
+    worker = _resources()["WorkerFunction"]["Properties"]
+    base = worker["Environment"]["Variables"]["DL_API_BASE_URL"]
+    assert base == {"Sub": "https://${RestApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/v1"}
+    assert _resources()["ApiStage"]["Properties"]["StageName"] == "v1"

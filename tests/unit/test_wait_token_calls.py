@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from durable_lambda import TaskContext, tokens, wait
-from durable_lambda.engine.tokens import TokenStatus, token_id_for
+from durable_lambda import TaskContext, step, tokens, wait
+from durable_lambda.engine.tokens import TokenStatus, secret_hash, secret_matches, token_id_for
 from durable_lambda.errors import ConfigurationError, PayloadTooLarge, TokenTimeoutError
 from durable_lambda.settings import Settings
 from durable_lambda.task import TaskRegistry, task
@@ -66,6 +66,55 @@ def test_token_url_is_built_from_the_api_base_url_setting(registry):
 
 def test_token_url_is_none_without_an_api_base_url(registry, runner):
     assert _made_token(runner, registry)["url"] is None
+
+
+def test_a_token_has_a_callback_url_whose_secret_is_stored_only_as_a_hash(registry):
+    runner = LocalRunner(registry=registry, settings=Settings(api_base_url="https://api.example/"))
+
+    @task(id="calls-back", registry=registry)
+    async def calls_back(payload: None) -> dict[str, Any]:
+        token = await wait.create_token()
+        return {"id": token.id, "path": token.callback_path, "url": token.callback_url}
+
+    made = runner.run(calls_back, None).output
+    path, secret = made["path"].split("?secret=")
+    assert path == f"/callbacks/{made['id']}"
+    assert made["url"] == f"https://api.example{made['path']}"
+    assert len(secret) >= 43  # token_urlsafe(32): 256 random bits
+    stored = tokens.retrieve(made["id"], client=runner.client)
+    assert stored.secret_hashes == (secret_hash(secret),)
+    assert secret not in repr(stored)
+    assert secret_matches(stored, secret)
+
+
+def test_a_callback_url_is_none_without_an_api_base_url_but_the_path_is_given(registry, runner):
+    @task(id="no-base", registry=registry)
+    async def no_base(payload: None) -> list[Any]:
+        token = await wait.create_token()
+        return [token.callback_path, token.callback_url]
+
+    path, url = runner.run(no_base, None).output
+    assert path.startswith("/callbacks/tok_")
+    assert url is None
+
+
+def test_a_replayed_create_hands_back_the_same_callback_url(registry, runner):
+    @step
+    def hand_out(path: str | None) -> str | None:
+        return path
+
+    @task(id="replayed", registry=registry)
+    async def replayed(payload: None) -> list[Any]:
+        token = await wait.create_token()
+        sent = await hand_out(token.callback_path)
+        await wait.for_(hours=1)  # a new invocation: the create is replayed
+        return [sent, token.callback_path]
+
+    result = runner.run(replayed, None)
+    assert runner.invocations[result.run_id] >= 2
+    sent, replayed_path = result.output
+    assert sent is not None
+    assert replayed_path == sent
 
 
 def test_a_run_cannot_wait_on_another_runs_token(registry, runner):

@@ -35,13 +35,22 @@ class MemoryTokenStore:
         self.write_requests = 0
 
     def create(self, token: TokenInfo) -> TokenInfo:
-        """Create ``token`` unless its id exists; the token as stored either way."""
+        """Create ``token`` unless its id exists; the token as stored either way.
+
+        An existing pending token gains ``token``'s secret hashes (see
+        ``ports.TokenStore.create``).
+        """
         with self._lock:
             self.write_requests += 1
             existing = self._tokens.get(token.token_id)
             if existing is None:
                 self._tokens[token.token_id] = _Stored(replace(token, data=None))
                 return token
+            added = tuple(h for h in token.secret_hashes if h not in existing.token.secret_hashes)
+            if added and existing.token.status is TokenStatus.PENDING:
+                hashes = existing.token.secret_hashes + added
+                existing = replace(existing, token=replace(existing.token, secret_hashes=hashes))
+                self._tokens[token.token_id] = existing
         return self._hydrate(existing)
 
     def get(self, token_id: str) -> TokenInfo | None:

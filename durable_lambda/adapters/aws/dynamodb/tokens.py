@@ -11,7 +11,8 @@ suite runs on both).
 Item: ``pk=TOKEN#<id>``, ``sk=TOKEN``; ``run_id``, ``status``, ``created_at``,
 ``name``, ``timeout_at``, ``heartbeat_timeout`` (seconds), ``last_heartbeat_at``,
 ``resolved_at``, ``data`` (or ``data_ref``, a blob key), ``error_type``,
-``error_message``, ``reason``, ``tags``, ``ttl`` (retention past its
+``error_message``, ``reason``, ``tags``, ``secret_hashes`` (a string set: the
+SHA-256 of each callback secret, never a secret), ``ttl`` (retention past its
 resolution, or past its timeout; a pending token without a timeout has none,
 so a long wait never loses it), ``write_id`` (the last resolution's token, so a
 retried write that had been applied is recognised).
@@ -89,8 +90,22 @@ class DynamoDBTokenStore:
             if writes.error_code(exc) != writes.CONDITION_FAILED:
                 raise
             old = _old_item(exc)
-            return self._parse(old) if old is not None else self._require(token.token_id)
+            existing = self._parse(old) if old is not None else self._require(token.token_id)
+            return self._add_secrets(existing, token.secret_hashes)
         return token
+
+    def _add_secrets(self, existing: TokenInfo, hashes: tuple[str, ...]) -> TokenInfo:
+        """``existing`` with ``hashes`` added while it is pending (one more request, only then)."""
+        added = [h for h in hashes if h not in existing.secret_hashes]
+        if not added or existing.status is not TokenStatus.PENDING:
+            return existing
+        update = Update()
+        update.add("secret_hashes", "hashes", {"SS": added})
+        update.require(self._pending(update))
+        new, old = self._update(existing.token_id, update)
+        if new is not None:
+            return self._parse(new)
+        return self._parse(old) if old else existing  # resolved meanwhile: no URL is needed
 
     def get(self, token_id: str) -> TokenInfo | None:
         """The token, or ``None`` (a strongly consistent read: a completion is seen at once)."""
@@ -236,6 +251,8 @@ class DynamoDBTokenStore:
             item["heartbeat_timeout"] = items.n(float(token.heartbeat_timeout))
         if token.tags:
             item["tags"] = {"L": [items.s(tag) for tag in token.tags]}
+        if token.secret_hashes:
+            item["secret_hashes"] = {"SS": list(token.secret_hashes)}
         return item
 
     def _parse(self, item: Item, *, load: bool = True) -> TokenInfo:
@@ -258,6 +275,7 @@ class DynamoDBTokenStore:
             else ErrorInfo(error_type, items.get_s(item, "error_message") or ""),
             timeout_reason=cast("TimeoutReason", reason) if reason is not None else None,
             tags=tuple(t["S"] for t in item.get("tags", {}).get("L", []) if "S" in t),
+            secret_hashes=tuple(sorted(item.get("secret_hashes", {}).get("SS", []))),
         )
         return token if data is None or not load else replace(token, data=self._load(data))
 
