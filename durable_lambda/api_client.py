@@ -55,7 +55,7 @@ from durable_lambda.views import RunDetail, RunPage
 if TYPE_CHECKING:
     from botocore.credentials import Credentials
 
-    from durable_lambda.api.models import QueueView
+    from durable_lambda.api.models import BatchItemResult, QueueView
 
 __all__ = ["ApiClient", "ApiRequestError"]
 
@@ -209,14 +209,18 @@ class ApiClient:
         )
         return RunHandle(got["run_id"], got["task_id"], cached=bool(got.get("existing")))
 
-    def trigger_batch(self, task: str, items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        """``POST /tasks/{task}/batch``: one result per item (``run_id`` or ``error``), in order."""
+    def trigger_batch(self, task: str, items: Sequence[Mapping[str, Any]]) -> list[BatchItemResult]:
+        """``POST /tasks/{task}/batch``: one result per item (``run_id`` or ``error``), in order.
+
+        Each item is ``{"payload": ..., **trigger options}``, as for :meth:`Client.trigger_batch`.
+        """
+        from durable_lambda.api.models import BatchItemResult  # noqa: PLC0415 - see _queue_view
+
         body = {"items": [{"payload": i.get("payload"), **_options(i)} for i in items]}
         got = self._call(
             "POST", f"/tasks/{_quote(task)}/batch", body=body, context={"task_id": task}
         )
-        results: list[dict[str, Any]] = got["results"]
-        return results
+        return [BatchItemResult.model_validate(r) for r in got["results"]]
 
     # -- runs ----------------------------------------------------------------------------
 

@@ -209,6 +209,11 @@ def test_runs_come_back_as_the_direct_clients_models(served: Served):
     rest = client.list_runs(task="process-order", limit=2, cursor=first.next_cursor)
     listed = [r.run_id for r in [*first.runs, *rest.runs]]
     assert sorted(listed) == sorted(h.run_id for h in created)
+    batch = client.trigger_batch("process-order", [{"payload": ORDER}, {"payload": {}}])
+    assert [(r.index, r.status) for r in batch] == [(0, 202), (1, 422)]
+    assert batch[0].run_id is not None
+    assert batch[1].error is not None
+    assert batch[1].error.type == "validation_error"
     same = client.trigger("process-order", ORDER, idempotency_key="k-1")
     again = client.trigger("process-order", ORDER, idempotency_key="k-1")
     assert (again.run_id, again.cached, same.cached) == (same.run_id, True, False)
