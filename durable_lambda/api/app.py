@@ -20,7 +20,10 @@ import re
 from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
@@ -122,6 +125,13 @@ def _error_handlers(app: APIGatewayRestResolver) -> None:
     def invalid(exc: RequestValidationError) -> Response[str]:
         return error_response(_validation_error(exc))
 
+    def unsupported(exc: RequestUnsupportedContentType) -> Response[str]:
+        # Without its own handler it is an Exception like any other: a 500.
+        named = "; ".join(str(e.get("msg", "")) for e in exc.errors()) or "unsupported content type"
+        return error_response(
+            ApiError(415, "unsupported_media_type", f"{named}: send application/json")
+        )
+
     def unexpected(exc: Exception) -> Response[str]:
         # Never the payload: the exception's type only.
         logger.exception("api request failed", extra={"error": type(exc).__name__})
@@ -134,6 +144,7 @@ def _error_handlers(app: APIGatewayRestResolver) -> None:
 
     app.exception_handler(ApiError)(api_failed)
     app.exception_handler(RequestValidationError)(invalid)
+    app.exception_handler(RequestUnsupportedContentType)(unsupported)
     app.exception_handler(Exception)(unexpected)
     app.not_found(no_route)
 

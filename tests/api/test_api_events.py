@@ -489,6 +489,22 @@ def test_a_replay_payload_above_the_limit_is_413(api: Api):
     )
 
 
+def test_a_body_of_another_content_type_is_415_in_the_error_shape(api: Api):
+    run_id = _run_with_journal(api)
+    for name, changes in [
+        ("api_replay_run", replay_event(run_id)),
+        ("api_trigger", trigger_event("ping", payload=1)),
+    ]:
+        plain = {
+            **changes,
+            "body": "payload=1",
+            "headers": {"Content-Type": "text/plain"},
+            "multiValueHeaders": {"Content-Type": ["text/plain"]},
+        }
+        error = refused(api, name, 415, "unsupported_media_type", **plain)
+        assert "text/plain" in error["message"]
+
+
 def test_a_malformed_or_unknown_replay_body_is_refused(api: Api):
     run_id = _run_with_journal(api)
     malformed = {**replay_event(run_id), "body": "{nope"}
