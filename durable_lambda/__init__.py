@@ -8,6 +8,7 @@ from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _distribution_version
 
 from durable_lambda import plugins, tokens, wait
+from durable_lambda.api_client import ApiClient, ApiRequestError
 from durable_lambda.client import Client, RunHandle
 from durable_lambda.context import TaskContext
 from durable_lambda.cron import ScheduledPayload
@@ -53,6 +54,8 @@ from durable_lambda.transact import Condition, Transaction
 
 __all__ = [
     "AbortRun",
+    "ApiClient",
+    "ApiRequestError",
     "BatchFailedError",
     "BatchItem",
     "BatchResult",

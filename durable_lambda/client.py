@@ -35,6 +35,7 @@ from durable_lambda.ids import new_run_id
 from durable_lambda.messages import send_resume
 from durable_lambda.plugins import EventInfo, emit
 from durable_lambda.ports import Clock, ResumeQueue, RunStore, SlotStore, TokenStore
+from durable_lambda.replays import replay_run
 from durable_lambda.result import RunResult
 from durable_lambda.task import RunHandle, Task, TaskRegistry, default_registry
 
@@ -404,6 +405,26 @@ class Client(TokenControl, QueueControl):
     def _triggered(run: RunRecord, link: tuple[str, str, int] | None) -> TimelineEvent:
         by = f" by run {link[0]}" if link else ""
         return TimelineEvent(run.created_at, EventKind.TRIGGERED, f"task {run.task_id}{by}")
+
+    def replay(self, run_id: str, payload: Any = None, from_step: str | None = None) -> RunHandle:
+        """Start a new run of ``run_id``'s task, linked to it (``replay_of``).
+
+        Args:
+            run_id: The run to replay (finished or not).
+            payload: A new payload, validated as a trigger's; ``None`` keeps the original's.
+            from_step: Copy the original's journal before this step (a name, its
+                first occurrence in journal order, or an identity such as
+                ``charge#1`` or ``t0/charge#0``): those calls are not executed
+                again and keep their recorded results, even with a new payload.
+
+        Raises:
+            RunNotFoundError: No such run.
+            UnknownStepError: ``from_step`` names no step of its journal (the
+                error lists those that exist); nothing was written.
+            UnknownTaskError: Its task is neither registered nor catalogued.
+            PayloadValidationError: The new payload is invalid; nothing was written.
+        """
+        return replay_run(self, run_id, payload, from_step)
 
     def get_run(self, run_id: str) -> RunRecord:
         """The run's record.

@@ -218,6 +218,23 @@ class RunNotFoundError(DurableLambdaError):
     """No run with this id exists."""
 
 
+class UnknownStepError(DurableLambdaError, LookupError):
+    """A replay ``from_step`` names no step of the run's journal; nothing was created.
+
+    Attributes:
+        run_id: The run to replay.
+        step: The step name asked for.
+        known: The step names the journal holds, in journal order.
+    """
+
+    def __init__(self, run_id: str, step: str, known: list[str]) -> None:
+        self.run_id = run_id
+        self.step = step
+        self.known = known
+        steps = ", ".join(known) or "none"
+        super().__init__(f"run {run_id} recorded no step {step!r} (its steps: {steps})")
+
+
 class RunWaitTimeoutError(DurableLambdaError, TimeoutError):
     """A run did not end within the time a caller waited for it (the run goes on).
 

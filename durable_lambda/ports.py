@@ -136,6 +136,15 @@ class RunStore(Protocol):
         """The run's journal entries, in position order."""
         ...
 
+    def write_journal(self, run_id: str, entries: Sequence[JournalEntry]) -> None:
+        """Write the journal of a run not created yet (a replay's copied history), unfenced.
+
+        Called before the run is created, so no invocation can read a partial
+        journal; writes are batched (DynamoDB: 25 items per request), and values
+        go where any entry's values go (a large one to its content-addressed blob).
+        """
+        ...
+
     def record_entry(
         self, run_id: str, fence: Fence, entry: JournalEntry, metadata: str | None = None
     ) -> None:

@@ -8,6 +8,7 @@ without the HTTP hop::
     detail = runs.retrieve(run_id)  # status, payload, output, timeline
     page = runs.list(task="process-order", status="FAILED", limit=20)
     done = runs.wait(run_id, timeout=60)  # polls until the run ends
+    again = runs.replay(run_id, from_step="charge")  # a new run; steps before are copied
 
 The module functions use the process's default client (the environment's
 settings); :class:`Runs` takes an explicit store for tests and other wiring.
@@ -19,7 +20,7 @@ import builtins
 import datetime as dt
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from durable_lambda.engine.records import RunQuery
 from durable_lambda.engine.state import RunStatus
@@ -29,8 +30,9 @@ from durable_lambda.views import RunDetail, RunSummary, run_detail, run_summary,
 if TYPE_CHECKING:
     from durable_lambda.engine.tokens import TokenInfo
     from durable_lambda.ports import RunStore, TokenStore
+    from durable_lambda.task import RunHandle
 
-__all__ = ["MAX_PAGE", "Runs", "list", "retrieve", "wait"]
+__all__ = ["MAX_PAGE", "Runs", "list", "replay", "retrieve", "wait"]
 
 #: The most runs one listing returns.
 MAX_PAGE = 100
@@ -178,3 +180,16 @@ def list(  # noqa: A001 - the public name: runs.list(...)
 def wait(run_id: str, *, timeout: float, poll_interval: float = 1.0) -> RunDetail:
     """:meth:`Runs.wait` on the default client's table."""
     return _default().wait(run_id, timeout=timeout, poll_interval=poll_interval)
+
+
+def replay(run_id: str, payload: Any = None, from_step: str | None = None) -> RunHandle:
+    """:meth:`Client.replay <durable_lambda.client.Client.replay>` on the default client.
+
+    A new run of the same task, linked to ``run_id`` (its ``replay_of``). ``None``
+    keeps the original payload. With ``from_step``, the original's journal before
+    that step is copied, so those steps are not executed again and keep their
+    recorded results even with a new payload.
+    """
+    from durable_lambda.services import default_client  # noqa: PLC0415 - boto3 on first use
+
+    return default_client().replay(run_id, payload, from_step)

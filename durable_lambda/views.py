@@ -131,6 +131,8 @@ class RunSummary(BaseModel):
     idempotency_key: str | None = None
     parent_run_id: str | None = None
     root_run_id: str | None = None
+    #: The run this one replays, if it is a replay.
+    replay_of: str | None = None
 
 
 class RunDetail(RunSummary):
@@ -193,6 +195,7 @@ def run_summary(run: RunRecord) -> RunSummary:
         idempotency_key=run.idempotency_key,
         parent_run_id=run.parent_run_id,
         root_run_id=run.root_run_id,
+        replay_of=run.replay_of,
     )
 
 

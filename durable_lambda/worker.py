@@ -298,7 +298,8 @@ class Worker:
             payload = task.decode_payload(run.payload)
             # Entries are written only under a lease, and this is the run's first:
             # its journal is empty, and a fresh run (a child, say) needs no Query.
-            first = run.invocations == 1
+            # A replay is the exception: its copied history was written before it.
+            first = run.invocations == 1 and run.replay_of is None
             journal = Journal.of([] if first else self.store.load_journal(run.run_id))
         except DurableLambdaError as exc:
             return Failed(ErrorInfo.from_exception(exc), type(exc).__name__), 0, 0, None

@@ -134,6 +134,10 @@ class ReadOnlyRunStore:
         """Refused."""
         raise self._refuse("record_entry")
 
+    def write_journal(self, run_id: str, entries: Sequence[JournalEntry]) -> None:
+        """Refused."""
+        raise self._refuse("write_journal")
+
     def checkpoint(self, run_id: str, fence: Fence, checkpoint: Checkpoint) -> RunRecord:
         """Refused."""
         raise self._refuse("checkpoint")

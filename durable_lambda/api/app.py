@@ -7,6 +7,7 @@ Routes (every error is ``{"error": {"type", "message", "details"}}``):
 - ``GET /tasks``: the task catalog
 - ``GET /runs``: runs newest first, filtered, with an opaque signed cursor
 - ``GET /runs/{run_id}``: a run with its timeline (``?include=values`` for large values)
+- ``POST /runs/{run_id}/replay``: a new run of its task, from the start or ``from_step`` (202)
 - ``GET /queues``, ``POST /queues/{name}/pause|resume|limit``: queue control
 - ``POST /tokens/{token_id}/complete|fail|heartbeat``, ``GET /tokens/{token_id}``,
   ``POST /callbacks/{token_id}``: wait tokens (:mod:`durable_lambda.api.tokens`)
@@ -37,6 +38,8 @@ from durable_lambda.api.models import (
     QueueLimit,
     QueueList,
     QueueView,
+    ReplayRequest,
+    ReplayResponse,
     TaskList,
     TriggerRequest,
     TriggerResponse,
@@ -56,7 +59,7 @@ _ERRORS: dict[int, str] = {
     404: "Unknown task, run, queue or token",
     409: "The idempotency key started a run with another payload, or the token is resolved",
     413: "Payload above the limit (names size and limit)",
-    422: "Validation failed (names the field)",
+    422: "Validation failed (names the field), or an unknown replay step (names it)",
 }
 
 
@@ -105,6 +108,7 @@ def build_api(service: ApiService) -> APIGatewayRestResolver:
     _error_handlers(app)
     _task_routes(app, service)
     _run_routes(app, service)
+    _replay_route(app, service)
     for action in ("pause", "resume"):
         _control_route(app, service, action)
     _limit_route(app, service)
@@ -213,6 +217,20 @@ def _run_routes(app: APIGatewayRestResolver, service: ApiService) -> None:
         include: Annotated[Literal["values"] | None, Query()] = None,
     ) -> Response[str]:
         return _json(200, service.get_run(run_id, include_values=include == "values"))
+
+
+def _replay_route(app: APIGatewayRestResolver, service: ApiService) -> None:
+    @app.post(
+        "/runs/<run_id>/replay",
+        summary="Replay a run: from the start, or from a named step (the journal before it copied)",
+        responses=_responses(202, ReplayResponse, 404, 413),
+    )
+    def replay(
+        run_id: Annotated[str, Path(max_length=128)],
+        body: Annotated[ReplayRequest | None, Body()] = None,
+    ) -> Response[str]:
+        # No body at all is a replay from the start with the same payload.
+        return _json(202, service.replay(run_id, body or ReplayRequest()))
 
 
 def _control_route(app: APIGatewayRestResolver, service: ApiService, action: str) -> None:

@@ -62,6 +62,28 @@ class BatchRequest(BaseModel):
     items: Annotated[list[TriggerRequest], Field(min_length=1, max_length=MAX_BATCH)]
 
 
+class ReplayRequest(BaseModel):
+    """``POST /runs/{run_id}/replay``: a new run of the same task, linked to the original.
+
+    ``payload`` absent or ``null`` keeps the original payload. With ``from_step``
+    the original's journal before that step is copied: those steps are not
+    executed again and keep their recorded results, even with a new payload.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    payload: Any = None
+    from_step: Annotated[str, Field(min_length=1, max_length=MAX_KEY_LENGTH)] | None = None
+
+
+class ReplayResponse(BaseModel):
+    """The replay: its new run, and the run it replays."""
+
+    run_id: str
+    task_id: str
+    replay_of: str
+
+
 class ErrorDetail(BaseModel):
     """The error shape of every route: ``{"error": {"type", "message", "details"}}``."""
 
@@ -144,6 +166,8 @@ __all__ = [
     "QueueLimit",
     "QueueList",
     "QueueView",
+    "ReplayRequest",
+    "ReplayResponse",
     "RunSummary",
     "TaskList",
     "TriggerOptions",

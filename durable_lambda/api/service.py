@@ -22,6 +22,8 @@ from durable_lambda.api.models import (
     QueueLimit,
     QueueList,
     QueueView,
+    ReplayRequest,
+    ReplayResponse,
     TaskList,
     TriggerOptions,
     TriggerRequest,
@@ -38,6 +40,7 @@ from durable_lambda.errors import (
     PayloadTooLarge,
     PayloadValidationError,
     RunNotFoundError,
+    UnknownStepError,
     UnknownTaskError,
 )
 from durable_lambda.runs import Runs
@@ -234,6 +237,32 @@ class ApiService:
             return self.runs.retrieve(run_id, include_values=include_values)
         except RunNotFoundError as exc:
             raise api_error(exc) from None
+
+    def replay(self, run_id: str, request: ReplayRequest) -> ReplayResponse:
+        """``POST /runs/{run_id}/replay``: 202 with the new run.
+
+        Every check runs before the first write (the copied journal), so a
+        refusal leaves the table as it was.
+
+        Raises:
+            ApiError: 404 unknown run (or its task), 413 payload above the limit,
+                422 unknown step (naming it and the steps that exist) or invalid payload.
+        """
+        try:
+            original = self.client.get_run(run_id)
+        except RunNotFoundError as exc:
+            raise api_error(exc) from None
+        definition = self._definition(original.task_id)
+        try:
+            if request.payload is not None:
+                self._encoded(definition, request.payload)
+            handle = self.client.replay(run_id, request.payload, request.from_step)
+        except UnknownStepError as exc:
+            details = {"step": exc.step, "steps": exc.known}
+            raise ApiError(422, "unknown_step", str(exc), details) from None
+        except (PayloadValidationError, PayloadTooLarge, RunNotFoundError) as exc:
+            raise api_error(exc) from None
+        return ReplayResponse(run_id=handle.run_id, task_id=handle.task_id, replay_of=run_id)
 
     # -- queues ------------------------------------------------------------------------
 

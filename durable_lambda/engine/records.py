@@ -58,6 +58,7 @@ class RunRecord:
         awaited_wake: While ``awaited_children`` is in force, a nudge takes the
             run only once at most this many are left (no wait can end sooner);
             ``None``: any nudge may take it.
+        replay_of: The run this one replays (``runs.replay``), if any.
     """
 
     run_id: str
@@ -92,6 +93,7 @@ class RunRecord:
     waiting_children: bool = False
     awaited_children: frozenset[str] = frozenset()
     awaited_wake: int | None = None
+    replay_of: str | None = None
 
 
 #: The epoch of a child's nudge to its parent: it takes the parent at whatever

@@ -126,6 +126,10 @@ class DeadlineStore:
         """See :class:`~durable_lambda.ports.RunStore`."""
         return self.inner.get_run(run_id)
 
+    def write_journal(self, run_id: str, entries: Sequence[JournalEntry]) -> None:
+        """See :class:`~durable_lambda.ports.RunStore`."""
+        self.inner.write_journal(run_id, entries)
+
     def create_runs(
         self,
         runs: Sequence[RunRecord],

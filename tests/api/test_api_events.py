@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from api_support import Api
 
+from durable_lambda.engine.journal import EntryKind, EntryStatus, JournalEntry
 from durable_lambda.engine.records import RunQuery
 
 pytestmark = pytest.mark.moto
@@ -398,3 +399,115 @@ def test_a_malformed_queue_control_is_400(api: Api):
 
 def test_an_unknown_route_is_404_in_the_error_shape(api: Api):
     refused(api, "api_list_tasks", 404, "route_not_found", path="/nothing", resource="/nothing")
+
+
+# -- POST /runs/{run_id}/replay ------------------------------------------------------------
+
+
+def _run_with_journal(api: Api) -> str:
+    """A run of ``ping`` whose journal recorded ``fetch`` then ``charge`` (as a worker would)."""
+    _, created = api.call("api_trigger", **trigger_event("ping", payload=7))
+    run_id = created["run_id"]
+    entries = [
+        JournalEntry(i, name, 0, EntryKind.STEP, EntryStatus.COMPLETED, result=str(i), position=i)
+        for i, name in enumerate(["fetch", "charge"])
+    ]
+    api.ports.store.write_journal(run_id, entries)
+    return run_id
+
+
+def replay_event(run_id: str, **body: Any) -> dict[str, Any]:
+    return {"path": f"/runs/{run_id}/replay", "pathParameters": {"run_id": run_id}, "body": body}
+
+
+def test_the_stored_replay_event_starts_a_linked_run_from_the_named_step(api: Api):
+    run_id = _run_with_journal(api)
+    status, body = api.call("api_replay_run", **replay_event(run_id, from_step="charge"))
+    assert status == 202, body
+    assert (body["task_id"], body["replay_of"]) == ("ping", run_id)
+    new = body["run_id"]
+    assert new != run_id
+    status, run = api.call("api_get_run", path=f"/runs/{new}", pathParameters={"run_id": new})
+    assert (status, run["replay_of"], run["status"]) == (200, run_id, "QUEUED")
+    assert [(line["kind"], line["name"]) for line in run["timeline"] if line["kind"] == "step"] == [
+        ("step", "fetch")
+    ]
+    assert run["payload"]["value"] == 7
+    assert api.queued_messages() == 2  # the original's first message and the replay's
+
+
+def test_a_replay_with_a_new_payload_and_no_step_copies_nothing(api: Api):
+    run_id = _run_with_journal(api)
+    status, body = api.call("api_replay_run", **replay_event(run_id, payload=9))
+    assert status == 202, body
+    new = body["run_id"]
+    assert api.ports.store.load_journal(new) == []
+    assert api.ports.store.get_run(new).payload == "9"
+
+
+def test_a_replay_without_a_body_starts_from_the_start_with_the_same_payload(api: Api):
+    run_id = _run_with_journal(api)
+    status, body = api.call("api_replay_run", **{**replay_event(run_id), "body": None})
+    assert status == 202, body
+    new = api.ports.store.get_run(body["run_id"])
+    assert (new.payload, new.replay_of) == ("7", run_id)
+    assert api.ports.store.load_journal(new.run_id) == []
+
+
+def test_a_replay_of_an_unknown_run_is_404(api: Api):
+    refused(api, "api_replay_run", 404, "run_not_found")
+
+
+def test_a_replay_from_an_unknown_step_is_422_naming_it_and_the_steps(api: Api):
+    run_id = _run_with_journal(api)
+    error = refused(
+        api, "api_replay_run", 422, "unknown_step", **replay_event(run_id, from_step="chrage")
+    )
+    assert error["details"] == {"step": "chrage", "steps": ["fetch", "charge"]}
+    assert "'chrage'" in error["message"]
+
+
+def test_a_replay_with_an_invalid_payload_is_422_naming_the_field(api: Api):
+    _, created = api.call("api_trigger", body={"payload": ORDER})
+    run_id = created["run_id"]
+    bad = {**ORDER, "amount_cents": 0}
+    error = refused(
+        api, "api_replay_run", 422, "validation_error", **replay_event(run_id, payload=bad)
+    )
+    assert "amount_cents" in [d["field"] for d in error["details"]]
+
+
+def test_a_replay_payload_above_the_limit_is_413(api: Api):
+    _, created = api.call("api_trigger", body={"payload": ORDER})
+    big = {**ORDER, "email": "a" * (api.settings.max_value_bytes + 1)}
+    refused(
+        api,
+        "api_replay_run",
+        413,
+        "payload_too_large",
+        **replay_event(created["run_id"], payload=big),
+    )
+
+
+def test_a_body_of_another_content_type_is_415_in_the_error_shape(api: Api):
+    run_id = _run_with_journal(api)
+    for name, changes in [
+        ("api_replay_run", replay_event(run_id)),
+        ("api_trigger", trigger_event("ping", payload=1)),
+    ]:
+        plain = {
+            **changes,
+            "body": "payload=1",
+            "headers": {"Content-Type": "text/plain"},
+            "multiValueHeaders": {"Content-Type": ["text/plain"]},
+        }
+        error = refused(api, name, 415, "unsupported_media_type", **plain)
+        assert "text/plain" in error["message"]
+
+
+def test_a_malformed_or_unknown_replay_body_is_refused(api: Api):
+    run_id = _run_with_journal(api)
+    malformed = {**replay_event(run_id), "body": "{nope"}
+    refused(api, "api_replay_run", 400, "malformed_json", **malformed)
+    refused(api, "api_replay_run", 422, "validation_error", **replay_event(run_id, step="x"))
+    refused(api, "api_replay_run", 422, "validation_error", **replay_event(run_id, from_step=""))

@@ -44,6 +44,7 @@ def test_every_run_field_survives_create_and_get(backend: Backend):
         finished_at=at(2),
         expires_at=at(86400),
         last_delivery_error="UnknownTaskError: orders",
+        replay_of="run_original",
     )
     created = backend.store.create_run(run, dt.timedelta(hours=1))
     assert created == run

@@ -165,6 +165,8 @@ def test_trigger_reads_the_payload_from_a_file(deployed: Deployed, tmp_path):
         (("trigger", "no-such-task"), "unknown task 'no-such-task'"),
         (("trigger", "cli-greet", "-m", "no_such_module_x"), "cannot import task module"),
         (("runs", "show", "run_missing"), "no run 'run_missing'"),
+        (("runs", "replay", "run_missing"), "no run 'run_missing'"),
+        (("runs", "replay", "run_missing", "--payload", "{nope"), "--payload is not valid JSON"),
         (("runs", "list", "--table", "no-such-table"), "ResourceNotFoundException"),
         (("queues", "set-limit", "q"), "LIMIT or --clear"),
     ],
@@ -190,6 +192,35 @@ def test_trigger_needs_a_resume_queue(deployed: Deployed, monkeypatch: pytest.Mo
     result = cli("trigger", "cli-greet", "--payload", '{"name": "x"}')
     assert result.exit_code == 1
     assert "no resume queue: pass --queue-url or set DL_RESUME_QUEUE_URL" in result.stderr
+
+
+def test_runs_replay_starts_a_linked_run_from_a_step_or_with_a_new_payload(deployed: Deployed):
+    run_id = cli_json("trigger", "cli-greet", "--payload", '{"name": "ada"}')["run_id"]
+    deployed.handle(run_id)
+
+    replayed = cli_json("runs", "replay", run_id, "--from-step", "shout")
+    assert (replayed["task_id"], replayed["replay_of"]) == ("cli-greet", run_id)
+    deployed.handle(replayed["run_id"])
+    shown = cli_json("runs", "show", replayed["run_id"])
+    assert (shown["run"]["replay_of"], shown["run"]["output"]) == (run_id, "hello ADA")
+
+    fresh = cli_json("runs", "replay", run_id, "--payload", '{"name": "bo"}')
+    deployed.handle(fresh["run_id"])
+    assert cli_json("runs", "show", fresh["run_id"])["run"]["output"] == "hello BO"
+
+    human = cli("runs", "replay", run_id)
+    assert human.exit_code == 0, human.output
+    assert human.stdout.startswith(f"replaying {run_id} as run_")
+
+
+def test_runs_replay_from_an_unknown_step_names_it_and_creates_nothing(deployed: Deployed):
+    run_id = cli_json("trigger", "cli-greet", "--payload", '{"name": "ada"}')["run_id"]
+    deployed.handle(run_id)
+    result = cli("runs", "replay", run_id, "--from-step", "whisper")
+    assert result.exit_code == 1
+    [line] = result.stderr.strip().splitlines()
+    assert line == f"error: run {run_id} recorded no step 'whisper' (its steps: shout)"
+    assert [r["run_id"] for r in cli_json("runs", "list")] == [run_id]
 
 
 def test_queues_list_pause_resume_and_set_limit(deployed: Deployed):

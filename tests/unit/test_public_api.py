@@ -10,6 +10,8 @@ import durable_lambda
 
 EXPECTED = {
     "AbortRun",
+    "ApiClient",
+    "ApiRequestError",
     "BatchFailedError",
     "BatchItem",
     "BatchResult",

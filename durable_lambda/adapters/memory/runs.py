@@ -108,7 +108,8 @@ class MemoryRunStore:
                 output=output,
                 error=error,
             )
-            self._journals[run.run_id] = {}
+            # A replay's copied journal was written before its run: keep it.
+            self._journals.setdefault(run.run_id, {})
             self._events[run.run_id] = list(events)
             return run
 
@@ -228,6 +229,15 @@ class MemoryRunStore:
             )
             for _, stored in sorted(journal.items())
         ]
+
+    def write_journal(self, run_id: str, entries: Sequence[JournalEntry]) -> None:
+        """Write the journal of a run not created yet (a replay's copied history)."""
+        stored = [self._stored_entry(entry) for entry in entries]
+        with self._lock:
+            self.write_requests += -(-len(stored) // 25)  # as DynamoDB's batches would
+            journal = self._journals.setdefault(run_id, {})
+            for entry, item in zip(entries, stored, strict=True):
+                journal[entry.seq] = item
 
     def record_entry(
         self, run_id: str, fence: Fence, entry: JournalEntry, metadata: str | None = None

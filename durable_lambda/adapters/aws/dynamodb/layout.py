@@ -260,6 +260,7 @@ def run_item(run: RunRecord, values: RunValues, retention: dt.timedelta) -> Item
         "last_delivery_error",
         "parent_run_id",
         "root_run_id",
+        "replay_of",
     ):
         put_optional(item, name, getattr(run, name))
     if run.depth:
@@ -326,6 +327,7 @@ def parse_run(item: Item) -> tuple[RunRecord, RunValues]:
         waiting_children=WAITING_CHILDREN in item,
         awaited_children=awaited_of(item),
         awaited_wake=get_n(item, AWAITED_WAKE) if AWAITED_WAKE in item else None,
+        replay_of=get_s(item, "replay_of"),
     )
     if "metadata" in item:
         record = with_metadata(record, req_s(item, "metadata"))

@@ -34,6 +34,7 @@ from durable_lambda.adapters.aws.dynamodb import batches, creates, slots, writes
 from durable_lambda.adapters.aws.dynamodb import layout as items
 from durable_lambda.adapters.aws.dynamodb.expressions import Update
 from durable_lambda.adapters.aws.dynamodb.indexes import RunIndexes
+from durable_lambda.adapters.aws.dynamodb.journal_copies import JournalCopies
 from durable_lambda.adapters.aws.dynamodb.transactions import TransactionWrites
 from durable_lambda.adapters.aws.dynamodb.wakeups import Wakeups
 from durable_lambda.engine.journal import ErrorInfo, JournalEntry
@@ -68,7 +69,7 @@ if TYPE_CHECKING:
 CLAIM_ATTEMPTS = writes.CONFLICT_ATTEMPTS
 
 
-class DynamoDBRunStore(TransactionWrites, Wakeups):
+class DynamoDBRunStore(TransactionWrites, Wakeups, JournalCopies):
     """:class:`~durable_lambda.ports.RunStore` on one DynamoDB table.
 
     Args:
