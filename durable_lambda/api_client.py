@@ -293,7 +293,7 @@ class ApiClient:
     def fail_token(self, token_id: str, error_type: str, message: str = "") -> TokenInfo:
         """``POST /tokens/{token_id}/fail``: the waiting run sees ``TokenFailedError``."""
         return self._token(
-            "POST", token_id, "/fail", {"error_type": error_type, "message": message}
+            "POST", token_id, "/fail", {"error": {"type": error_type, "message": message}}
         )
 
     def heartbeat_token(self, token_id: str) -> TokenInfo:
@@ -301,14 +301,19 @@ class ApiClient:
         return self._token("POST", token_id, "/heartbeat", {})
 
     def retrieve_token(self, token_id: str) -> TokenInfo:
-        """``GET /tokens/{token_id}``."""
-        return self._token("GET", token_id, "", None)
+        """``GET /tokens/{token_id}``, with its completion data inline."""
+        return self._token("GET", token_id, "", None, query={"include": "values"})
 
     def _token(
-        self, method: str, token_id: str, action: str, body: Mapping[str, Any] | None
+        self,
+        method: str,
+        token_id: str,
+        action: str,
+        body: Mapping[str, Any] | None,
+        query: Mapping[str, str] | None = None,
     ) -> TokenInfo:
         path = f"/tokens/{_quote(token_id)}{action}"
-        got = self._call(method, path, body=body, context={"token_id": token_id})
+        got = self._call(method, path, body=body, query=query, context={"token_id": token_id})
         return _token_info(got)
 
     # -- queues --------------------------------------------------------------------------
@@ -365,7 +370,8 @@ def _token_info(data: Mapping[str, Any]) -> TokenInfo:
         return dt.datetime.fromisoformat(value) if isinstance(value, str) else None
 
     error = data.get("error")
-    value = data.get("data")
+    view = data.get("data")  # a value view: inline, or by size and hash
+    value = serde.encode(view["value"]) if isinstance(view, dict) and view.get("inline") else None
     return TokenInfo(
         token_id=data["token_id"],
         run_id=data["run_id"],
@@ -374,9 +380,9 @@ def _token_info(data: Mapping[str, Any]) -> TokenInfo:
         name=data.get("name"),
         timeout_at=when("timeout_at"),
         heartbeat_timeout=data.get("heartbeat_timeout"),
-        last_heartbeat_at=when("last_heartbeat_at"),
+        last_heartbeat_at=None,  # the API shows the heartbeat deadline, not the last beat
         resolved_at=when("resolved_at"),
-        data=value if isinstance(value, str) or value is None else serde.encode(value),
+        data=value,
         error=ErrorInfo(error["type"], error.get("message", "")) if error else None,
         timeout_reason=data.get("timeout_reason"),
         tags=tuple(data.get("tags") or ()),

@@ -302,3 +302,38 @@ def test_a_base_url_must_be_http():
     client = ApiClient("file:///etc", session=session, region=REGION)
     with pytest.raises(ConfigurationError, match="http"):
         client.tasks()
+
+
+def test_tokens_are_completed_failed_and_read_through_the_api(served: Served):
+    import datetime as dt  # noqa: PLC0415
+
+    from durable_lambda.engine.tokens import TokenInfo, TokenStatus  # noqa: PLC0415
+    from durable_lambda.errors import (  # noqa: PLC0415
+        TokenAlreadyResolvedError,
+        TokenNotFoundError,
+    )
+
+    client = _client(served)
+    run = client.trigger("ping", 1)
+    now = dt.datetime.now(dt.UTC)
+    for token_id in ("tok_api_client_ok", "tok_api_client_bad", "tok_api_client_beat"):
+        served.api.ports.tokens.create(  # type: ignore[union-attr]
+            TokenInfo(token_id, run.run_id, TokenStatus.PENDING, now, heartbeat_timeout=60.0)
+        )
+
+    done = client.complete_token("tok_api_client_ok", {"approved": True})
+    assert (done.status, done.run_id) == (TokenStatus.COMPLETED, run.run_id)
+    read = client.retrieve_token("tok_api_client_ok")
+    assert read.data == '{"approved":true}'
+    assert read.resolved_at is not None
+    failed = client.fail_token("tok_api_client_bad", "Declined", "no budget")
+    assert failed.status is TokenStatus.FAILED
+    assert failed.error is not None
+    assert (failed.error.type, failed.error.message) == ("Declined", "no budget")
+    beat = client.heartbeat_token("tok_api_client_beat")
+    assert beat.status is TokenStatus.PENDING
+    with pytest.raises(TokenAlreadyResolvedError):
+        client.complete_token("tok_api_client_ok", 1)
+    with pytest.raises(TokenNotFoundError):
+        client.retrieve_token("tok_missing")
+    assert all(holds for *_, holds in served.seen)
