@@ -1,28 +1,25 @@
 """Fuzz the API from its own OpenAPI document (schemathesis), served on localhost.
 
-A tiny WSGI adapter turns each HTTP request into the API Gateway proxy event
-Lambda would receive and calls the handler on moto. Every operation of the
-document (each catalogued task's trigger included) gets valid and invalid
-requests; none may answer 5xx and nothing may log an error.
+``durable_lambda.local.http_api`` (the dev server's) turns each HTTP request
+into the API Gateway proxy event Lambda would receive and calls the handler
+on moto. Every operation of the document (each catalogued task's trigger
+included) gets valid and invalid requests; none may answer 5xx and nothing may log an error.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import http
 import itertools
 import logging
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
-from urllib.parse import parse_qs
-from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import pytest
 from api_support import Api, Context
 
 from durable_lambda.adapters.memory import MemoryResumeQueue
 from durable_lambda.api import ApiService, build_api
+from durable_lambda.local.http_api import ApiServer
 from durable_lambda.services import build_services
 from durable_lambda.task import TaskRegistry
 
@@ -35,61 +32,6 @@ pytestmark = [pytest.mark.moto, pytest.mark.slow]
 #: parameters get as many as their space allows: one).
 EXAMPLES = 70
 MINIMUM_REQUESTS = 1000
-
-
-def lambda_wsgi(handler: Callable[[dict[str, Any], Any], dict[str, Any]], calls: list[int]) -> Any:
-    """A WSGI app calling ``handler`` with the REST proxy event of each request."""
-
-    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        raw = environ["wsgi.input"].read(length) if length else b""
-        # PEP 3333 hands the path over as latin-1; API Gateway decodes it as UTF-8.
-        path = environ["PATH_INFO"].encode("latin-1").decode("utf-8", "replace")
-        query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
-        headers = {
-            name[5:].replace("_", "-").lower(): value
-            for name, value in environ.items()
-            if name.startswith("HTTP_")
-        }
-        if environ.get("CONTENT_TYPE"):
-            headers["content-type"] = environ["CONTENT_TYPE"]
-        event = {
-            "resource": "/{proxy+}",
-            "path": path,
-            "httpMethod": environ["REQUEST_METHOD"],
-            "headers": headers,
-            "multiValueHeaders": {k: [v] for k, v in headers.items()},
-            "queryStringParameters": {k: v[-1] for k, v in query.items()} or None,
-            "multiValueQueryStringParameters": query or None,
-            "pathParameters": {"proxy": path.lstrip("/")},
-            "stageVariables": None,
-            "requestContext": {
-                "resourcePath": "/{proxy+}",
-                "httpMethod": environ["REQUEST_METHOD"],
-                "path": "/v1" + path,
-                "stage": "v1",
-                "requestId": f"fuzz-{len(calls)}",
-                "identity": {"sourceIp": "127.0.0.1"},
-            },
-            "body": raw.decode("utf-8", "replace") if raw else None,
-            "isBase64Encoded": False,
-        }
-        calls.append(1)
-        response = handler(event, Context())
-        status = int(response["statusCode"])
-        reason = http.HTTPStatus(status).phrase
-        headers_out = [(k, str(v)) for k, v in (response.get("headers") or {}).items()]
-        for name, values in (response.get("multiValueHeaders") or {}).items():
-            headers_out += [(name, str(v)) for v in values]
-        start_response(f"{status} {reason}", headers_out)
-        return [(response.get("body") or "").encode()]
-
-    return app
-
-
-class _Quiet(WSGIRequestHandler):
-    def log_message(self, *_: Any) -> None:
-        return
 
 
 class _Errors(logging.Handler):
@@ -115,17 +57,14 @@ def served(api: Api) -> Iterator[tuple[str, list[int], _Errors]]:
     client = build_services(ports, TaskRegistry(), api.settings).client
     app = build_api(ApiService(client, api.settings))
 
-    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        return dict(app.resolve(event, context))
+    def handler(event: dict[str, Any]) -> dict[str, Any]:
+        calls.append(1)
+        return dict(app.resolve(event, Context()))
 
-    server = make_server("127.0.0.1", 0, lambda_wsgi(handler, calls), handler_class=_Quiet)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}", calls, errors
+        with ApiServer(handler) as server:
+            yield server.url, calls, errors
     finally:
-        server.shutdown()
-        server.server_close()
         for log in watched:
             log.removeHandler(errors)
 
