@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -202,3 +203,31 @@ def test_dev_reloads_a_changed_task_module_for_new_runs(dev: Dev, project: Path)
     assert reloaded["error"] is None
     assert first["output"]["value"] == {"value": 2, "version": 1}
     assert second["output"]["value"] == {"value": 2, "version": 2}
+
+
+def test_persist_keeps_runs_across_a_restart(project: Path):
+    state = project / "state" / "dev.json"
+    first = Dev(project, "--tasks", "devtasks", "--persist", str(state))
+    run_id = first.trigger({"x": 5})
+    assert first.finished(run_id)["status"] == "COMPLETED"
+    assert first.stop() == 0
+    saved = first.next_event("saved")
+
+    again = Dev(project, "--tasks", "devtasks", "--persist", str(state))
+    try:
+        restored = again.seen[0] if again.seen[0]["event"] == "restored" else None
+        run = again.request("GET", f"/runs/{run_id}")
+    finally:
+        again.stop()
+    fresh = Dev(project, "--tasks", "devtasks")
+    try:
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            fresh.request("GET", f"/runs/{run_id}")
+    finally:
+        fresh.stop()
+
+    assert saved["items"] > 0
+    assert restored == {"event": "restored", "items": saved["items"], "objects": saved["objects"]}
+    assert run["status"] == "COMPLETED"
+    assert run["output"]["value"] == {"value": 10, "version": 1}
+    assert missing.value.code == 404  # without --persist a restart starts empty
