@@ -56,6 +56,7 @@ def dev(
             help=f"Task modules, comma-separated (env {ENV_TASK_MODULES}).", show_default=False
         ),
     ] = None,
+    src: Annotated[Path, typer.Option(help="Folder the task modules are imported from.")] = Path(),
     port: Annotated[
         int, typer.Option(min=0, max=65535, help="The API's port (0: any free one).")
     ] = 8787,
@@ -96,6 +97,7 @@ def dev(
         modules,
         port=port,
         timeout=timeout,
+        pythonpath=[str(src.resolve())],
         persist=persist,
         endpoints=endpoints,
         localstack=localstack,

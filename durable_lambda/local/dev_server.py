@@ -16,6 +16,7 @@ publishes the new catalog.
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -123,6 +124,8 @@ class DevServer:
         return self
 
     def _start(self) -> None:
+        # The stack imports the tasks here too (to validate triggers), from the same folders.
+        sys.path[:0] = [p for p in self.pythonpath if p not in sys.path]
         stack = self.stack.start()
         if self.persist is not None:
             from durable_lambda.local import persist  # noqa: PLC0415 - only with --persist
