@@ -15,6 +15,7 @@ publishes the new catalog.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
 import threading
@@ -89,7 +90,7 @@ class DevServer:
         self._on_event = on_event or (lambda _: None)
         self._emit_lock = threading.Lock()
         self.stack = EmulatedStack(
-            Settings(table_name=DEV_NAME, bucket_name=DEV_NAME),
+            dev_settings(timeout),
             task_modules=self.task_modules,
             timeout=timeout,
             scheduler_interval=scheduler_interval,
@@ -105,7 +106,7 @@ class DevServer:
         self.watcher = ModuleWatcher(self.task_modules, self.pythonpath)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._seen: dict[str, tuple[str, int]] = {}
+        self._seen: dict[str, tuple[dt.datetime, str, int]] = {}
 
     @property
     def url(self) -> str:
@@ -231,12 +232,20 @@ class DevServer:
                 self._emit({"event": "error", "error": f"{type(exc).__name__}: {exc}"})
 
     def _remember_runs(self, *, emit: bool) -> None:
-        for run in reversed(self.stack.client.list_runs(RunQuery(limit=100))):
-            state = (run.status.value, run.invocations)
-            if self._seen.get(run.run_id) != state:
-                self._seen[run.run_id] = state
-                if emit:
-                    self._emit(run_event(run))
+        # A listing may hold a run more than once, in older states too (seen on moto):
+        # only a newer record of a run may report a change.
+        latest: dict[str, RunRecord] = {}
+        for run in self.stack.client.list_runs(RunQuery(limit=100)):
+            known = latest.get(run.run_id)
+            if known is None or run.updated_at > known.updated_at:
+                latest[run.run_id] = run
+        for run in sorted(latest.values(), key=lambda r: (r.updated_at, r.run_id)):
+            seen = self._seen.get(run.run_id)
+            if seen is not None and run.updated_at <= seen[0]:
+                continue
+            self._seen[run.run_id] = (run.updated_at, run.status.value, run.invocations)
+            if emit and (seen is None or seen[1:] != (run.status.value, run.invocations)):
+                self._emit(run_event(run))
 
     def _emit(self, event: Event) -> None:
         with self._emit_lock:
@@ -252,6 +261,17 @@ class DevServer:
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def dev_settings(timeout: float) -> Settings:
+    """The stack's settings: fixed names, and a safety margin that fits a short timeout.
+
+    The deployed margin (at least 10 s before the deadline) would leave a 10 s
+    dev timeout no time for any step; a quarter of a short timeout keeps
+    chaining visible while steps still run.
+    """
+    margin = min(Settings().safety_margin_seconds, timeout / 4)
+    return Settings(table_name=DEV_NAME, bucket_name=DEV_NAME, safety_margin_seconds=margin)
 
 
 def run_event(run: RunRecord) -> Event:
