@@ -23,6 +23,8 @@ from typing import Any
 
 import pytest
 
+from durable_lambda.cli import scaffold
+
 pytestmark = [pytest.mark.emulator, pytest.mark.slow, pytest.mark.moto]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -231,3 +233,19 @@ def test_persist_keeps_runs_across_a_restart(project: Path):
     assert run["status"] == "COMPLETED"
     assert run["output"]["value"] == {"value": 10, "version": 1}
     assert missing.value.code == 404  # without --persist a restart starts empty
+
+
+def test_a_scaffolded_project_runs_on_dev_as_its_readme_says(tmp_path: Path):
+    project = tmp_path / "shop"
+    scaffold.init(project)
+    body = json.loads((project / "events" / "trigger_greet.json").read_text())
+
+    server = Dev(project, "--src", "src", "--tasks", "tasks")
+    try:
+        run_id = str(server.request("POST", "/tasks/greet/runs", body)["run_id"])
+        run = server.finished(run_id)
+    finally:
+        server.stop()
+
+    assert run["status"] == "COMPLETED"
+    assert run["output"]["value"]["message"] == "Hello, Ada!"
