@@ -28,14 +28,14 @@ $(STAMP): pyproject.toml
 
 # demo: start the dev stack (moto, emulated functions, the HTTP API on localhost), run
 # the sample tasks to their end, print them, stop. Its own light virtualenv: the package
-# and its `local` extra only, none of the test, lint or benchmark tools. A repository
+# and its `demo` extra only (a lean moto server), none of the test, lint or benchmark tools. A repository
 # command: the demo and its tasks live in functions/, which the wheel does not ship.
 DEMO_VENV  := .venv-demo
 DEMO_STAMP := $(DEMO_VENV)/.installed-$(PYPROJECT_SUM)
 
 $(DEMO_STAMP): pyproject.toml
 	test -x $(DEMO_VENV)/bin/python || $(PYTHON) -m venv $(DEMO_VENV)
-	$(DEMO_VENV)/bin/python -m pip install -q --disable-pip-version-check -e '.[local]'
+	$(DEMO_VENV)/bin/python -m pip install -q --disable-pip-version-check -e '.[demo]'
 	rm -f $(DEMO_VENV)/.installed-*
 	touch $@
 
