@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from durable_lambda.cli import scaffold
+from durable_lambda.local.moto_server import MotoServer
 
 pytestmark = [pytest.mark.emulator, pytest.mark.slow, pytest.mark.moto]
 
@@ -249,3 +250,31 @@ def test_a_scaffolded_project_runs_on_dev_as_its_readme_says(tmp_path: Path):
 
     assert run["status"] == "COMPLETED"
     assert run["output"]["value"]["message"] == "Hello, Ada!"
+
+
+def test_endpoint_url_puts_sqs_s3_and_logs_elsewhere_while_dynamodb_stays_embedded(project: Path):
+    boto3 = pytest.importorskip("boto3")
+    with MotoServer() as outside:
+        url = outside.endpoint_url
+        server = Dev(project, "--tasks", "devtasks", "--endpoint-url", url)
+        try:
+            run = server.finished(server.trigger({"x": 3}))
+        finally:
+            server.stop()
+        sqs = boto3.client("sqs", **_client_options(outside))
+        queues = sqs.list_queues().get("QueueUrls", [])
+
+    endpoints = server.ready["endpoints"]
+    assert {endpoints[s] for s in ("sqs", "s3", "logs")} == {url}
+    assert endpoints["dynamodb"] == server.ready["moto_url"] != url
+    assert any(url.endswith("durable-lambda-dev-resume") for url in queues)
+    assert run["status"] == "COMPLETED"
+
+
+def _client_options(server: MotoServer) -> dict[str, str]:
+    return {
+        "endpoint_url": server.endpoint_url,
+        "region_name": server.region,
+        "aws_access_key_id": "testing",
+        "aws_secret_access_key": "testing",
+    }
