@@ -105,15 +105,20 @@ def dev(
         on_event=show,
     )
     stopped = threading.Event()
-    # A `kill` stops as cleanly as Ctrl-C: both end in the finally below.
-    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    # Ctrl-C and `kill` both end in the finally below. SIGINT is set explicitly: a shell
+    # script starting `dev &` has it ignored, and `kill -INT` must still stop the stack.
+    previous = {
+        number: signal.signal(number, signal.default_int_handler)
+        for number in (signal.SIGINT, signal.SIGTERM)
+    }
     try:
         server.start()
         stopped.wait()  # until SIGINT or SIGTERM raises KeyboardInterrupt here
     except KeyboardInterrupt:
         pass
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
         server.stop()
 
 
@@ -139,10 +144,11 @@ class _Human:
             if event.get("error"):
                 print_(f"[red]the task modules failed to load[/]: {event['error']}")
         elif kind == "run":
-            status = status_text(RunStatus(event["status"]))
+            # Pad the plain word: the colour markup around it has no width on screen.
+            status = status_text(RunStatus(event["status"])) + " " * (17 - len(event["status"]))
             took = event["duration_seconds"]
             line = (
-                f"{event['run_id']}  {event['task_id']:<20} {status:<24} "
+                f"{event['run_id']}  {event['task_id']:<20} {status} "
                 f"invocations {event['invocations']}"
                 + (f"  {took:.1f} s" if took is not None else "")
             )

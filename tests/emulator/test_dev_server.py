@@ -50,7 +50,7 @@ async def hello(payload: dict, ctx) -> dict:
 class Dev:
     """A running ``durable-lambda dev --json`` and the events it printed."""
 
-    def __init__(self, cwd: Path, *args: str) -> None:
+    def __init__(self, cwd: Path, *args: str, sigint_ignored: bool = False) -> None:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         for name in list(env):
             if name.startswith(("AWS_ENDPOINT_URL", "DL_")):
@@ -62,6 +62,10 @@ class Dev:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            # As `dev &` in a shell script starts it: SIGINT ignored from birth.
+            preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))  # noqa: PLW1509
+            if sigint_ignored
+            else None,
         )
         self.events: queue.Queue[dict[str, Any]] = queue.Queue()
         self.seen: list[dict[str, Any]] = []
@@ -278,3 +282,11 @@ def _client_options(server: MotoServer) -> dict[str, str]:
         "aws_access_key_id": "testing",
         "aws_secret_access_key": "testing",
     }
+
+
+def test_sigint_stops_dev_even_when_started_with_sigint_ignored(project: Path):
+    server = Dev(project, "--tasks", "devtasks", sigint_ignored=True)
+
+    assert server.stop() == 0
+
+    assert server.next_event("stopped") == {"event": "stopped"}
