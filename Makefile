@@ -35,10 +35,21 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-# demo: run the sample tasks on moto, in-process (no AWS account). A repository
+# demo: start the dev stack (moto, emulated functions, the HTTP API on localhost), run
+# the sample tasks to their end, print them, stop. Its own light virtualenv: the package
+# and its `demo` extra only (a lean moto server), none of the test, lint or benchmark tools. A repository
 # command: the demo and its tasks live in functions/, which the wheel does not ship.
-demo: $(STAMP)
-	$(PY) -m functions.demo
+DEMO_VENV  := .venv-demo
+DEMO_STAMP := $(DEMO_VENV)/.installed-$(PYPROJECT_SUM)
+
+$(DEMO_STAMP): pyproject.toml
+	test -x $(DEMO_VENV)/bin/python || $(PYTHON) -m venv $(DEMO_VENV)
+	$(DEMO_VENV)/bin/python -m pip install -q --disable-pip-version-check -e '.[demo]'
+	rm -f $(DEMO_VENV)/.installed-*
+	touch $@
+
+demo: $(DEMO_STAMP)
+	$(DEMO_VENV)/bin/python -m functions.demo
 
 # localstack: start LocalStack in host mode (its own Python 3.13 virtualenv, installed on
 # first use), run the LocalStack-marked tests against it (SQS, S3 on LocalStack, DynamoDB on
@@ -87,5 +98,5 @@ bench: $(STAMP)
 
 # clean: remove the virtualenv, caches and build output.
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .aws-sam build dist *.egg-info .dl-local
+	rm -rf $(VENV) $(DEMO_VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .aws-sam build dist *.egg-info .dl-local
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,115 +1,142 @@
-"""``make demo``: sample tasks run to completion on an embedded moto stack.
+"""``make demo``: the dev stack on this machine runs the sample tasks to their end, then stops.
 
 A repository command, not part of the installed package: it runs the sample
 tasks in ``functions/tasks``, which only a clone has (``python -m functions.demo``).
 
-Each resume message becomes a simulated Lambda invocation with a 3-second
-deadline, so long work visibly chains across invocations; waits are skipped
-by the clock. DynamoDB and S3 are moto's, in-process: no Docker, no account.
-An order waits on an approval token until the demo completes it, as a
-manager would with ``tokens.complete``.
+What ``durable-lambda dev`` starts, started here in-process: a moto server,
+the worker, scheduler and api functions emulated as subprocesses with a
+short real timeout, the HTTP API on localhost. The demo triggers each sample
+over HTTP, approves the order as a manager would, and prints every run with
+its invocations and duration. No Docker, no AWS account.
 """
 
 from __future__ import annotations
 
-import importlib
-import os
+import json
 import sys
 import time
+import urllib.request
+from pathlib import Path
 from typing import Any
 
-from durable_lambda.errors import PayloadValidationError
-from durable_lambda.settings import Settings
-from durable_lambda.testing import LocalRunner
+from rich.console import Console
+from rich.table import Table
 
-DEADLINE_SECONDS = 3.0
-SHOWN_ENTRIES = 8  # longer journals print their first and last three entries
+from durable_lambda.engine.records import RunQuery
+from durable_lambda.local.dev_server import DevServer, Event
+
+ROOT = Path(__file__).resolve().parents[1]
+#: The worker's timeout: short, so the 12-chunk import visibly chains.
+TIMEOUT_SECONDS = 6.0
+#: Only stops a broken demo from hanging.
+PATIENCE_SECONDS = 90.0
 
 SAMPLES: list[tuple[str, Any]] = [
-    ("process-order", {"order_id": "A-1001", "amount_cents": 4200, "email": "ada@example.com"}),
-    ("process-order", {"order_id": "A-1002", "amount_cents": 999, "email": "bob@example.com"}),
-    ("render-report", {"pages": 40}),
-    ("nightly-digest", {"day": "2026-11-20"}),
+    ("checkout", {"order_id": "A-1001", "amount_cents": 4200}),
+    ("import-chunks", {"chunks": 12, "seconds": 0.5}),
+    ("index-documents", {"documents": [f"doc-{i}.pdf" for i in range(8)]}),
+    ("publish-digest", {"sections": ["sales", "support", "infra"]}),
 ]
 
-
-def _fmt_delay(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    if seconds >= 3600:
-        return f" (delay {seconds / 3600:.1f} h)"
-    return f" (delay {seconds:.1f} s)"
+# Wide enough for the summary when the output is a pipe (CI, `make demo | tee`).
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
 
 
-def _print_run(runner: LocalRunner, run_id: str, wall: float) -> None:
-    run = runner.client.get_run(run_id)
-    journal = runner.journal(run_id)
-    print(f"\n{run.task_id}  {run_id}")
-    print(
-        f"  status {run.status.value}, invocations {runner.invocations[run_id]}, "
-        f"attempt {run.attempt}, {len(journal)} journal entries, wall {wall:.1f} s"
+def show(event: Event) -> None:
+    """The live stream: one line per run change, as ``durable-lambda dev`` prints it."""
+    if event["event"] == "run":
+        console.print(
+            f"  [dim]{event['run_id']}[/] {event['task_id']:<17} {event['status']:<16} "
+            f"invocations {event['invocations']}"
+        )
+    elif event["event"] == "reloaded" and event.get("error"):
+        console.print(f"[red]task modules failed to load[/]: {event['error']}")
+
+
+def post(url: str, body: Any) -> Any:
+    request = urllib.request.Request(  # noqa: S310 - the demo's own http://127.0.0.1 API
+        url, data=json.dumps(body).encode(), headers={"content-type": "application/json"}
     )
-    shown = journal if len(journal) <= SHOWN_ENTRIES else [*journal[:3], None, *journal[-3:]]
-    for entry in shown:
-        if entry is None:
-            print(f"    ... {len(journal) - 6} more steps ...")
-            continue
-        status, extra = entry.status.value, ""
-        if entry.kind == "WAIT" and entry.wake_at is not None:
-            extra = f" until {entry.wake_at:%H:%M:%S}"
-            status = "WAITED" if entry.wake_at <= runner.clock.now() else status
-        print(f"    {entry.key:<22} {status:<10} attempts {entry.attempts}{extra}")
-    for event in runner.timeline(run_id):
-        if event.kind in {"step_retry_scheduled", "run_retry_scheduled", "suspended"}:
-            print(f"    timeline: {event.kind}: {event.detail}{_fmt_delay(event.delay)}")
-    if run.output:
-        print(f"  output {run.output}")
-    if run.error:
-        print(f"  error {run.error.type}: {run.error.message}")
+    with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
+        return json.loads(response.read())
+
+
+def pending_token(dev: DevServer, run_id: str) -> str:
+    """The id of the run's first pending wait token, once the run has created it."""
+    client = dev.stack.client
+    deadline = time.monotonic() + PATIENCE_SECONDS
+    while time.monotonic() < deadline:
+        for entry in client.store.load_journal(run_id):
+            if entry.kind.value == "TOKEN" and entry.result:
+                return str(json.loads(entry.result)["id"])
+        time.sleep(0.2)
+    raise TimeoutError(f"run {run_id} created no wait token")
+
+
+def wait_all(dev: DevServer, run_ids: list[str]) -> None:
+    deadline = time.monotonic() + PATIENCE_SECONDS
+    while time.monotonic() < deadline:
+        runs = [dev.stack.client.get_run(r) for r in run_ids]
+        if all(r.status.is_terminal for r in runs):
+            return
+        time.sleep(0.3)
+
+
+def summary(dev: DevServer, roots: list[str]) -> tuple[Table, int]:
+    """The table of every run (children under their parent) and how many completed."""
+    client = dev.stack.client
+    runs = client.list_runs(RunQuery(limit=200))
+    table = Table("task", "run", "status", "invocations", "duration", "notes")
+    completed = 0
+    for run_id in roots:
+        run = client.get_run(run_id)
+        children = [r for r in runs if r.parent_run_id == run_id]
+        retried = [
+            f"{e.key} {e.attempts} attempts"
+            for e in client.store.load_journal(run_id)
+            if e.attempts > 1
+        ]
+        notes = [*retried]
+        if children:
+            done = sum(c.status.value == "COMPLETED" for c in children)
+            notes.append(f"{done}/{len(children)} child runs completed")
+        start, end = run.started_at or run.created_at, run.finished_at or run.updated_at
+        table.add_row(
+            run.task_id,
+            run.run_id,
+            run.status.value,
+            str(run.invocations),
+            f"{(end - start).total_seconds():.1f} s",
+            "; ".join(notes),
+        )
+        completed += run.status.value == "COMPLETED"
+    return table, completed
 
 
 def main() -> int:
-    """Run the samples on moto and print each run's journal."""
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "demo")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "demo")
-    from moto import mock_aws  # noqa: PLC0415 - the local extra
-
-    from durable_lambda.adapters.aws import aws_ports  # noqa: PLC0415
-    from durable_lambda.local.resources import ensure_resources  # noqa: PLC0415
-
-    modules = Settings.from_env().task_modules or ("functions.tasks",)
-    for module in modules:
-        importlib.import_module(module)
-    print(f"durable-lambda demo: tasks from {', '.join(modules)}; moto DynamoDB + S3 in-process;")
-    print(f"each invocation gets a {DEADLINE_SECONDS:.0f} s Lambda deadline; waits are skipped.")
-    with mock_aws():
-        settings = ensure_resources(
-            Settings(table_name="durable-lambda-demo", bucket_name="durable-lambda-demo")
-        )
-        ports = aws_ports(settings)
-        runner = LocalRunner(
-            settings=settings,
-            store=ports.store,
-            flow=ports.flow,
-            tokens=ports.tokens,
-            deadline=DEADLINE_SECONDS,
-        )
-        try:
-            runner.trigger("process-order", {"order_id": "", "amount_cents": -1, "email": "x"})
-        except PayloadValidationError as exc:
-            print(f"\nrejected trigger (no run created): {exc}")
+    """Start the dev stack, run the samples, print them, stop."""
+    console.print(f"durable-lambda demo: the dev stack with a {TIMEOUT_SECONDS:g} s worker timeout")
+    with DevServer(
+        ["functions.tasks"],
+        port=0,
+        timeout=TIMEOUT_SECONDS,
+        pythonpath=[str(ROOT)],
+        on_event=show,
+    ) as dev:
+        console.print(f"API {dev.url}  (OpenAPI document: {dev.url}/openapi.json)\n")
+        roots = []
         for task_id, payload in SAMPLES:
-            start = time.perf_counter()
-            handle = runner.start(task_id, payload)
-            for token in runner.pending_tokens(handle.run_id):
-                # The order waits for a manager: approve it as tokens.complete would.
-                print(f"\napproving {token.name} token {token.token_id} of {handle.run_id}")
-                runner.complete_token(token.token_id, {"approved": True, "by": "demo manager"})
-            _print_run(runner, handle.run_id, time.perf_counter() - start)
-        failed = [r for r in runner.client.list_runs() if r.status.value != "COMPLETED"]
-    print(f"\n{len(SAMPLES) - len(failed)} of {len(SAMPLES)} runs completed.")
-    return 1 if failed else 0
+            handle = post(f"{dev.url}/tasks/{task_id}/runs", {"payload": payload})
+            console.print(f"triggered {task_id} over HTTP: {handle['run_id']}")
+            roots.append(handle["run_id"])
+        token = pending_token(dev, roots[0])
+        console.print(f"approving the order: completing approval token {token}")
+        dev.stack.client.complete_token(token, {"approved": True, "by": "demo manager"})
+        wait_all(dev, roots)
+        table, completed = summary(dev, roots)
+        console.print(table)
+        console.print(f"{completed} of {len(roots)} runs completed. API was {dev.url}")
+    return 0 if completed == len(roots) else 1
 
 
 if __name__ == "__main__":

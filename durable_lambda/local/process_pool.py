@@ -119,6 +119,8 @@ class FunctionPool:
         self._lock = threading.Lock()
         self._idle: list[ExecutionEnvironment] = []  # LIFO: the warmest is reused first
         self._all: set[ExecutionEnvironment] = set()
+        # Environments started before the last recycle() (a deploy) serve no new invocation.
+        self._retired: set[ExecutionEnvironment] = set()
         self._counts: dict[str, int] = dict.fromkeys(PoolStats.__dataclass_fields__, 0)
         self._rng = random.Random(config.chaos.seed if config.chaos else None)  # noqa: S311 - chaos, not crypto
         self._closed = False
@@ -167,6 +169,18 @@ class FunctionPool:
         with self._lock:
             self._idle.extend(started)
 
+    def recycle(self) -> None:
+        """Retire every environment, as a deploy does: later invocations cold start on new code.
+
+        Idle environments stop now; busy ones finish their invocation on the
+        code they imported, then stop instead of serving another.
+        """
+        with self._lock:
+            self._retired |= self._all
+            idle, self._idle = self._idle, []
+        for environment in idle:
+            self._discard(environment)
+
     def kill_random_after(self, seconds: float) -> threading.Timer:
         """SIGKILL one environment after ``seconds``: a busy one if any, else an idle one.
 
@@ -189,6 +203,7 @@ class FunctionPool:
             environment.close(grace=0.5)
         with self._lock:
             self._all.clear()
+            self._retired.clear()
         if self._log is not None:
             self._log.close()
 
@@ -273,7 +288,7 @@ class FunctionPool:
 
     def _release(self, environment: ExecutionEnvironment) -> None:
         with self._lock:
-            if not self._closed and environment.alive:
+            if not self._closed and environment.alive and environment not in self._retired:
                 self._idle.append(environment)
                 return
         self._discard(environment)
@@ -284,6 +299,7 @@ class FunctionPool:
             if environment not in self._all:
                 return
             self._all.discard(environment)
+            self._retired.discard(environment)
             if environment in self._idle:
                 self._idle.remove(environment)
             self._counts["kills"] += int(environment.killed_by is not None)

@@ -1,5 +1,5 @@
 """Sample tasks: importing this package registers them (the worker's DL_TASK_MODULES)."""
 
-from functions.tasks import orders, reports
+from functions.tasks import orders, reports, showcase
 
-__all__ = ["orders", "reports"]
+__all__ = ["orders", "reports", "showcase"]

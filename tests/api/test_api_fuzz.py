@@ -1,6 +1,6 @@
 """Fuzz the API from its own OpenAPI document (schemathesis), served on localhost.
 
-A tiny WSGI adapter (``tests/support/http_api.py``) turns each HTTP request
+``durable_lambda.local.http_api`` (the dev server's) turns each HTTP request
 into the API Gateway proxy event Lambda would receive and calls the handler on
 moto. Every operation of the document (each catalogued task's trigger, the
 token routes and the unauthenticated callback route included) gets valid and
@@ -17,12 +17,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from api_support import Api
-from http_api import serve
+from api_support import Api, Context
 
 from durable_lambda.adapters.memory import MemoryResumeQueue
 from durable_lambda.api import ApiService, build_api
 from durable_lambda.engine.tokens import Resolution, TokenInfo, TokenStatus, secret_hash
+from durable_lambda.local.http_api import ApiServer
 from durable_lambda.services import build_services
 from durable_lambda.task import TaskRegistry
 
@@ -60,12 +60,13 @@ def served(api: Api) -> Iterator[tuple[str, list[int], _Errors]]:
     client = build_services(ports, TaskRegistry(), api.settings).client
     app = build_api(ApiService(client, api.settings))
 
-    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        return dict(app.resolve(event, context))
+    def handler(event: dict[str, Any]) -> dict[str, Any]:
+        calls.append(1)
+        return dict(app.resolve(event, Context()))
 
     try:
-        with serve(handler, calls) as base_url:
-            yield base_url, calls, errors
+        with ApiServer(handler) as server:
+            yield server.url, calls, errors
     finally:
         for log in watched:
             log.removeHandler(errors)

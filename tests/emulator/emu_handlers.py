@@ -33,6 +33,15 @@ def sleep(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return {"pid": os.getpid()}
 
 
+def gated(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Say it started (a file), then wait until the test creates the gate file."""
+    folder = Path(os.environ["EMU_TEST_DIR"])
+    (folder / "gated.started").write_text(str(os.getpid()))
+    while not (folder / "gated.open").exists():
+        time.sleep(0.01)
+    return {"pid": os.getpid()}
+
+
 def remaining(event: dict[str, Any], context: Any) -> list[int]:
     readings = []
     for _ in range(3):

@@ -209,3 +209,36 @@ def test_closed_pool_refuses_invocations(make_pool):
 
     with pytest.raises(PoolClosedError):
         pool.invoke({})
+
+
+def test_recycle_makes_the_next_invocation_cold_in_a_new_process(make_pool):
+    pool = make_pool("echo")
+    before = pool.invoke({"n": 1})
+
+    pool.recycle()  # a deploy: new code means new environments
+    after = pool.invoke({"n": 2})
+
+    assert before.cold
+    assert after.cold
+    assert after.pid != before.pid
+    assert _gone(before.pid)
+    assert pool.stats.environments == 1
+
+
+def test_recycle_retires_a_busy_environment_when_its_invocation_ends(make_pool, tmp_path):
+    pool = make_pool("gated", timeout=60.0)
+    results = []
+    thread = threading.Thread(target=lambda: results.append(pool.invoke({})))
+    thread.start()
+    while not (tmp_path / "gated.started").exists():  # the invocation is running old code
+        time.sleep(0.01)
+
+    pool.recycle()
+    (tmp_path / "gated.open").touch()
+    thread.join()
+    nxt = pool.invoke({})
+
+    assert results[0].ok  # the in-flight invocation finished on the old code
+    assert nxt.cold
+    assert nxt.pid != results[0].pid
+    assert _gone(results[0].pid)

@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from http_api import serve
 
 from durable_lambda.api import ApiService, build_api
 from durable_lambda.engine.state import RunStatus
+from durable_lambda.local.http_api import ApiServer
 from durable_lambda.local.stack import EmulatedStack
 from durable_lambda.settings import Settings
 
@@ -62,15 +62,26 @@ class Deployment:
         return path.read_text()
 
 
+class _Context:
+    """The parts of a Lambda context the API handler reads."""
+
+    aws_request_id = "http-api"
+    function_name = "api"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
 @pytest.fixture
 def deployment(tmp_path: Path) -> Iterator[Deployment]:
     built: dict[str, Any] = {}
 
-    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        return dict(built["api"].resolve(event, context))
+    def handler(event: dict[str, Any]) -> dict[str, Any]:
+        return dict(built["api"].resolve(event, _Context()))
 
     # The server's port must be known before the worker starts: tokens carry it.
-    with serve(handler) as base_url:
+    with ApiServer(handler) as server:
+        base_url = server.url
         suffix = uuid.uuid4().hex[:8]
         settings = Settings(
             table_name=f"dl-tokens-{suffix}",

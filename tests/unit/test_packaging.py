@@ -26,8 +26,16 @@ ALLOWED = {
 }
 
 
+#: Package data, not modules: ``init`` copies it into a user's project.
+SCAFFOLD = PACKAGE / "cli" / "scaffold" / "project"
+
+
 def _package_files() -> list[Path]:
-    return sorted(p for p in PACKAGE.rglob("*.py") if "__pycache__" not in p.parts)
+    return sorted(
+        p
+        for p in PACKAGE.rglob("*.py")
+        if "__pycache__" not in p.parts and not p.is_relative_to(SCAFFOLD)
+    )
 
 
 def _module_name(path: Path) -> str:
