@@ -139,6 +139,7 @@ class _Human:
             print_(f"[bold]durable-lambda dev[/]: tasks from {', '.join(event['task_modules'])}")
             url = event["api_url"]
             print_(f"  API      [bold cyan]{url}[/]  (OpenAPI document: {url}/openapi.json)")
+            print_(f"  Viewer   [bold cyan]{event['viewer_url']}[/]")
             print_(f"  AWS      {event['moto_url']} (moto); function logs in {event['log_dir']}")
             print_(f"  watching {len(event['watching'])} file(s); Ctrl-C stops everything")
             if event.get("error"):

@@ -31,6 +31,7 @@ from durable_lambda.local.process_pool import FunctionPool, InvocationResult
 from durable_lambda.local.reload import ModuleWatcher
 from durable_lambda.local.stack import EmulatedStack
 from durable_lambda.settings import Settings
+from durable_lambda.viewer import VIEWER_PATH
 
 #: The handlers of the installed package (``durable_lambda.local.functions``).
 API_HANDLER = "durable_lambda.local.functions.api.handler"
@@ -156,6 +157,7 @@ class DevServer:
             {
                 "event": "ready",
                 "api_url": self.url,
+                "viewer_url": self.url + VIEWER_PATH,
                 "task_modules": list(self.task_modules),
                 "watching": [str(f) for f in self.watcher.files()],
                 "endpoints": stack.endpoints.to_json(),

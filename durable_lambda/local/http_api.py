@@ -18,6 +18,8 @@ from typing import Any, Self
 from urllib.parse import parse_qs
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+from durable_lambda.viewer import with_viewer
+
 #: ``handler(event) -> response``: an API Gateway proxy event in, its response dict out.
 EventHandler = Callable[[dict[str, Any]], dict[str, Any]]
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
@@ -106,7 +108,7 @@ class ApiServer:
     """
 
     def __init__(self, handler: EventHandler, *, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._app = lambda_wsgi(handler)
+        self._app = with_viewer(lambda_wsgi(handler))  # the run viewer at /viewer
         self._host = host
         self._port = port
         self._server: WSGIServer | None = None
