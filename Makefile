@@ -14,7 +14,7 @@ STAMP         := $(VENV)/.installed-$(PYPROJECT_SUM)
 LINT_DIRS := $(wildcard durable_lambda functions tests benchmarks)
 
 .DEFAULT_GOAL := test
-.PHONY: venv demo test pytest lint typecheck cfn-lint sam-validate bench clean localstack
+.PHONY: venv demo test pytest lint typecheck cfn-lint sam-validate bench clean localstack viewer-test browser
 
 # The SAM CLI pins its own boto3: it gets a virtualenv of its own, inside .venv because
 # `sam build` (CodeUri: .) leaves any .venv folder out of the functions' bundle.
@@ -87,6 +87,17 @@ sam-validate: $(SAM)
 $(SAM):
 	test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/pip install -q aws-sam-cli==$(SAM_VERSION)
+
+# browser: Debian's chromium and chromium-driver, for the viewer's test (installed where missing).
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium chromium-driver; }
+
+# viewer-test: the run viewer in headless Chromium against a run on the dev stack.
+# (make test runs it too where chromium is installed, and says it skipped it otherwise.)
+viewer-test: $(STAMP) browser
+	$(PY) -m pytest -q -p no:cacheprovider tests/emulator/test_viewer.py
 
 # bench: run every benchmark script in turn; stop at the first failure.
 bench: $(STAMP)
