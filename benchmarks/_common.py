@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import statistics
 import sys
+import time
 from collections.abc import Callable
+from typing import Any
 
 
 def emit(figure: str, value: float, unit: str, **extra: object) -> None:
@@ -23,3 +25,17 @@ def progress(message: str) -> None:
 def median_of(runs: int, measure: Callable[[], float]) -> float:
     """The median of ``runs`` calls of ``measure``."""
     return statistics.median(measure() for _ in range(runs))
+
+
+def handle_message(worker: Any, body: str, timeout: float = 900.0) -> Any:
+    """One Lambda invocation of ``worker`` for a resume message's ``body``; its report."""
+    from durable_lambda.messages import decode_message  # noqa: PLC0415 - keep this module light
+    from durable_lambda.worker import Invocation  # noqa: PLC0415
+
+    deadline = time.monotonic() + timeout
+    invocation = Invocation(
+        request_id=f"bench-{time.monotonic_ns()}",
+        remaining=lambda: deadline - time.monotonic(),
+        timeout=timeout,
+    )
+    return worker.handle(decode_message(body), invocation)

@@ -29,7 +29,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import emit, progress
+from _common import emit, handle_message, progress
 
 from durable_lambda import step, task, wait
 from durable_lambda.task import TaskRegistry
@@ -86,11 +86,9 @@ def wait_cycle_requests() -> tuple[list[Counter[str]], list[Counter[str]]]:
     from durable_lambda.local.endpoint_session import EndpointSession  # noqa: PLC0415
     from durable_lambda.local.moto_server import MotoServer  # noqa: PLC0415
     from durable_lambda.local.resources import ensure_resources  # noqa: PLC0415
-    from durable_lambda.messages import decode_message  # noqa: PLC0415
     from durable_lambda.services import build_services  # noqa: PLC0415
     from durable_lambda.settings import Settings  # noqa: PLC0415
     from durable_lambda.testing.aws_counter import RequestCounter  # noqa: PLC0415
-    from durable_lambda.worker import Invocation  # noqa: PLC0415
 
     with MotoServer() as server:
         session = EndpointSession(server.endpoint_url, server.region)
@@ -128,13 +126,7 @@ def wait_cycle_requests() -> tuple[list[Counter[str]], list[Counter[str]]]:
                 messages = response.get("Messages", [])
                 empty += not messages
             for message in messages:
-                deadline = time.monotonic() + 900
-                invocation = Invocation(
-                    request_id=f"bench-{time.monotonic_ns()}",
-                    remaining=lambda deadline=deadline: deadline - time.monotonic(),
-                    timeout=900,
-                )
-                worker.handle(decode_message(message["Body"]), invocation)
+                handle_message(worker, message["Body"])
                 esm_sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
             # Long polls that came back empty are the mapping's idle cost, not this message's.
             esm_per_cycle.append(

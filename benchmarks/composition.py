@@ -25,7 +25,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import emit, median_of, progress
+from _common import emit, handle_message, median_of, progress
 
 from durable_lambda import Queue, TaskContext, step, task
 from durable_lambda.task import TaskRegistry
@@ -98,11 +98,9 @@ def function_requests(definition: object, payload: int) -> Counter[str]:
     from durable_lambda.adapters.aws import aws_ports  # noqa: PLC0415
     from durable_lambda.client import Client  # noqa: PLC0415
     from durable_lambda.local.resources import ensure_resources  # noqa: PLC0415
-    from durable_lambda.messages import decode_message  # noqa: PLC0415
     from durable_lambda.services import build_services  # noqa: PLC0415
     from durable_lambda.settings import Settings  # noqa: PLC0415
     from durable_lambda.testing.aws_counter import RequestCounter  # noqa: PLC0415
-    from durable_lambda.worker import Invocation  # noqa: PLC0415
 
     with moto.mock_aws():
         session = boto3.session.Session(region_name="us-east-1")
@@ -122,13 +120,7 @@ def function_requests(definition: object, payload: int) -> Counter[str]:
             )
             assert messages, "no message in flight before the run ended"
             for message in messages:
-                deadline = time.monotonic() + 900
-                invocation = Invocation(
-                    request_id=f"bench-{time.monotonic_ns()}",
-                    remaining=lambda deadline=deadline: deadline - time.monotonic(),
-                    timeout=900,
-                )
-                worker.handle(decode_message(message["Body"]), invocation)
+                handle_message(worker, message["Body"])
                 sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
         assert client.get_run(handle.run_id).status.value == "COMPLETED"
         return Counter(counter.snapshot())

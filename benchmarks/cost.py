@@ -29,14 +29,13 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import emit, progress
+from _common import emit, handle_message, progress
 
 from durable_lambda import step, task, wait
 from durable_lambda.task import TaskRegistry
@@ -125,12 +124,10 @@ def count_one_run() -> tuple[Counter[str], _Units, int, int, Counter[str]]:
     from durable_lambda.local.endpoint_session import EndpointSession  # noqa: PLC0415
     from durable_lambda.local.moto_server import MotoServer  # noqa: PLC0415
     from durable_lambda.local.resources import ensure_resources  # noqa: PLC0415
-    from durable_lambda.messages import decode_message  # noqa: PLC0415
     from durable_lambda.services import build_services  # noqa: PLC0415
     from durable_lambda.settings import Settings  # noqa: PLC0415
     from durable_lambda.testing import SkipClock  # noqa: PLC0415
     from durable_lambda.testing.aws_counter import RequestCounter  # noqa: PLC0415
-    from durable_lambda.worker import Invocation  # noqa: PLC0415
 
     with MotoServer() as server:
         session = EndpointSession(server.endpoint_url, server.region)
@@ -168,13 +165,7 @@ def count_one_run() -> tuple[Counter[str], _Units, int, int, Counter[str]]:
                 continue
             esm_requests += 1  # the receive
             for message in messages:
-                deadline = time.monotonic() + 900
-                invocation = Invocation(
-                    request_id=f"bench-{time.monotonic_ns()}",
-                    remaining=lambda deadline=deadline: deadline - time.monotonic(),
-                    timeout=900,
-                )
-                report = services.worker.handle(decode_message(message["Body"]), invocation)
+                report = handle_message(services.worker, message["Body"])
                 invocations += report.action == "executed"
                 esm.delete_message(
                     QueueUrl=settings.resume_queue_url, ReceiptHandle=message["ReceiptHandle"]

@@ -30,7 +30,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import emit, progress
+from _common import emit, handle_message, progress
 
 from durable_lambda import step, task, wait
 from durable_lambda.task import TaskRegistry
@@ -97,11 +97,9 @@ def token_wait_requests() -> list[Counter[str]]:
     from durable_lambda.local.endpoint_session import EndpointSession  # noqa: PLC0415
     from durable_lambda.local.moto_server import MotoServer  # noqa: PLC0415
     from durable_lambda.local.resources import ensure_resources  # noqa: PLC0415
-    from durable_lambda.messages import decode_message  # noqa: PLC0415
     from durable_lambda.services import build_services  # noqa: PLC0415
     from durable_lambda.settings import Settings  # noqa: PLC0415
     from durable_lambda.testing.aws_counter import RequestCounter  # noqa: PLC0415
-    from durable_lambda.worker import Invocation  # noqa: PLC0415
 
     with MotoServer() as server:
         session = EndpointSession(server.endpoint_url, server.region)
@@ -140,13 +138,7 @@ def token_wait_requests() -> list[Counter[str]]:
                 QueueUrl=settings.resume_queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
             )
             for message in response.get("Messages", []):
-                deadline = time.monotonic() + 900
-                invocation = Invocation(
-                    request_id=f"bench-{time.monotonic_ns()}",
-                    remaining=lambda deadline=deadline: deadline - time.monotonic(),
-                    timeout=900,
-                )
-                worker.handle(decode_message(message["Body"]), invocation)
+                handle_message(worker, message["Body"])
                 sqs.delete_message(
                     QueueUrl=settings.resume_queue_url, ReceiptHandle=message["ReceiptHandle"]
                 )

@@ -26,7 +26,6 @@ from durable_lambda.plugins import EventInfo, EventOutcome
 if TYPE_CHECKING:
     from durable_lambda.scheduler import TickReport
 
-#: The metric names this module emits (the dashboard may reference only these).
 RUNS_TRIGGERED = "RunsTriggered"
 RUNS_STARTED = "RunsStarted"
 RUNS_COMPLETED = "RunsCompleted"
@@ -47,13 +46,17 @@ TOKEN_WAIT = "TokenWait"  # noqa: S105 - a metric name, not a secret
 DEAD_LETTERS = "DeadLetterArrivals"
 OVERDUE_RUNS = "OverdueRuns"
 
-METRIC_NAMES = (
+#: Run counts, written per task and under the service alone (for alarms).
+RUN_COUNTS = (
     RUNS_TRIGGERED,
     RUNS_STARTED,
     RUNS_COMPLETED,
     RUNS_FAILED,
     RUNS_CANCELED,
     RUNS_EXPIRED,
+)
+METRIC_NAMES = (
+    *RUN_COUNTS,
     RUN_HOPS,
     INVOCATIONS,
     INVOCATIONS_SUSPENDED,
@@ -68,20 +71,12 @@ METRIC_NAMES = (
     DEAD_LETTERS,
     OVERDUE_RUNS,
 )
+"""Every metric name this module emits (the dashboard may reference only these)."""
 #: Written under the service alone (besides the run counts' service-wide copy):
 #: the scheduler and a token's resolver know no task.
 SERVICE_ONLY = (TOKEN_WAIT, DEAD_LETTERS, OVERDUE_RUNS)
 #: Written per queue as well as per task.
 PER_QUEUE = (SLOT_WAIT,)
-#: Run counts, written per task and under the service alone (for alarms).
-RUN_COUNTS = (
-    RUNS_TRIGGERED,
-    RUNS_STARTED,
-    RUNS_COMPLETED,
-    RUNS_FAILED,
-    RUNS_CANCELED,
-    RUNS_EXPIRED,
-)
 #: The dimension of per-task metrics.
 TASK_DIMENSION = "task_id"
 #: The dimension of per-queue metrics (slot wait).

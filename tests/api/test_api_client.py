@@ -7,6 +7,7 @@ authoriser would; the handler behind it runs on moto.
 
 from __future__ import annotations
 
+import io
 import re
 import threading
 import urllib.parse
@@ -31,6 +32,7 @@ from durable_lambda.errors import (
     UnknownStepError,
     UnknownTaskError,
 )
+from durable_lambda.local.http_api import proxy_event
 from durable_lambda.runs import Runs
 from durable_lambda.services import build_services
 from durable_lambda.task import TaskRegistry
@@ -91,30 +93,10 @@ def signature_holds(environ: dict[str, Any], body: bytes) -> bool:
 
 def _event(environ: dict[str, Any], body: bytes) -> dict[str, Any]:
     """The REST proxy event API Gateway would hand the function (the stage off its path)."""
-    path = environ["PATH_INFO"].removeprefix("/v1")
-    query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
-    headers = {"content-type": environ.get("CONTENT_TYPE") or "application/json"}
-    return {
-        "resource": "/{proxy+}",
-        "path": path,
-        "httpMethod": environ["REQUEST_METHOD"],
-        "headers": headers,
-        "multiValueHeaders": {k: [v] for k, v in headers.items()},
-        "queryStringParameters": {k: v[-1] for k, v in query.items()} or None,
-        "multiValueQueryStringParameters": query or None,
-        "pathParameters": {"proxy": path.lstrip("/")},
-        "stageVariables": None,
-        "requestContext": {
-            "resourcePath": "/{proxy+}",
-            "httpMethod": environ["REQUEST_METHOD"],
-            "path": "/v1" + path,
-            "stage": "v1",
-            "requestId": "api-client",
-            "identity": {"sourceIp": "127.0.0.1"},
-        },
-        "body": body.decode() if body else None,
-        "isBase64Encoded": False,
-    }
+    bare = {**environ, "PATH_INFO": environ["PATH_INFO"].removeprefix("/v1")}
+    bare["wsgi.input"] = io.BytesIO(body)  # the signature check read the body already
+    bare.setdefault("CONTENT_TYPE", "application/json")
+    return proxy_event(bare, "api-client")
 
 
 class _Quiet(WSGIRequestHandler):
