@@ -121,6 +121,8 @@ class RunSummary(BaseModel):
     idempotency_key: str | None = None
     parent_run_id: str | None = None
     root_run_id: str | None = None
+    #: A cancel waits for the invocation running it (it ends CANCELED at its next step).
+    cancel_requested: bool = False
 
 
 class RunDetail(RunSummary):
@@ -183,6 +185,7 @@ def run_summary(run: RunRecord) -> RunSummary:
         idempotency_key=run.idempotency_key,
         parent_run_id=run.parent_run_id,
         root_run_id=run.root_run_id,
+        cancel_requested=run.cancel_requested,
     )
 
 

@@ -13,17 +13,23 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from durable_lambda.admission import Admission, Admitted, Deferred, unit_of
+from durable_lambda.cancels import Cancels
 from durable_lambda.children import ChildLauncher
 from durable_lambda.client import Client
 from durable_lambda.context import TaskContext
 from durable_lambda.effects import RunEffects, RunMetadata, bind, unbind
-from durable_lambda.engine.checkpoints import checkpoint_for, failed_checkpoint
+from durable_lambda.engine.checkpoints import (
+    canceled_checkpoint,
+    checkpoint_for,
+    failed_checkpoint,
+)
 from durable_lambda.engine.execution import Environment, Execution
 from durable_lambda.engine.journal import ErrorInfo, Journal, JournalEntry
 from durable_lambda.engine.lease import lease_expiry, safety_margin
 from durable_lambda.engine.outcome import (
     Abandoned,
     Action,
+    Canceled,
     Expired,
     Failed,
     Outcome,
@@ -46,6 +52,7 @@ from durable_lambda.engine.retry import RandomSource
 from durable_lambda.engine.slots import SlotKey
 from durable_lambda.engine.state import RunStatus
 from durable_lambda.errors import (
+    CancelRequestedError,
     DurableLambdaError,
     HopLimitExceeded,
     RunNotFoundError,
@@ -134,6 +141,9 @@ class Worker:
         self.admission = admission
         self.client = client
         self.tokens = tokens
+        self.cancels = Cancels(
+            store=store, queue=queue, clock=clock, admission=admission, tokens=tokens
+        )
 
     def handle(self, message: ResumeMessage, invocation: Invocation) -> Report:
         """Process one resume message: gate, take, admit, execute, commit.
@@ -148,6 +158,9 @@ class Worker:
             return taken
         run, fence, now = taken.run, taken.fence, taken.now
         started = TimelineEvent(now, EventKind.INVOCATION_STARTED, f"invocation {run.invocations}")
+        if run.cancel_requested:
+            # Its last holder died before it could end the run: end it now.
+            return self._cancel(run, fence, started, "a cancel was requested")
         task = self._task_of(run, fence)
         if run.started_at is None and run.expires_at is not None and now >= run.expires_at:
             # Parked (its ttl timer fired) or granted a unit too late: either way
@@ -156,17 +169,27 @@ class Worker:
             return self._commit(
                 run, fence, expired, started, held=_Held(unit_of(run)), action=Action.EXPIRED
             )
-        admitted = (
-            self.admission.enter(run, self.registry.queue(run.queue, task), fence, taken.expiry)
-            if self.admission is not None
-            else Admitted(slot=None, first_start=run.started_at is None, at=now)
-        )
+        try:
+            admitted = (
+                self.admission.enter(run, self.registry.queue(run.queue, task), fence, taken.expiry)
+                if self.admission is not None
+                else Admitted(slot=None, first_start=run.started_at is None, at=now)
+            )
+        except CancelRequestedError as exc:  # refused its park or delay: the unit it may hold
+            return self._cancel(run, fence, started, str(exc))
         if isinstance(admitted, Deferred):
             return Report(run.run_id, admitted.action, detail=admitted.detail)
         outcome, executed, replayed, metadata = self._execute(run, task, fence, invocation)
         held = _Held(admitted.slot, admitted.at if admitted.first_start else None, metadata)
         report = self._commit(run, fence, outcome, started, held=held, action=Action.EXECUTED)
         return replace(report, steps_executed=executed, steps_replayed=replayed)
+
+    def _cancel(self, run: RunRecord, fence: Fence, started: TimelineEvent, detail: str) -> Report:
+        """End a run whose cancel was requested, giving back the unit it may hold."""
+        outcome = Canceled(detail)
+        return self._commit(
+            run, fence, outcome, started, held=_Held(unit_of(run)), action=Action.CANCELED
+        )
 
     def _task_of(self, run: RunRecord, fence: Fence) -> Task[Any, Any]:
         try:
@@ -361,7 +384,9 @@ class Worker:
         if held.metadata is not None:
             checkpoint = replace(checkpoint, metadata=held.metadata)
         try:
-            stored = self._write(run, fence, checkpoint, held.slot, keeps=not _releases(outcome))
+            stored = self._write_or_cancel(
+                run, fence, checkpoint, held, keeps=not _releases(outcome)
+            )
         except TerminalError as exc:
             # e.g. an output above the maximum size: fail the run with that reason.
             if checkpoint.status is RunStatus.FAILED:
@@ -374,6 +399,8 @@ class Worker:
             send_resume(self.queue, ResumeMessage(run.run_id, stored.epoch), resume)
         if stored.status.is_terminal:
             self._nudge_parent(run)
+        if stored.status is RunStatus.CANCELED:
+            self.cancels.settle(stored)
         return Report(
             run.run_id,
             action,
@@ -383,6 +410,24 @@ class Worker:
             hops=stored.invocations,
             error_type=stored.error.type if stored.error is not None else None,
         )
+
+    def _write_or_cancel(
+        self, run: RunRecord, fence: Fence, checkpoint: Checkpoint, held: _Held, *, keeps: bool
+    ) -> RunRecord:
+        """Write ``checkpoint``; refused for a cancel requested meanwhile, end the run CANCELED.
+
+        The store refuses every write of the invocation but the CANCELED one
+        once a cancel is requested, so a run whose cancel was accepted can
+        never end COMPLETED; the entries it would have written ride along.
+        """
+        try:
+            return self._write(run, fence, checkpoint, held.slot, keeps=keeps)
+        except CancelRequestedError as exc:
+            canceled = Canceled(str(exc), entries=checkpoint.entries)
+            stopped = canceled_checkpoint(canceled, self.clock.now())
+            events = (*checkpoint.events[:1], *stopped.events)  # its start event, if any
+            stopped = replace(stopped, events=events, metadata=checkpoint.metadata)
+            return self._write(run, fence, stopped, held.slot, keeps=False)
 
     def _nudge_parent(self, run: RunRecord) -> None:
         """Tell ``run``'s parent, if any, that it ended (counted once however often told).

@@ -43,6 +43,7 @@ from durable_lambda.engine.lease import must_suspend
 from durable_lambda.engine.observer import AttemptStatus
 from durable_lambda.engine.outcome import (
     Abandoned,
+    Canceled,
     Completed,
     Failed,
     Outcome,
@@ -54,6 +55,7 @@ from durable_lambda.engine.retry import RetryPolicy
 from durable_lambda.engine.scopes import ScopeNumbering, current_scope, within
 from durable_lambda.engine.signals import (
     AbandonSignal,
+    CancelSignal,
     StoreFailedSignal,
     SuspendSignal,
     caught_signal,
@@ -66,6 +68,7 @@ from durable_lambda.engine.suspension import SuspendRequest, suspended
 from durable_lambda.engine.transaction import TableWrite, unwrap
 from durable_lambda.errors import (
     AbortRun,
+    CancelRequestedError,
     LeaseLostError,
     NonDeterminismError,
     PayloadTooLarge,
@@ -117,6 +120,7 @@ class Execution:
     steps_replayed: int = 0
     abandoned: str | None = None
     store_error: Exception | None = None
+    canceled: str | None = None
     _pending: list[JournalEntry] = field(default_factory=list)
     _suspends: list[SuspendRequest] = field(default_factory=list)
     _inflight: int = 0
@@ -127,7 +131,8 @@ class Execution:
     @property
     def stopping(self) -> bool:
         """Whether a stop signal was raised: no new step body may start."""
-        return bool(self._suspends) or self.abandoned is not None or self.store_error is not None
+        stops = (self.abandoned, self.store_error, self.canceled)
+        return bool(self._suspends) or any(stop is not None for stop in stops)
 
     async def call_step(
         self,
@@ -290,13 +295,22 @@ class Execution:
 
     def _persist(self, entry: JournalEntry, writes: tuple[TableWrite, ...] | None = None) -> None:
         """Record ``entry`` (with ``writes``); store failures stop the invocation, not user code."""
-        if self.abandoned is not None or self.store_error is not None:
+        if self.abandoned is not None or self.store_error is not None or self.canceled is not None:
             self._stop_again()
         try:
             if writes:
                 self.env.transact(entry, writes)
             else:
                 self.env.record(entry)
+        except CancelRequestedError as exc:
+            # The step boundary where a requested cancel is seen: no new body
+            # starts. A plain record rides the CANCELED checkpoint instead; a
+            # transactional one did not commit its writes, so it is not recorded.
+            self.canceled = str(exc)
+            if not writes:
+                self._pending.append(entry)
+                self.journal.record(entry)
+            raise CancelSignal from exc
         except LeaseLostError as exc:
             self.abandoned = str(exc)
             raise AbandonSignal from exc
@@ -372,6 +386,8 @@ class Execution:
             raise AbandonSignal
         if self.store_error is not None:
             raise StoreFailedSignal
+        if self.canceled is not None:
+            raise CancelSignal
         raise SuspendSignal
 
     # -- the invocation ------------------------------------------------------------------
@@ -459,8 +475,8 @@ class Execution:
         Raises:
             Exception: The store error that stopped the invocation.
         """
-        if self.abandoned is not None:
-            return Abandoned(reason=self.abandoned)
+        if self.abandoned is not None or self.canceled is not None:
+            return self._halted()
         if self.store_error is not None:
             raise self.store_error
         if isinstance(exc, SuspendSwallowedError):
@@ -474,6 +490,12 @@ class Execution:
             return self._failed(SuspendSwallowedError(self._swallowed_message("raised")))
         # A genuine error of another scope, raised while this one suspended.
         return None
+
+    def _halted(self) -> Abandoned | Canceled:
+        """Taken over by another invocation (writes nothing), or canceled (ends the run)."""
+        if self.abandoned is not None:
+            return Abandoned(reason=self.abandoned)
+        return Canceled(self.canceled or "", entries=self._entries())
 
     def _swallowed_message(self, what: str) -> str:
         request = self._suspends[0] if self._suspends else None
