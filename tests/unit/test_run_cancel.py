@@ -13,7 +13,7 @@ from durable_lambda.engine.slots import SlotKey
 from durable_lambda.engine.state import RunStatus
 from durable_lambda.engine.tokens import TokenStatus
 from durable_lambda.errors import RunFinishedError, RunNotFoundError, TokenAlreadyResolvedError
-from durable_lambda.testing import LocalRunner
+from durable_lambda.testing import LocalRunner, SkipClock
 
 FAR = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
 KEY = SlotKey("single")
@@ -167,7 +167,10 @@ def test_canceling_a_parent_cancels_its_children_and_leaks_no_unit(registry, run
     assert (state.count, state.waiting, state.holders) == (0, 0, ())
 
 
-def test_a_parent_waiting_on_a_canceled_child_receives_a_canceled_result(registry, runner):
+def test_a_parent_waiting_on_a_canceled_child_receives_a_canceled_result(registry):
+    # A frozen clock moves only when the runner skips to a wake time.
+    runner = LocalRunner(registry=registry, clock=SkipClock(frozen=True))
+
     @task(id="slow-kid", registry=registry)
     async def slow_kid(payload: None, ctx: TaskContext) -> Any:
         token = await wait.create_token(timeout=dt.timedelta(days=1))
@@ -182,10 +185,13 @@ def test_a_parent_waiting_on_a_canceled_child_receives_a_canceled_result(registr
     runner.drain()
     [child] = [c["run_id"] for c in runner.tree(parent_id)["children"]]
 
-    runner.client.cancel_run(child)
+    canceled_at = runner.client.cancel_run(child).finished_at
     runner.drain()
 
     assert runner.result(parent_id).output == ["CANCELED", "RunCanceled"]
+    # Woken by the child's nudge, not by its fallback wake time: the frozen
+    # clock never skipped ahead between the cancel and the parent's end.
+    assert runner.client.get_run(parent_id).finished_at == canceled_at
 
 
 def test_canceling_a_finished_run_is_refused_and_changes_nothing(registry, runner):
