@@ -38,7 +38,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-runs_app = typer.Typer(help="List runs and show a run's timeline.", no_args_is_help=True)
+runs_app = typer.Typer(help="List runs, show a run's timeline, cancel a run.", no_args_is_help=True)
 queues_app = typer.Typer(help="See and steer queues: pause, resume, limits.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
 app.add_typer(queues_app, name="queues")
@@ -305,6 +305,30 @@ def runs_show(
         "events": [render.jsonable(e) for e in events],
     }
     emit(data, as_json=json_, human=lambda c: c.print(render.timeline_tree(run, journal, events)))
+
+
+@runs_app.command("cancel")
+@command
+def runs_cancel(
+    run_id: Annotated[str, typer.Argument(help="The run's id.")],
+    *,
+    json_: Json = False,
+    debug: Debug = False,
+    endpoint_url: Endpoint = None,
+    region: Region = None,
+    table: Table = None,
+    bucket: Bucket = None,
+    queue_url: QueueUrl = None,
+) -> None:
+    """Cancel a run: at once while it waits, at its next step boundary while it runs."""
+    target = Target(endpoint_url, region, table, bucket, queue_url)
+    target.require_queue()  # a parent's nudge and a handed-on unit's message go there
+    run = target.services().client.cancel_run(run_id)
+    if run.status is RunStatus.CANCELED:
+        line = f"canceled {run.run_id}"
+    else:
+        line = f"cancel requested for {run.run_id}: it stops at its next step boundary"
+    emit(render.run_json(run), as_json=json_, human=lambda c: c.print(line))
 
 
 # -- queues -----------------------------------------------------------------------------
