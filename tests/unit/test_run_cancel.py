@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from durable_lambda import Queue, TaskContext, step, task, wait
+from durable_lambda.engine.outcome import Action
 from durable_lambda.engine.records import EventKind
 from durable_lambda.engine.slots import SlotKey
 from durable_lambda.engine.state import RunStatus
@@ -192,6 +193,39 @@ def test_a_parent_waiting_on_a_canceled_child_receives_a_canceled_result(registr
     # Woken by the child's nudge, not by its fallback wake time: the frozen
     # clock never skipped ahead between the cancel and the parent's end.
     assert runner.client.get_run(parent_id).finished_at == canceled_at
+
+
+def test_a_run_whose_holder_dies_after_a_cancel_request_is_canceled_by_its_recovery(
+    registry, runner
+):
+    ledger: list[str] = []
+
+    @step
+    def work() -> str:
+        ledger.append("work")
+        return "done"
+
+    @task(id="never-finishes", registry=registry, queue=Queue("single", concurrency_limit=1))
+    async def never_finishes(payload: None, ctx: TaskContext) -> str:
+        return await work()
+
+    run_id = runner.trigger(never_finishes, None).run_id
+    now = runner.clock.now()
+    # An invocation takes the run and its unit, then dies without a word.
+    runner.store.take_lease(run_id, 0, "dead", now + dt.timedelta(seconds=30), now)
+    runner.flow.acquire(KEY, run_id, now + dt.timedelta(seconds=30), 1)
+    requested = runner.client.cancel_run(run_id)
+    assert requested.cancel_requested
+    runner.clock.advance(60)  # its lease has expired: a recovery message takes the run
+
+    report = runner.invoke_once(run_id, 0)
+
+    assert (report.action, report.status) == (Action.CANCELED, RunStatus.CANCELED)
+    assert ledger == []  # no step body runs once a cancel was requested
+    run = runner.client.get_run(run_id)
+    assert (run.status, run.output, run.cancel_requested) == (RunStatus.CANCELED, None, False)
+    state = runner.flow.state(KEY)
+    assert (state.count, state.waiting) == (0, 0)
 
 
 def test_canceling_a_finished_run_is_refused_and_changes_nothing(registry, runner):
