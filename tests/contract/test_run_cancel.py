@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from contract_backends import Backend, at
+from faults import Fault
 
 from durable_lambda import Queue, TaskContext, step, task, wait
 from durable_lambda.engine.journal import EntryKind, EntryStatus, JournalEntry
@@ -169,6 +170,27 @@ def test_a_worker_taking_the_run_between_the_cancels_read_and_write_gets_flagged
     assert (stored.status, stored.cancel_requested) == (RunStatus.RUNNING, True)
     with pytest.raises(CancelRequestedError):
         worker_store.record_entry(run.run_id, Fence("worker-1", 0), _entry())
+
+
+@pytest.mark.moto
+@pytest.mark.parametrize("kind", [Fault.APPLIED_THEN_TIMEOUT, Fault.APPLIED_THEN_5XX])
+@pytest.mark.parametrize("state", ["queued", "held"])
+def test_a_retried_cancel_is_accepted_as_our_own(aws: Backend, kind: Fault, state: str):
+    held = state == "held"
+    run = aws.new_run()
+    if held:
+        _take(aws, run.run_id)
+    assert aws.faults is not None
+    aws.faults.inject("TransactWriteItems", kind)
+
+    result = aws.store.cancel_run(run.run_id, at(20), "stop")
+
+    assert aws.faults.count("TransactWriteItems") == 1
+    assert result.action is (CancelAction.REQUEST if held else CancelAction.NOW)
+    stored = aws.store.get_run(run.run_id)
+    assert stored is not None
+    expected = RunStatus.RUNNING if held else RunStatus.CANCELED
+    assert (stored.status, stored.cancel_requested) == (expected, held)
 
 
 # -- whole runs ------------------------------------------------------------------------------

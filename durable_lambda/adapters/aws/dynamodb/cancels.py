@@ -55,7 +55,9 @@ def request_update(table: str, run: RunRecord) -> UpdateTypeDef:
     update.set(items.CANCEL_REQUESTED, {"BOOL": True})
     as_read(update, run)
     key = items.key(items.run_pk(run.run_id), items.META)
-    return cast("UpdateTypeDef", update.request(table, key))
+    return cast(
+        "UpdateTypeDef", update.request(table, key, ReturnValuesOnConditionCheckFailure="ALL_OLD")
+    )
 
 
 def cancel_update(
@@ -87,7 +89,9 @@ def cancel_update(
         update.remove(name)
     as_read(update, old)
     key = items.key(items.run_pk(old.run_id), items.META)
-    return cast("UpdateTypeDef", update.request(table, key))
+    return cast(
+        "UpdateTypeDef", update.request(table, key, ReturnValuesOnConditionCheckFailure="ALL_OLD")
+    )
 
 
 class RunCancels:
@@ -136,12 +140,21 @@ class RunCancels:
         )
 
     def _write(self, run: RunRecord, actions: list[TransactWriteItemTypeDef]) -> bool:
-        """Write ``actions``; ``False`` when the run is no longer as read (read again)."""
+        """Write ``actions``; ``False`` when the run is no longer as read (read again).
+
+        The token makes botocore's retry of an applied try succeed on DynamoDB,
+        and is stamped on the META item so the retry recognises its own write
+        where the token is ignored (moto): a cancel never reports its own
+        success as "already finished".
+        """
         token = writes.write_token("cancel", run.run_id, run.epoch, run.status.value, actions)
+        actions = writes.stamp(actions, token)
         try:
             self.client.transact_write_items(TransactItems=actions, ClientRequestToken=token)
         except ClientError as exc:
             reasons = writes.cancellation_reasons(exc)
+            if writes.applied(reasons, token):
+                return True  # our own first try, applied before its response was lost
             if writes.failed_condition(reasons, 0) or writes.conflicted(reasons):
                 return False
             raise
