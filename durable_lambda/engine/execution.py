@@ -308,8 +308,7 @@ class Execution:
             # transactional one did not commit its writes, so it is not recorded.
             self.canceled = str(exc)
             if not writes:
-                self._pending.append(entry)
-                self.journal.record(entry)
+                self.pend(entry)
             raise CancelSignal from exc
         except LeaseLostError as exc:
             self.abandoned = str(exc)
