@@ -68,9 +68,19 @@ class Cancels:
 
         Raises:
             RunNotFoundError: No such run.
-            RunFinishedError: It has already finished; nothing changed.
+            RunFinishedError: It has already finished; nothing changed. A run
+                already CANCELED is settled again first (idempotent), so a
+                caller retrying a cancel whose process died mid-way completes it.
         """
-        return self._cancel(run_id, reason, depth=0)
+        try:
+            return self._cancel(run_id, reason, depth=0)
+        except RunFinishedError as exc:
+            run = self.store.get_run(run_id) if exc.status == RunStatus.CANCELED else None
+            if run is not None:
+                self._release(run, parked=False)
+                self.settle(run, depth=0)
+                self.nudge_parent(run)
+            raise
 
     def _cancel(self, run_id: str, reason: str, *, depth: int) -> RunRecord:
         result = self.store.cancel_run(run_id, self.clock.now(), reason)

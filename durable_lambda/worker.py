@@ -230,8 +230,11 @@ class Worker:
         if taken.outcome is LeaseOutcome.STALE:
             if run.status.is_terminal and message.epoch == run.epoch:
                 # The message of the invocation that ended the run, delivered
-                # again: that invocation may have died before its nudge.
+                # again: that invocation may have died before its nudge (or,
+                # for a cancel, before settling its tokens and children).
                 self._nudge_parent(run)
+                if run.status is RunStatus.CANCELED:
+                    self.cancels.settle(run)
             return Report(
                 run.run_id, Action.STALE, run.status, detail=f"epoch {message.epoch} vs {run.epoch}"
             )

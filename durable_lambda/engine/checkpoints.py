@@ -118,11 +118,14 @@ def _stopped(
 def canceled_checkpoint(
     outcome: Canceled, now: dt.datetime, *, started: TimelineEvent | None = None
 ) -> Checkpoint:
-    """The checkpoint of a run whose invocation stopped for a requested cancel."""
+    """The checkpoint of a run whose invocation stopped for a requested cancel.
+
+    The epoch stays: a redelivery of the message that ended the run then
+    recognises it (see the worker) and settles what the run left behind.
+    """
     head = (started,) if started is not None else ()
     return Checkpoint(
         status=RunStatus.CANCELED,
-        new_epoch=True,
         error=ErrorInfo(CANCELED_ERROR, short(outcome.detail)),
         entries=outcome.entries,
         events=(*head, TimelineEvent(now, EventKind.CANCELED, short(outcome.detail))),

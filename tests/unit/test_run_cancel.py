@@ -9,7 +9,7 @@ import pytest
 
 from durable_lambda import Queue, TaskContext, step, task, wait
 from durable_lambda.engine.outcome import Action
-from durable_lambda.engine.records import EventKind
+from durable_lambda.engine.records import ANY_EPOCH, EventKind, LeaseOutcome
 from durable_lambda.engine.slots import SlotKey
 from durable_lambda.engine.state import RunStatus
 from durable_lambda.engine.tokens import TokenStatus
@@ -226,6 +226,72 @@ def test_a_run_whose_holder_dies_after_a_cancel_request_is_canceled_by_its_recov
     assert (run.status, run.output, run.cancel_requested) == (RunStatus.CANCELED, None, False)
     state = runner.flow.state(KEY)
     assert (state.count, state.waiting) == (0, 0)
+
+
+def _parent_of_parked_kids(registry, runner) -> tuple[str, list[str]]:
+    """A parent waiting on three kids parked behind a unit held elsewhere."""
+
+    @task(id="kid", registry=registry, queue=Queue("single", concurrency_limit=1))
+    async def kid(payload: int, ctx: TaskContext) -> int:
+        return payload
+
+    @task(id="parent", registry=registry)
+    async def parent(payload: None, ctx: TaskContext) -> list[str]:
+        results = await kid.batch_trigger_and_wait([1, 2, 3])
+        return [r.status.value for r in results]
+
+    runner.flow.acquire(KEY, "someone-else", FAR, 1)
+    parent_id = runner.trigger(parent, None).run_id
+    runner.drain()
+    return parent_id, [child["run_id"] for child in runner.tree(parent_id)["children"]]
+
+
+class _SettleDies:
+    """Makes the first settle of a canceled run die, as a process killed right there."""
+
+    def __init__(self, cancels: Any) -> None:
+        self.real = cancels.settle
+        self.died = 0
+
+    def __call__(self, run: Any, **options: Any) -> None:
+        if not self.died:
+            self.died += 1
+            raise ConnectionError("killed between the CANCELED write and the settle")
+        self.real(run, **options)
+
+
+def test_a_worker_killed_before_settling_a_cancel_settles_it_on_redelivery(registry, runner):
+    parent_id, kids = _parent_of_parked_kids(registry, runner)
+    # The parent is flagged while an invocation holds it: that invocation ends it.
+    parent = runner.client.get_run(parent_id)
+    now = runner.clock.now()
+    taken = runner.store.take_lease(parent_id, ANY_EPOCH, "w", now + dt.timedelta(seconds=60), now)
+    assert taken.outcome is LeaseOutcome.TAKEN
+    runner.client.cancel_run(parent_id)
+    runner.worker.cancels.settle = _SettleDies(runner.worker.cancels)  # type: ignore[method-assign]
+    runner.clock.advance(120)  # that holder died; its recovery message ends the run
+
+    with pytest.raises(ConnectionError):
+        runner.invoke_once(parent_id, parent.epoch)
+    assert _status(runner, parent_id) is RunStatus.CANCELED
+    report = runner.invoke_once(parent_id, parent.epoch)  # SQS delivers the message again
+
+    assert report.action is Action.STALE
+    assert {_status(runner, k) for k in kids} == {RunStatus.CANCELED}
+
+
+def test_a_cancel_whose_settle_died_is_settled_when_the_cancel_is_retried(registry, runner):
+    parent_id, kids = _parent_of_parked_kids(registry, runner)
+    cancels = runner.client.cancels
+    cancels.settle = _SettleDies(cancels)  # type: ignore[method-assign]
+    with pytest.raises(ConnectionError):
+        cancels.cancel(parent_id)
+    assert _status(runner, parent_id) is RunStatus.CANCELED
+
+    with pytest.raises(RunFinishedError, match="already finished CANCELED"):
+        cancels.cancel(parent_id)  # the caller retries: nothing changes but the settle
+
+    assert {_status(runner, k) for k in kids} == {RunStatus.CANCELED}
 
 
 def test_canceling_a_finished_run_is_refused_and_changes_nothing(registry, runner):
