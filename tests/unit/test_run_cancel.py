@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from durable_lambda import Queue, TaskContext, step, task, wait
+from durable_lambda import Queue, TaskContext, plugins, step, task, wait
 from durable_lambda.engine.outcome import Action
 from durable_lambda.engine.records import ANY_EPOCH, EventKind, LeaseOutcome
 from durable_lambda.engine.slots import SlotKey
@@ -110,6 +110,34 @@ def test_a_running_run_stops_at_its_next_step_boundary(registry, runner):
     assert not run.cancel_requested
     # The step that ran is journaled with the CANCELED checkpoint.
     assert [e.name for e in runner.journal(run_id)] == ["first"]
+
+
+def test_plugins_hear_an_invocation_that_ended_its_run_canceled(registry, runner):
+    class Ends:
+        def __init__(self) -> None:
+            self.statuses: list[str] = []
+
+        def on_invocation_end(self, _info: Any, outcome: Any) -> None:
+            self.statuses.append(outcome.status.value)
+
+    @step
+    def first(run_id: str) -> str:
+        runner.client.cancel_run(run_id)
+        return "one"
+
+    @task(id="heard", registry=registry)
+    async def heard(payload: None, ctx: TaskContext) -> str:
+        await first(ctx.run_id)
+        return "unreachable"
+
+    ends = plugins.register(Ends())
+    try:
+        runner.trigger(heard, None)
+        runner.drain()
+    finally:
+        plugins.unregister(ends)
+
+    assert ends.statuses == ["canceled"]
 
 
 def test_a_cancel_landing_while_the_final_checkpoint_is_in_flight_wins(registry, runner):
