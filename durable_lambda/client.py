@@ -10,7 +10,7 @@ from typing import Any
 from durable_lambda import serde
 from durable_lambda.admission import Admission
 from durable_lambda.catalog import CatalogStore, CatalogTask
-from durable_lambda.client_control import QueueControl, TokenControl
+from durable_lambda.client_control import QueueControl, RunControl, TokenControl
 from durable_lambda.engine.metadata import encode_values
 from durable_lambda.engine.records import (
     EventKind,
@@ -115,7 +115,7 @@ def _share_first_runs(
             outcomes[i] = BatchOutcome(handle, done.run)
 
 
-class Client(TokenControl, QueueControl):
+class Client(RunControl, TokenControl, QueueControl):
     """Triggers runs and reads their state."""
 
     def __init__(

@@ -1,4 +1,4 @@
-"""What a client controls besides runs: wait tokens and queues (mixed into ``Client``)."""
+"""What a client controls besides triggers: cancels, tokens and queues (mixed into ``Client``)."""
 
 from __future__ import annotations
 
@@ -6,17 +6,56 @@ from typing import Any
 
 from durable_lambda import serde
 from durable_lambda.admission import Admission
+from durable_lambda.cancels import DEFAULT_REASON, Cancels
 from durable_lambda.engine.journal import ErrorInfo
-from durable_lambda.engine.records import ANY_EPOCH, ResumeMessage
+from durable_lambda.engine.records import ANY_EPOCH, ResumeMessage, RunRecord
 from durable_lambda.engine.slots import QueueState, SlotKey
 from durable_lambda.engine.tokens import Resolution, TokenInfo, TokenStatus
 from durable_lambda.errors import ConfigurationError, TokenNotFoundError
 from durable_lambda.plugins import emit
-from durable_lambda.ports import Clock, ResumeQueue, SlotStore, TokenStore
+from durable_lambda.ports import Clock, ResumeQueue, RunStore, SlotStore, TokenStore
 
 #: Bounds on what ``fail_token`` records: an error names a problem, it carries no payload.
 MAX_ERROR_TYPE_LENGTH = 256
 MAX_ERROR_MESSAGE_LENGTH = 32 * 1024
+
+
+class RunControl:
+    """Cancel runs: the run, its unit, its pending tokens and its children."""
+
+    store: RunStore
+    queue: ResumeQueue
+    clock: Clock
+    admission: Admission | None
+    tokens: TokenStore | None
+
+    @property
+    def cancels(self) -> Cancels:
+        """The canceller on this client's ports."""
+        return Cancels(
+            store=self.store,
+            queue=self.queue,
+            clock=self.clock,
+            admission=self.admission,
+            tokens=self.tokens,
+        )
+
+    def cancel_run(self, run_id: str, reason: str = DEFAULT_REASON) -> RunRecord:
+        """Cancel a run: at once when nobody executes it, else at its next step boundary.
+
+        Its concurrency unit is given back and handed on, its pending wait
+        tokens resolve CANCELED, its children are canceled, and a parent
+        waiting on it receives a canceled ``RunResult``.
+
+        Returns:
+            The run as it now stands: CANCELED, or RUNNING with ``cancel_requested``
+            (its invocation ends it CANCELED at its next step boundary).
+
+        Raises:
+            RunNotFoundError: No such run.
+            RunFinishedError: It has already finished; nothing changed.
+        """
+        return self.cancels.cancel(run_id, reason)
 
 
 class TokenControl:

@@ -290,6 +290,28 @@ class LeaseLostError(RetryableError):
     """Another invocation owns the run now; this one must stop writing."""
 
 
+class CancelRequestedError(RetryableError):
+    """A cancel was requested while this invocation held the run: it must stop now.
+
+    Fenced writes (step records, checkpoints other than CANCELED) are refused
+    once a cancel is requested; the invocation then writes the run CANCELED.
+    """
+
+
+class RunFinishedError(TerminalError):
+    """The run has already finished: canceling it changes nothing.
+
+    Attributes:
+        run_id: The run.
+        status: The status it finished in.
+    """
+
+    def __init__(self, run_id: str, status: str) -> None:
+        self.run_id = run_id
+        self.status = status
+        super().__init__(f"run {run_id} already finished {status}: there is nothing to cancel")
+
+
 class SlotAvailableError(RetryableError):
     """Parking failed because the counter has room again: acquire instead."""
 
@@ -346,7 +368,7 @@ class TokenAlreadyResolvedError(TerminalError):
 
     Attributes:
         token_id: The token.
-        state: How it was resolved: ``COMPLETED``, ``FAILED`` or ``TIMED_OUT``.
+        state: How it was resolved: ``COMPLETED``, ``FAILED``, ``TIMED_OUT`` or ``CANCELED``.
     """
 
     def __init__(self, token_id: str, state: str) -> None:

@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 
 from durable_lambda.engine.journal import ErrorInfo
 from durable_lambda.engine.observer import AttemptStatus
-from durable_lambda.engine.outcome import Completed, Failed, Outcome, RetryRun
+from durable_lambda.engine.outcome import Canceled, Completed, Failed, Outcome, RetryRun
 
 __all__ = [
     "EventInfo",
@@ -81,7 +81,8 @@ class EventOutcome:
     """How an attempt, a step or an invocation ended.
 
     Attributes:
-        status: ``succeeded``, ``failed``, ``retrying`` or ``suspended``.
+        status: ``succeeded``, ``failed``, ``retrying``, ``suspended`` or (an
+            invocation that ended its run CANCELED) ``canceled``.
         error: The error when ``failed`` or ``retrying``.
     """
 
@@ -137,6 +138,8 @@ def outcome_of(outcome: Outcome) -> EventOutcome:
         return EventOutcome(AttemptStatus.FAILED, outcome.error)
     if isinstance(outcome, RetryRun):
         return EventOutcome(AttemptStatus.RETRYING, outcome.error)
+    if isinstance(outcome, Canceled):
+        return EventOutcome(AttemptStatus.CANCELED)
     # Suspended, and Abandoned: another invocation carries the run on.
     return EventOutcome(AttemptStatus.SUSPENDED)
 

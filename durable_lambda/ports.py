@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from durable_lambda.engine.journal import ErrorInfo, JournalEntry
 from durable_lambda.engine.records import (
+    CancelResult,
     Checkpoint,
     Fence,
     LeaseResult,
@@ -185,6 +186,21 @@ class RunStore(Protocol):
 
         Only while the run is still at ``epoch``, not finished, and not RUNNING
         under a lease live at ``event.at``; ``None`` otherwise.
+        """
+        ...
+
+    def cancel_run(self, run_id: str, at: dt.datetime, detail: str) -> CancelResult:
+        """Cancel a run from outside, in one conditional write (``transitions.cancel_action``).
+
+        A run nobody executes (queued, delayed, parked, suspended, or RUNNING
+        under a dead lease) ends CANCELED at once, its epoch moved so no message
+        takes it again. A run a live invocation holds is flagged instead: from
+        then on its fenced writes raise ``CancelRequestedError``, except the
+        checkpoint that ends it CANCELED. Either way with its timeline event.
+
+        Raises:
+            RunNotFoundError: No such run.
+            RunFinishedError: It has already finished; nothing changed.
         """
         ...
 

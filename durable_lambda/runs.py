@@ -1,4 +1,4 @@
-"""Read runs from Python, straight from the table: ``retrieve``, ``list``, ``wait``.
+"""Runs from Python, straight from the table: ``retrieve``, ``list``, ``wait``, ``cancel``.
 
 The same typed models the HTTP API returns (:mod:`durable_lambda.views`),
 without the HTTP hop::
@@ -9,6 +9,7 @@ without the HTTP hop::
     page = runs.list(task="process-order", status="FAILED", limit=20)
     done = runs.wait(run_id, timeout=60)  # polls until the run ends
     again = runs.replay(run_id, from_step="charge")  # a new run; steps before are copied
+    runs.cancel(run_id)  # CANCELED now, or at its next step boundary while it runs
 
 The module functions use the process's default client (the environment's
 settings); :class:`Runs` takes an explicit store for tests and other wiring.
@@ -22,24 +23,26 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from durable_lambda.cancels import DEFAULT_REASON
 from durable_lambda.engine.records import RunQuery
 from durable_lambda.engine.state import RunStatus
 from durable_lambda.errors import ConfigurationError, RunNotFoundError, RunWaitTimeoutError
 from durable_lambda.views import RunDetail, RunSummary, run_detail, run_summary, token_ids
 
 if TYPE_CHECKING:
+    from durable_lambda.cancels import Cancels
     from durable_lambda.engine.tokens import TokenInfo
     from durable_lambda.ports import RunStore, TokenStore
     from durable_lambda.task import RunHandle
 
-__all__ = ["MAX_PAGE", "Runs", "list", "replay", "retrieve", "wait"]
+__all__ = ["MAX_PAGE", "Runs", "cancel", "list", "replay", "retrieve", "wait"]
 
 #: The most runs one listing returns.
 MAX_PAGE = 100
 
 
 class Runs:
-    """Reads runs from a run store.
+    """Reads runs from a run store, and cancels them.
 
     Args:
         store: The run store (DynamoDB, or memory in tests).
@@ -47,6 +50,7 @@ class Runs:
         monotonic: The clock ``wait``'s timeout is measured on.
         tokens: The token store: a run's wait tokens then show their state
             in its timeline (one read per token the run created).
+        cancels: What ``cancel`` goes through (``Client.cancels``); ``None``: reads only.
     """
 
     def __init__(
@@ -56,12 +60,30 @@ class Runs:
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
         tokens: TokenStore | None = None,
+        cancels: Cancels | None = None,
     ) -> None:
         """Read from ``store``."""
         self.store = store
         self.tokens = tokens
         self._sleep = sleep
         self._monotonic = monotonic
+        self._cancels = cancels
+
+    def cancel(self, run_id: str, *, reason: str = DEFAULT_REASON) -> RunDetail:
+        """Cancel the run; it as it now stands (see ``Client.cancel_run``).
+
+        A waiting, parked, delayed or queued run is CANCELED at once; a running
+        one reads RUNNING with ``cancel_requested`` until its next step boundary.
+
+        Raises:
+            RunNotFoundError: No such run.
+            RunFinishedError: It has already finished; nothing changed.
+            ConfigurationError: These runs were built without ``cancels``.
+        """
+        if self._cancels is None:
+            raise ConfigurationError("these runs were built without cancels= (read only)")
+        self._cancels.cancel(run_id, reason)
+        return self.retrieve(run_id)
 
     def retrieve(self, run_id: str, *, include_values: bool = False) -> RunDetail:
         """The run with its payload, output, error, metadata, children and timeline.
@@ -149,7 +171,7 @@ def _default() -> Runs:
     from durable_lambda.services import default_client  # noqa: PLC0415 - boto3 on first use
 
     client = default_client()
-    return Runs(client.store, tokens=client.tokens)
+    return Runs(client.store, tokens=client.tokens, cancels=client.cancels)
 
 
 def retrieve(run_id: str, *, include_values: bool = False) -> RunDetail:
@@ -193,3 +215,8 @@ def replay(run_id: str, payload: Any = None, from_step: str | None = None) -> Ru
     from durable_lambda.services import default_client  # noqa: PLC0415 - boto3 on first use
 
     return default_client().replay(run_id, payload, from_step)
+
+
+def cancel(run_id: str, *, reason: str = DEFAULT_REASON) -> RunDetail:
+    """:meth:`Runs.cancel` on the default client's table."""
+    return _default().cancel(run_id, reason=reason)

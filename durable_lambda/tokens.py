@@ -8,7 +8,7 @@ A task creates a token with ``wait.create_token`` and waits with
     tokens.complete(token_id, {"approved": True})  # the waiting run wakes at once
     tokens.fail(token_id, "Rejected", "the reviewer said no")
     tokens.heartbeat(token_id)  # moves its heartbeat deadline
-    tokens.retrieve(token_id).status  # PENDING, COMPLETED, FAILED, TIMED_OUT
+    tokens.retrieve(token_id).status  # PENDING, COMPLETED, FAILED, TIMED_OUT, CANCELED
 
 Each function uses ``client`` when given, else the process's default client on
 AWS for the environment's settings (the one ``Task.trigger`` uses).

@@ -133,6 +133,8 @@ class RunSummary(BaseModel):
     root_run_id: str | None = None
     #: The run this one replays, if it is a replay.
     replay_of: str | None = None
+    #: A cancel waits for the invocation running it (it ends CANCELED at its next step).
+    cancel_requested: bool = False
 
 
 class RunDetail(RunSummary):
@@ -196,6 +198,7 @@ def run_summary(run: RunRecord) -> RunSummary:
         parent_run_id=run.parent_run_id,
         root_run_id=run.root_run_id,
         replay_of=run.replay_of,
+        cancel_requested=run.cancel_requested,
     )
 
 

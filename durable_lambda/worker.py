@@ -8,22 +8,27 @@ checkpoint and send the next resume message (or index a timer).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
 from durable_lambda.admission import Admission, Admitted, Deferred, unit_of
+from durable_lambda.cancels import Cancels
 from durable_lambda.children import ChildLauncher
 from durable_lambda.client import Client
 from durable_lambda.context import TaskContext
 from durable_lambda.effects import RunEffects, RunMetadata, bind, unbind
-from durable_lambda.engine.checkpoints import checkpoint_for, failed_checkpoint
+from durable_lambda.engine.checkpoints import (
+    canceled_checkpoint,
+    checkpoint_for,
+    failed_checkpoint,
+)
 from durable_lambda.engine.execution import Environment, Execution
 from durable_lambda.engine.journal import ErrorInfo, Journal, JournalEntry
 from durable_lambda.engine.lease import lease_expiry, safety_margin
 from durable_lambda.engine.outcome import (
     Abandoned,
     Action,
+    Canceled,
     Expired,
     Failed,
     Outcome,
@@ -46,6 +51,7 @@ from durable_lambda.engine.retry import RandomSource
 from durable_lambda.engine.slots import SlotKey
 from durable_lambda.engine.state import RunStatus
 from durable_lambda.errors import (
+    CancelRequestedError,
     DurableLambdaError,
     HopLimitExceeded,
     RunNotFoundError,
@@ -53,44 +59,17 @@ from durable_lambda.errors import (
     UnknownTaskError,
 )
 from durable_lambda.ids import new_owner
+from durable_lambda.invocation import Invocation, Report, entry_bytes, seconds_after
 from durable_lambda.messages import send_resume
 from durable_lambda.plugins import EventInfo, PluginObserver, emit, outcome_of
 from durable_lambda.ports import Clock, ResumeQueue, RunStore, TokenStore
 from durable_lambda.settings import Settings
 from durable_lambda.task import Task, TaskRegistry
 
+__all__ = ["NUDGE_RETRY_SECONDS", "Invocation", "Report", "Worker"]
+
 #: Seconds before a child's nudge that found its parent still running is tried again.
 NUDGE_RETRY_SECONDS = 1
-
-
-@dataclass(frozen=True, slots=True)
-class Invocation:
-    """The Lambda invocation as the worker needs it.
-
-    Attributes:
-        request_id: Lambda's request id.
-        remaining: Seconds left before Lambda kills the invocation.
-        timeout: The function's configured timeout in seconds.
-    """
-
-    request_id: str
-    remaining: Callable[[], float]
-    timeout: float
-
-
-@dataclass(frozen=True, slots=True)
-class Report:
-    """What one message did, for logs, metrics and tests."""
-
-    run_id: str
-    action: Action
-    status: RunStatus | None = None
-    steps_executed: int = 0
-    steps_replayed: int = 0
-    detail: str = ""
-    task_id: str | None = None
-    hops: int = 0
-    error_type: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +113,9 @@ class Worker:
         self.admission = admission
         self.client = client
         self.tokens = tokens
+        self.cancels = Cancels(
+            store=store, queue=queue, clock=clock, admission=admission, tokens=tokens
+        )
 
     def handle(self, message: ResumeMessage, invocation: Invocation) -> Report:
         """Process one resume message: gate, take, admit, execute, commit.
@@ -148,6 +130,9 @@ class Worker:
             return taken
         run, fence, now = taken.run, taken.fence, taken.now
         started = TimelineEvent(now, EventKind.INVOCATION_STARTED, f"invocation {run.invocations}")
+        if run.cancel_requested:
+            # Its last holder died before it could end the run: end it now.
+            return self._cancel(run, fence, started, "a cancel was requested")
         task = self._task_of(run, fence)
         if run.started_at is None and run.expires_at is not None and now >= run.expires_at:
             # Parked (its ttl timer fired) or granted a unit too late: either way
@@ -156,11 +141,14 @@ class Worker:
             return self._commit(
                 run, fence, expired, started, held=_Held(unit_of(run)), action=Action.EXPIRED
             )
-        admitted = (
-            self.admission.enter(run, self.registry.queue(run.queue, task), fence, taken.expiry)
-            if self.admission is not None
-            else Admitted(slot=None, first_start=run.started_at is None, at=now)
-        )
+        try:
+            admitted = (
+                self.admission.enter(run, self.registry.queue(run.queue, task), fence, taken.expiry)
+                if self.admission is not None
+                else Admitted(slot=None, first_start=run.started_at is None, at=now)
+            )
+        except CancelRequestedError as exc:  # refused its park or delay: the unit it may hold
+            return self._cancel(run, fence, started, str(exc))
         if isinstance(admitted, Deferred):
             return Report(run.run_id, admitted.action, detail=admitted.detail)
         info = EventInfo(
@@ -169,11 +157,11 @@ class Worker:
             run.attempt,
             run.started_at is None,
             queue=run.queue,
-            resume_lag=_seconds_after(run.wake_at, now),
+            resume_lag=seconds_after(run.wake_at, now),
             # From when it could start (triggered, or its delay over) to its first
             # start: parked for a unit, held back by a rate limit, queued in SQS.
             slot_wait=(
-                _seconds_after(run.wake_at or run.created_at, admitted.at)
+                seconds_after(run.wake_at or run.created_at, admitted.at)
                 if admitted.first_start
                 else None
             ),
@@ -182,6 +170,13 @@ class Worker:
         held = _Held(admitted.slot, admitted.at if admitted.first_start else None, metadata)
         report = self._commit(run, fence, outcome, started, held=held, action=Action.EXECUTED)
         return replace(report, steps_executed=executed, steps_replayed=replayed)
+
+    def _cancel(self, run: RunRecord, fence: Fence, started: TimelineEvent, detail: str) -> Report:
+        """End a run whose cancel was requested, giving back the unit it may hold."""
+        outcome = Canceled(detail)
+        return self._commit(
+            run, fence, outcome, started, held=_Held(unit_of(run)), action=Action.CANCELED
+        )
 
     def _task_of(self, run: RunRecord, fence: Fence) -> Task[Any, Any]:
         try:
@@ -222,8 +217,11 @@ class Worker:
         if taken.outcome is LeaseOutcome.STALE:
             if run.status.is_terminal and message.epoch == run.epoch:
                 # The message of the invocation that ended the run, delivered
-                # again: that invocation may have died before its nudge.
+                # again: that invocation may have died before its nudge (or,
+                # for a cancel, before settling its tokens and children).
                 self._nudge_parent(run)
+                if run.status is RunStatus.CANCELED:
+                    self.cancels.settle(run)
             return Report(
                 run.run_id, Action.STALE, run.status, detail=f"epoch {message.epoch} vs {run.epoch}"
             )
@@ -361,7 +359,7 @@ class Worker:
             self.store.record_entry(info.run_id, fence, entry)
         else:
             self.store.record_entry(info.run_id, fence, entry, document)
-        emit("on_checkpoint", info, _entry_bytes(entry))
+        emit("on_checkpoint", info, entry_bytes(entry))
 
     def _commit(
         self,
@@ -384,7 +382,9 @@ class Worker:
         if held.metadata is not None:
             checkpoint = replace(checkpoint, metadata=held.metadata)
         try:
-            stored = self._write(run, fence, checkpoint, held.slot, keeps=not _releases(outcome))
+            stored = self._write_or_cancel(
+                run, fence, checkpoint, held, keeps=not _releases(outcome)
+            )
         except TerminalError as exc:
             # e.g. an output above the maximum size: fail the run with that reason.
             if checkpoint.status is RunStatus.FAILED:
@@ -401,6 +401,8 @@ class Worker:
         if stored.status.is_terminal:
             self._nudge_parent(run)
             emit("on_run_end", info, stored.status.value, stored.invocations)
+        if stored.status is RunStatus.CANCELED:
+            self.cancels.settle(stored)
         return Report(
             run.run_id,
             action,
@@ -410,6 +412,24 @@ class Worker:
             hops=stored.invocations,
             error_type=stored.error.type if stored.error is not None else None,
         )
+
+    def _write_or_cancel(
+        self, run: RunRecord, fence: Fence, checkpoint: Checkpoint, held: _Held, *, keeps: bool
+    ) -> RunRecord:
+        """Write ``checkpoint``; refused for a cancel requested meanwhile, end the run CANCELED.
+
+        The store refuses every write of the invocation but the CANCELED one
+        once a cancel is requested, so a run whose cancel was accepted can
+        never end COMPLETED; the entries it would have written ride along.
+        """
+        try:
+            return self._write(run, fence, checkpoint, held.slot, keeps=keeps)
+        except CancelRequestedError as exc:
+            canceled = Canceled(str(exc), entries=checkpoint.entries)
+            stopped = canceled_checkpoint(canceled, self.clock.now())
+            events = (*checkpoint.events[:1], *stopped.events)  # its start event, if any
+            stopped = replace(stopped, events=events, metadata=checkpoint.metadata)
+            return self._write(run, fence, stopped, held.slot, keeps=False)
 
     def _nudge_parent(self, run: RunRecord) -> None:
         """Tell ``run``'s parent, if any, that it ended (counted once however often told).
@@ -466,16 +486,3 @@ def _releases(outcome: Outcome) -> bool:
     if isinstance(outcome, Abandoned):
         return False
     return not (isinstance(outcome, Suspended) and outcome.reason is SuspendReason.DEADLINE)
-
-
-def _seconds_after(moment: dt.datetime | None, now: dt.datetime) -> float | None:
-    """Seconds from ``moment`` to ``now`` (0 when ``now`` is earlier; ``None`` without one)."""
-    return None if moment is None else max(0.0, (now - moment).total_seconds())
-
-
-def _entry_bytes(entry: JournalEntry) -> int:
-    """The bytes of what a journal entry holds: its result, or its error's type and message."""
-    size = len(entry.result.encode()) if entry.result is not None else 0
-    if entry.error is not None:
-        size += len(entry.error.type.encode()) + len(entry.error.message.encode())
-    return size

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from durable_lambda.engine.journal import ErrorInfo, JournalEntry
 from durable_lambda.engine.records import (
+    CancelResult,
     Checkpoint,
     Fence,
     LeaseResult,
@@ -151,6 +152,10 @@ class ReadOnlyRunStore:
     ) -> RunRecord | None:
         """Refused."""
         raise self._refuse("fail_run")
+
+    def cancel_run(self, run_id: str, at: dt.datetime, detail: str) -> CancelResult:
+        """Refused."""
+        raise self._refuse("cancel_run")
 
     def note_delivery_error(self, run_id: str, reason: str) -> None:
         """Refused."""

@@ -8,6 +8,7 @@ Routes (every error is ``{"error": {"type", "message", "details"}}``):
 - ``GET /runs``: runs newest first, filtered, with an opaque signed cursor
 - ``GET /runs/{run_id}``: a run with its timeline (``?include=values`` for large values)
 - ``POST /runs/{run_id}/replay``: a new run of its task, from the start or ``from_step`` (202)
+- ``POST /runs/{run_id}/cancel``: cancel a run (409 once it has finished)
 - ``GET /queues``, ``POST /queues/{name}/pause|resume|limit``: queue control
 - ``POST /tokens/{token_id}/complete|fail|heartbeat``, ``GET /tokens/{token_id}``,
   ``POST /callbacks/{token_id}``: wait tokens (:mod:`durable_lambda.api.tokens`)
@@ -57,7 +58,10 @@ API_VERSION = "1"
 _ERRORS: dict[int, str] = {
     400: "Malformed JSON or a bad cursor",
     404: "Unknown task, run, queue or token",
-    409: "The idempotency key started a run with another payload, or the token is resolved",
+    409: (
+        "The idempotency key started a run with another payload, the token is resolved, "
+        "or the run has finished"
+    ),
     413: "Payload above the limit (names size and limit)",
     422: "Validation failed (names the field), or an unknown replay step (names it)",
 }
@@ -217,6 +221,15 @@ def _run_routes(app: APIGatewayRestResolver, service: ApiService) -> None:
         include: Annotated[Literal["values"] | None, Query()] = None,
     ) -> Response[str]:
         return _json(200, service.get_run(run_id, include_values=include == "values"))
+
+    @app.post(
+        "/runs/<run_id>/cancel",
+        summary="Cancel a run: at once while it waits, at its next step boundary while it runs",
+        responses=_responses(200, RunDetail, 404, 409),
+        operation_id="cancel_run",
+    )
+    def cancel_run(run_id: Annotated[str, Path(max_length=128)]) -> Response[str]:
+        return _json(200, service.cancel_run(run_id))
 
 
 def _replay_route(app: APIGatewayRestResolver, service: ApiService) -> None:

@@ -39,6 +39,7 @@ from durable_lambda.errors import (
     DurableLambdaError,
     PayloadTooLarge,
     PayloadValidationError,
+    RunFinishedError,
     RunNotFoundError,
     UnknownStepError,
     UnknownTaskError,
@@ -105,7 +106,7 @@ class ApiService:
         """Wire to ``client``; an empty cursor key gets a random one for this process."""
         self.client = client
         self.settings = settings
-        self.runs = Runs(client.store, tokens=client.tokens)
+        self.runs = Runs(client.store, tokens=client.tokens, cancels=client.cancels)
         key = settings.api_cursor_key
         self.cursor_key = key.encode() if key else os.urandom(32)
 
@@ -263,6 +264,19 @@ class ApiService:
         except (PayloadValidationError, PayloadTooLarge, RunNotFoundError) as exc:
             raise api_error(exc) from None
         return ReplayResponse(run_id=handle.run_id, task_id=handle.task_id, replay_of=run_id)
+
+    def cancel_run(self, run_id: str) -> RunDetail:
+        """``POST /runs/{run_id}/cancel``: the run as the cancel leaves it.
+
+        Raises:
+            ApiError: 404 unknown run, 409 a finished run (nothing changed).
+        """
+        try:
+            return self.runs.cancel(run_id)
+        except RunNotFoundError as exc:
+            raise api_error(exc) from None
+        except RunFinishedError as exc:
+            raise ApiError(409, "run_finished", str(exc), {"status": exc.status}) from None
 
     # -- queues ------------------------------------------------------------------------
 

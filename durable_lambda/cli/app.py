@@ -38,7 +38,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-runs_app = typer.Typer(help="List runs, show a run's timeline, replay a run.", no_args_is_help=True)
+runs_app = typer.Typer(
+    help="List runs, show a run's timeline, cancel or replay a run.", no_args_is_help=True
+)
 queues_app = typer.Typer(help="See and steer queues: pause, resume, limits.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
 app.add_typer(queues_app, name="queues")
@@ -306,47 +308,6 @@ def runs_show(
         "events": [render.jsonable(e) for e in events],
     }
     emit(data, as_json=json_, human=lambda c: c.print(render.timeline_tree(run, journal, events)))
-
-
-@runs_app.command("replay")
-@command
-def runs_replay(
-    run_id: Annotated[str, typer.Argument(help="The run to replay.")],
-    *,
-    from_step: Annotated[
-        str | None,
-        typer.Option(
-            "--from-step",
-            help="Copy the journal before this step (name or key, e.g. charge#1): "
-            "those steps are not executed again and keep their recorded results.",
-        ),
-    ] = None,
-    payload: Annotated[
-        str | None,
-        typer.Option("--payload", "-p", help="A new payload: JSON text, or @file (default: same)."),
-    ] = None,
-    tasks_module: Tasks = None,
-    json_: Json = False,
-    debug: Debug = False,
-    endpoint_url: Endpoint = None,
-    region: Region = None,
-    table: Table = None,
-    bucket: Bucket = None,
-    queue_url: QueueUrl = None,
-) -> None:
-    """Replay RUN_ID: a new run of its task, linked to it, from the start or --from-step."""
-    target = Target(endpoint_url, region, table, bucket, queue_url, _tasks(tasks_module))
-    data = read_payload(payload) if payload is not None else None
-    registry = target.load_tasks()
-    target.require_queue()
-    handle = target.services(registry).client.replay(run_id, data, from_step)
-    out = {"run_id": handle.run_id, "task_id": handle.task_id, "replay_of": run_id}
-    since = f" from step {from_step!r}" if from_step else ""
-    emit(
-        out,
-        as_json=json_,
-        human=lambda c: c.print(f"replaying {run_id}{since} as {handle.run_id} ({handle.task_id})"),
-    )
 
 
 # -- queues -----------------------------------------------------------------------------

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 
+from durable_lambda.engine.journal import ErrorInfo
 from durable_lambda.engine.outcome import (
     Abandoned,
+    Canceled,
     Completed,
     Expired,
     Failed,
@@ -19,7 +21,13 @@ from durable_lambda.engine.outcome import (
     Suspended,
     SuspendReason,
 )
-from durable_lambda.engine.records import Checkpoint, EventKind, RunRecord, TimelineEvent
+from durable_lambda.engine.records import (
+    CANCELED_ERROR,
+    Checkpoint,
+    EventKind,
+    RunRecord,
+    TimelineEvent,
+)
 from durable_lambda.engine.resume import plan
 from durable_lambda.engine.state import RunStatus
 
@@ -59,11 +67,8 @@ def checkpoint_for(
         )
     if isinstance(outcome, Failed):
         return failed_checkpoint(outcome, now, started=started)
-    if isinstance(outcome, Expired):
-        return Checkpoint(
-            status=RunStatus.EXPIRED,
-            events=(*head, TimelineEvent(now, EventKind.EXPIRED, short(outcome.detail))),
-        )
+    if isinstance(outcome, Canceled | Expired):
+        return _stopped(outcome, now, started=started)
     if isinstance(outcome, RetryRun):
         wake = now + dt.timedelta(seconds=outcome.delay)
         event = TimelineEvent(
@@ -94,6 +99,36 @@ def failed_checkpoint(
         error=outcome.error,
         entries=outcome.entries,
         events=(*head, TimelineEvent(now, EventKind.FAILED, short(outcome.reason))),
+    )
+
+
+def _stopped(
+    outcome: Canceled | Expired, now: dt.datetime, *, started: TimelineEvent | None
+) -> Checkpoint:
+    """A run that ends without finishing its body: canceled, or expired before it started."""
+    if isinstance(outcome, Canceled):
+        return canceled_checkpoint(outcome, now, started=started)
+    head = (started,) if started is not None else ()
+    return Checkpoint(
+        status=RunStatus.EXPIRED,
+        events=(*head, TimelineEvent(now, EventKind.EXPIRED, short(outcome.detail))),
+    )
+
+
+def canceled_checkpoint(
+    outcome: Canceled, now: dt.datetime, *, started: TimelineEvent | None = None
+) -> Checkpoint:
+    """The checkpoint of a run whose invocation stopped for a requested cancel.
+
+    The epoch stays: a redelivery of the message that ended the run then
+    recognises it (see the worker) and settles what the run left behind.
+    """
+    head = (started,) if started is not None else ()
+    return Checkpoint(
+        status=RunStatus.CANCELED,
+        error=ErrorInfo(CANCELED_ERROR, short(outcome.detail)),
+        entries=outcome.entries,
+        events=(*head, TimelineEvent(now, EventKind.CANCELED, short(outcome.detail))),
     )
 
 

@@ -38,43 +38,35 @@ from durable_lambda.engine.calls import (
     step_context,
 )
 from durable_lambda.engine.environment import Environment
+from durable_lambda.engine.invocation_end import InvocationEnd
 from durable_lambda.engine.journal import EntryKind, EntryStatus, ErrorInfo, Journal, JournalEntry
 from durable_lambda.engine.lease import must_suspend
 from durable_lambda.engine.observer import AttemptStatus
 from durable_lambda.engine.outcome import (
-    Abandoned,
-    Completed,
-    Failed,
     Outcome,
-    RetryRun,
-    Suspended,
     SuspendReason,
 )
 from durable_lambda.engine.retry import RetryPolicy
 from durable_lambda.engine.scopes import ScopeNumbering, current_scope, within
 from durable_lambda.engine.signals import (
     AbandonSignal,
+    CancelSignal,
     StoreFailedSignal,
     SuspendSignal,
-    caught_signal,
-    only_signals,
     quiet_signals,
     retrieve,
-    swallowed_message,
 )
-from durable_lambda.engine.suspension import SuspendRequest, suspended
+from durable_lambda.engine.suspension import SuspendRequest
 from durable_lambda.engine.transaction import TableWrite, unwrap
 from durable_lambda.errors import (
     AbortRun,
+    CancelRequestedError,
     LeaseLostError,
-    NonDeterminismError,
     PayloadTooLarge,
     SerializationError,
     StepFailedError,
     StepInterruptedError,
-    Suspend,
     SuspendSwallowedError,
-    TerminalError,
     TransactionConditionFailed,
 )
 
@@ -97,7 +89,7 @@ def current_execution() -> Execution | None:
 
 
 @dataclass(slots=True)
-class Execution:
+class Execution(InvocationEnd):
     """Drives one invocation of one run.
 
     Attributes:
@@ -117,6 +109,7 @@ class Execution:
     steps_replayed: int = 0
     abandoned: str | None = None
     store_error: Exception | None = None
+    canceled: str | None = None
     _pending: list[JournalEntry] = field(default_factory=list)
     _suspends: list[SuspendRequest] = field(default_factory=list)
     _inflight: int = 0
@@ -127,7 +120,8 @@ class Execution:
     @property
     def stopping(self) -> bool:
         """Whether a stop signal was raised: no new step body may start."""
-        return bool(self._suspends) or self.abandoned is not None or self.store_error is not None
+        stops = (self.abandoned, self.store_error, self.canceled)
+        return bool(self._suspends) or any(stop is not None for stop in stops)
 
     async def call_step(
         self,
@@ -290,13 +284,21 @@ class Execution:
 
     def _persist(self, entry: JournalEntry, writes: tuple[TableWrite, ...] | None = None) -> None:
         """Record ``entry`` (with ``writes``); store failures stop the invocation, not user code."""
-        if self.abandoned is not None or self.store_error is not None:
+        if self.abandoned is not None or self.store_error is not None or self.canceled is not None:
             self._stop_again()
         try:
             if writes:
                 self.env.transact(entry, writes)
             else:
                 self.env.record(entry)
+        except CancelRequestedError as exc:
+            # The step boundary where a requested cancel is seen: no new body
+            # starts. A plain record rides the CANCELED checkpoint instead; a
+            # transactional one did not commit its writes, so it is not recorded.
+            self.canceled = str(exc)
+            if not writes:
+                self.pend(entry)
+            raise CancelSignal from exc
         except LeaseLostError as exc:
             self.abandoned = str(exc)
             raise AbandonSignal from exc
@@ -372,6 +374,8 @@ class Execution:
             raise AbandonSignal
         if self.store_error is not None:
             raise StoreFailedSignal
+        if self.canceled is not None:
+            raise CancelSignal
         raise SuspendSignal
 
     # -- the invocation ------------------------------------------------------------------
@@ -420,71 +424,3 @@ class Execution:
             self._idle = self._idle or asyncio.Event()
             self._idle.clear()
             await self._idle.wait()
-
-    def _outcome_of_return(self, output: Any) -> Outcome:
-        missed = self.journal.unvisited()
-        if missed:
-            first = missed[0]
-            error = NonDeterminismError(first.slot[1], first.key, None, scope=first.scope)
-            return self._failed(error)
-        try:
-            encoded = serde.encode(output)
-        except SerializationError as exc:
-            return self._failed(exc)
-        return Completed(output=encoded, entries=self._entries())
-
-    def _outcome_of_error(self, exc: BaseException, ended: list[BaseException | None]) -> Outcome:
-        stopped = self._outcome_of_stop(exc, ended[0] if ended else exc)
-        if stopped is not None:
-            return stopped
-        if isinstance(exc, BaseExceptionGroup):
-            # A TaskGroup gathers its tasks' errors: genuine errors beside our
-            # signals decide as they would alone.
-            exc = exc.split(Suspend)[1] or exc
-        if isinstance(exc, TerminalError):
-            return self._failed(exc)
-        if isinstance(exc, Exception):
-            # The task body's own error follows the task's retry policy.
-            decision = self.task_retry.decide(self.attempt, exc, self.env.rng)
-            if decision.retry:
-                return RetryRun(error=error_of(exc), delay=decision.delay, reason=decision.reason)
-            return Failed(error=error_of(exc), reason=decision.reason, entries=self._entries())
-        raise exc  # KeyboardInterrupt, SystemExit: not ours to judge
-
-    def _outcome_of_stop(
-        self, exc: BaseException, body_error: BaseException | None
-    ) -> Outcome | None:
-        """The outcome when a stop signal was raised; ``None`` when a genuine error decides.
-
-        Raises:
-            Exception: The store error that stopped the invocation.
-        """
-        if self.abandoned is not None:
-            return Abandoned(reason=self.abandoned)
-        if self.store_error is not None:
-            raise self.store_error
-        if isinstance(exc, SuspendSwallowedError):
-            return self._failed(exc)
-        if isinstance(body_error, Suspend) or only_signals(body_error):
-            # With no request left (a batch withdrew them), it continues at once.
-            return self._suspended()
-        if not self._suspends:
-            return None
-        if caught_signal(body_error):
-            return self._failed(SuspendSwallowedError(self._swallowed_message("raised")))
-        # A genuine error of another scope, raised while this one suspended.
-        return None
-
-    def _swallowed_message(self, what: str) -> str:
-        request = self._suspends[0] if self._suspends else None
-        return swallowed_message(request.detail if request is not None else "", what)
-
-    def _failed(self, exc: BaseException) -> Failed:
-        return Failed(error=error_of(exc), reason=type(exc).__name__, entries=self._entries())
-
-    def _entries(self) -> tuple[JournalEntry, ...]:
-        """Pending entries still true at the end of the run (elapsed waits, not retries)."""
-        return tuple(e for e in self._pending if e.status is not EntryStatus.RETRYING)
-
-    def _suspended(self) -> Suspended:
-        return suspended(self._suspends, tuple(self._pending))

@@ -21,6 +21,7 @@ class AttemptStatus(StrEnum):
     FAILED = "failed"  # for good: no further attempt follows
     RETRYING = "retrying"  # another attempt follows after a backoff
     SUSPENDED = "suspended"  # an invocation stopped; the run continues in a later one
+    CANCELED = "canceled"  # an invocation ended its run CANCELED (a cancel was requested)
 
 
 class StepObserver(Protocol):

@@ -89,7 +89,19 @@ class Abandoned:
     reason: str
 
 
-Outcome = Completed | Failed | Suspended | RetryRun | Expired | Abandoned
+@dataclass(frozen=True, slots=True)
+class Canceled:
+    """A cancel was requested: the run ends CANCELED at this step boundary.
+
+    ``entries`` are the calls this invocation finished whose records the
+    cancel refused: they are written with the CANCELED checkpoint.
+    """
+
+    detail: str
+    entries: tuple[JournalEntry, ...] = ()
+
+
+Outcome = Completed | Failed | Suspended | RetryRun | Expired | Abandoned | Canceled
 
 
 class Action(StrEnum):
@@ -104,4 +116,5 @@ class Action(StrEnum):
     ABANDONED = "abandoned"  # another invocation took the run over mid-way: wrote nothing more
     PARKED = "parked"  # no concurrency unit: parked until a release hands one on
     RATE_LIMITED = "rate_limited"  # over the queue's rate limit: delayed
+    CANCELED = "canceled"  # a cancel was requested: the run ended CANCELED
     KILLED = "killed"  # (LocalRunner) the invocation ran past its deadline

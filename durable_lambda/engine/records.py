@@ -59,6 +59,11 @@ class RunRecord:
             run only once at most this many are left (no wait can end sooner);
             ``None``: any nudge may take it.
         replay_of: The run this one replays (``runs.replay``), if any.
+
+
+        cancel_requested: A cancel arrived while an invocation held the run:
+            its fenced writes are refused from then on, except the checkpoint
+            that ends it CANCELED (at its next step boundary).
     """
 
     run_id: str
@@ -95,6 +100,11 @@ class RunRecord:
     awaited_wake: int | None = None
     replay_of: str | None = None
 
+    cancel_requested: bool = False
+
+
+#: The error type a canceled run records (what a parent's ``RunResult`` shows).
+CANCELED_ERROR = "RunCanceled"
 
 #: The epoch of a child's nudge to its parent: it takes the parent at whatever
 #: epoch the parent is, but only while the parent is suspended on its children.
@@ -123,6 +133,8 @@ class EventKind(StrEnum):
     PARKED = "parked"
     EXPIRED = "expired"
     RATE_LIMITED = "rate_limited"
+    CANCEL_REQUESTED = "cancel_requested"
+    CANCELED = "canceled"
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +224,29 @@ class Checkpoint:
     waiting_children: bool = False
     awaited_children: frozenset[str] = frozenset()
     awaited_wake: int | None = None
+
+
+class CancelAction(StrEnum):
+    """What a cancel from outside does to a run, as it stands (``transitions.cancel_action``)."""
+
+    FINISHED = "finished"  # it has ended already: nothing changes
+    NOW = "now"  # nobody executes it (waiting, parked, delayed, queued): CANCELED at once
+    REQUEST = "request"  # a live invocation holds it: flagged; that invocation ends it
+
+
+@dataclass(frozen=True, slots=True)
+class CancelResult:
+    """What :meth:`RunStore.cancel_run` did.
+
+    Attributes:
+        action: NOW (the run is CANCELED) or REQUEST (flagged; its holder ends it).
+        run: The run as it now stands.
+        previous: The status it had before the cancel.
+    """
+
+    action: CancelAction
+    run: RunRecord
+    previous: RunStatus
 
 
 class LeaseOutcome(StrEnum):

@@ -20,6 +20,10 @@ class AbandonSignal(Suspend):
     """Internal: another invocation owns the run; stop without writing anything."""
 
 
+class CancelSignal(Suspend):
+    """Internal: a cancel was requested; stop at this step boundary, the run ends CANCELED."""
+
+
 class StoreFailedSignal(Suspend):
     """Internal: the store failed to record; the invocation fails and is retried whole."""
 

@@ -26,6 +26,7 @@ from durable_lambda import serde
 from durable_lambda.engine.calls import entry_of
 from durable_lambda.engine.journal import Call, EntryKind, EntryStatus, ErrorInfo, call_key
 from durable_lambda.engine.outcome import SuspendReason
+from durable_lambda.engine.records import CANCELED_ERROR
 from durable_lambda.engine.scopes import current_scope
 from durable_lambda.errors import (
     ConfigurationError,
@@ -51,6 +52,7 @@ class TokenStatus(StrEnum):
     COMPLETED = "COMPLETED"
     FAILED = "FAILED"
     TIMED_OUT = "TIMED_OUT"
+    CANCELED = "CANCELED"  # its run was canceled
 
 
 @dataclass(frozen=True, slots=True)
@@ -467,6 +469,8 @@ def _outcome(outcome: Mapping[str, Any], result_type: Any) -> Any:
     if status is TokenStatus.FAILED:
         error_type, message = outcome.get("error") or ["TokenFailed", ""]
         raise TokenFailedError(str(error_type), str(message), token_id=token_id)
+    if status is TokenStatus.CANCELED:
+        raise TokenFailedError(CANCELED_ERROR, "its run was canceled", token_id=token_id)
     raise TokenTimeoutError(outcome.get("reason") or "timeout", token_id=token_id)
 
 

@@ -10,8 +10,18 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import replace
 
+from durable_lambda.engine.journal import ErrorInfo
 from durable_lambda.engine.metadata import decode_doc
-from durable_lambda.engine.records import ANY_EPOCH, Checkpoint, LeaseOutcome, RunRecord
+from durable_lambda.engine.records import (
+    ANY_EPOCH,
+    CANCELED_ERROR,
+    CancelAction,
+    Checkpoint,
+    EventKind,
+    LeaseOutcome,
+    RunRecord,
+    TimelineEvent,
+)
 from durable_lambda.engine.state import RESUMABLE, RunStatus
 
 
@@ -82,6 +92,46 @@ def failable(run: RunRecord, epoch: int, now: dt.datetime) -> bool:
     return not (run.status is RunStatus.RUNNING and live)
 
 
+def cancel_action(run: RunRecord, now: dt.datetime) -> CancelAction:
+    """How a cancel at ``now`` treats ``run``.
+
+    A run RUNNING under an expired lease has no live holder (it died): it is
+    canceled at once, and the write's fence on the epoch and owner read keeps
+    a recovery that takes it meanwhile from racing the cancel.
+    """
+    if run.status.is_terminal:
+        return CancelAction.FINISHED
+    live = run.lease_expiry is not None and run.lease_expiry > now
+    if run.status is RunStatus.RUNNING and live:
+        return CancelAction.REQUEST
+    return CancelAction.NOW
+
+
+def canceled(run: RunRecord, at: dt.datetime, detail: str) -> RunRecord:
+    """``run`` canceled from outside at ``at``: its epoch moves, so no message takes it again."""
+    return replace(
+        run,
+        status=RunStatus.CANCELED,
+        epoch=run.epoch + 1,
+        lease_owner=None,
+        lease_expiry=None,
+        wake_at=None,
+        updated_at=at,
+        finished_at=at,
+        error=ErrorInfo(CANCELED_ERROR, detail),
+        waiting_children=False,
+        awaited_children=frozenset(),
+        awaited_wake=None,
+        cancel_requested=False,
+    )
+
+
+def cancel_event(action: CancelAction, at: dt.datetime, detail: str) -> TimelineEvent:
+    """The timeline event a cancel from outside writes with its ``action``."""
+    kind = EventKind.CANCELED if action is CancelAction.NOW else EventKind.CANCEL_REQUESTED
+    return TimelineEvent(at, kind, detail)
+
+
 def apply_checkpoint(run: RunRecord, checkpoint: Checkpoint) -> RunRecord:
     """``run`` as ``checkpoint`` leaves it.
 
@@ -110,6 +160,7 @@ def apply_checkpoint(run: RunRecord, checkpoint: Checkpoint) -> RunRecord:
         waiting_children=checkpoint.waiting_children,
         awaited_children=checkpoint.awaited_children,
         awaited_wake=checkpoint.awaited_wake,
+        cancel_requested=run.cancel_requested and not checkpoint.status.is_terminal,
     )
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from durable_lambda.engine.journal import ErrorInfo, JournalEntry
 from durable_lambda.engine.records import (
+    CancelResult,
     Checkpoint,
     Fence,
     LeaseResult,
@@ -177,6 +178,10 @@ class DeadlineStore:
     ) -> RunRecord | None:
         """See :class:`~durable_lambda.ports.RunStore`."""
         return self.inner.fail_run(run_id, error, event, epoch=epoch)
+
+    def cancel_run(self, run_id: str, at: dt.datetime, detail: str) -> CancelResult:
+        """See :class:`~durable_lambda.ports.RunStore`."""
+        return self.inner.cancel_run(run_id, at, detail)
 
     def note_delivery_error(self, run_id: str, reason: str) -> None:
         """See :class:`~durable_lambda.ports.RunStore`."""

@@ -352,6 +352,41 @@ def test_an_unknown_include_is_422(api: Api):
     refused(api, "api_get_run", 422, "validation_error", query={"include": "everything"})
 
 
+# -- POST /runs/{run_id}/cancel -----------------------------------------------------------
+
+
+def _cancel_event(run_id: str) -> dict[str, Any]:
+    return {"path": f"/runs/{run_id}/cancel", "pathParameters": {"run_id": run_id}}
+
+
+def test_the_stored_cancel_event_cancels_a_queued_run(api: Api):
+    _, created = api.call("api_trigger", body={"payload": ORDER})
+    run_id = created["run_id"]
+
+    status, run = api.call("api_cancel_run", **_cancel_event(run_id))
+
+    assert status == 200
+    assert (run["run_id"], run["status"]) == (run_id, "CANCELED")
+    assert run["error"]["type"] == "RunCanceled"
+    assert [line["kind"] for line in run["timeline"]] == ["triggered", "canceled"]
+    assert api.ports.store.get_run(run_id).status.value == "CANCELED"
+
+
+def test_cancel_of_an_unknown_run_is_404(api: Api):
+    refused(api, "api_cancel_run", 404, "run_not_found")
+
+
+def test_cancel_of_a_finished_run_is_409_and_changes_nothing(api: Api):
+    _, created = api.call("api_trigger", body={"payload": ORDER})
+    run_id = created["run_id"]
+    api.call("api_cancel_run", **_cancel_event(run_id))
+
+    error = refused(api, "api_cancel_run", 409, "run_finished", **_cancel_event(run_id))
+
+    assert error["details"] == {"status": "CANCELED"}
+    assert "already finished CANCELED" in error["message"]
+
+
 # -- queues --------------------------------------------------------------------------------
 
 

@@ -156,6 +156,23 @@ def test_trigger_reads_the_payload_from_a_file(deployed: Deployed, tmp_path):
     assert (run["run_id"], run["payload"]) == (run_id, {"name": "file"})
 
 
+def test_runs_cancel_cancels_a_queued_run_and_refuses_a_finished_one(deployed: Deployed):
+    run_id = cli_json("trigger", "cli-greet", "--payload", '{"name": "x"}')["run_id"]
+
+    canceled = cli_json("runs", "cancel", run_id)
+
+    assert (canceled["run_id"], canceled["status"]) == (run_id, "CANCELED")
+    assert canceled["error"]["type"] == "RunCanceled"
+    assert cli_json("runs", "show", run_id)["run"]["status"] == "CANCELED"
+    again = cli("runs", "cancel", run_id)
+    assert again.exit_code == 1
+    assert f"run {run_id} already finished CANCELED" in again.stderr
+    other = cli_json("trigger", "cli-greet", "--payload", '{"name": "y"}')["run_id"]
+    human = cli("runs", "cancel", other)
+    assert human.exit_code == 0, human.output
+    assert f"canceled {other}" in human.stdout
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -167,6 +184,9 @@ def test_trigger_reads_the_payload_from_a_file(deployed: Deployed, tmp_path):
         (("runs", "show", "run_missing"), "no run 'run_missing'"),
         (("runs", "replay", "run_missing"), "no run 'run_missing'"),
         (("runs", "replay", "run_missing", "--payload", "{nope"), "--payload is not valid JSON"),
+
+
+        (("runs", "cancel", "run_missing"), "no run 'run_missing'"),
         (("runs", "list", "--table", "no-such-table"), "ResourceNotFoundException"),
         (("queues", "set-limit", "q"), "LIMIT or --clear"),
     ],

@@ -31,6 +31,7 @@ EXPECTED = {
     "RetryPolicy",
     "RetryableError",
     "RunFailedError",
+    "RunFinishedError",
     "RunHandle",
     "RunNotFoundError",
     "RunQuery",
@@ -76,6 +77,7 @@ def test_every_error_shares_one_root():
 def test_what_the_client_takes_returns_and_raises_is_exported():
     for method, names in {
         durable_lambda.Client.get_run: {"RunRecord", "RunNotFoundError"},
+        durable_lambda.Client.cancel_run: {"RunRecord", "RunNotFoundError", "RunFinishedError"},
         durable_lambda.Client.list_runs: {"RunQuery", "RunRecord"},
         durable_lambda.Client.trigger: {"RunHandle"},
     }.items():

@@ -15,6 +15,8 @@ from durable_lambda.adapters.memory.flow import MemoryFlowStore
 from durable_lambda.adapters.memory.tables import MemoryTables
 from durable_lambda.engine.journal import EntryStatus, ErrorInfo, JournalEntry
 from durable_lambda.engine.records import (
+    CancelAction,
+    CancelResult,
     Checkpoint,
     Fence,
     LeaseOutcome,
@@ -28,12 +30,21 @@ from durable_lambda.engine.state import RunStatus
 from durable_lambda.engine.transaction import TableWrite
 from durable_lambda.engine.transitions import (
     apply_checkpoint,
+    cancel_action,
+    cancel_event,
+    canceled,
     child_ended,
     failable,
     lease_outcome,
     with_metadata,
 )
-from durable_lambda.errors import LeaseLostError, RunExistsError, RunNotFoundError
+from durable_lambda.errors import (
+    CancelRequestedError,
+    LeaseLostError,
+    RunExistsError,
+    RunFinishedError,
+    RunNotFoundError,
+)
 from durable_lambda.values import StoredValue, ValueStore
 
 #: Journal statuses no later write may overwrite (RETRYING, WAITING and STARTED may be).
@@ -190,7 +201,7 @@ class MemoryRunStore:
             stored.run, wakes = child_ended(stored.run, child_id)
             return wakes
 
-    def _fenced(self, run_id: str, fence: Fence) -> _Stored:
+    def _fenced(self, run_id: str, fence: Fence, *, canceling: bool = False) -> _Stored:
         stored = self._runs.get(run_id)
         if stored is None:
             raise RunNotFoundError(run_id)
@@ -200,7 +211,29 @@ class MemoryRunStore:
                 f"run {run_id} is held by {run.lease_owner!r} at epoch {run.epoch}, "
                 f"not {fence.owner!r} at epoch {fence.epoch}"
             )
+        if run.cancel_requested and not canceling:
+            raise CancelRequestedError(f"run {run_id}: a cancel was requested")
         return stored
+
+    def cancel_run(self, run_id: str, at: dt.datetime, detail: str) -> CancelResult:
+        """Cancel the run at ``at`` as ``cancel_action`` says (see ``ports.RunStore``)."""
+        with self._lock:
+            self.write_requests += 1
+            stored = self._runs.get(run_id)
+            if stored is None:
+                raise RunNotFoundError(f"no run {run_id!r}")
+            previous = stored.run
+            action = cancel_action(previous, at)
+            if action is CancelAction.FINISHED:
+                raise RunFinishedError(run_id, previous.status.value)
+            if action is CancelAction.REQUEST:
+                stored.run = replace(previous, cancel_requested=True)
+            else:
+                done = canceled(previous, at, detail)
+                stored.run = replace(done, error=None)
+                stored.error = self.values.store_error("error", done.error or ErrorInfo("", ""))
+            self._events[run_id].append(cancel_event(action, at, detail))
+            return CancelResult(action, self._hydrate(stored), previous.status)
 
     # -- journal ---------------------------------------------------------------------
 
@@ -279,7 +312,8 @@ class MemoryRunStore:
         output, error = self._second_values(checkpoint.output, checkpoint.error)
         with self._lock:
             self.write_requests += 1
-            stored = self._fenced(run_id, fence)
+            canceling = checkpoint.status is RunStatus.CANCELED
+            stored = self._fenced(run_id, fence, canceling=canceling)
             for entry in checkpoint.entries:
                 self._check_writable(run_id, entry)
             # Values first: a value above the maximum must leave nothing half-written.

@@ -225,6 +225,8 @@ WAITING_CHILDREN = "waiting_children"
 #: take it (present exactly while such a count is in force).
 AWAITED_CHILDREN = "awaited_children"
 AWAITED_WAKE = "awaited_wake"
+#: Set while a cancel waits for the invocation holding the run (see ``RunRecord``).
+CANCEL_REQUESTED = "cancel_requested"
 
 
 def run_item(run: RunRecord, values: RunValues, retention: dt.timedelta) -> Item:
@@ -328,6 +330,7 @@ def parse_run(item: Item) -> tuple[RunRecord, RunValues]:
         awaited_children=awaited_of(item),
         awaited_wake=get_n(item, AWAITED_WAKE) if AWAITED_WAKE in item else None,
         replay_of=get_s(item, "replay_of"),
+        cancel_requested=CANCEL_REQUESTED in item,
     )
     if "metadata" in item:
         record = with_metadata(record, req_s(item, "metadata"))

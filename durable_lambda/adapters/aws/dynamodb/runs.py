@@ -30,8 +30,9 @@ from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError
 
-from durable_lambda.adapters.aws.dynamodb import batches, creates, slots, writes
+from durable_lambda.adapters.aws.dynamodb import batches, creates, fences, slots, writes
 from durable_lambda.adapters.aws.dynamodb import layout as items
+from durable_lambda.adapters.aws.dynamodb.cancels import RunCancels
 from durable_lambda.adapters.aws.dynamodb.expressions import Update
 from durable_lambda.adapters.aws.dynamodb.indexes import RunIndexes
 from durable_lambda.adapters.aws.dynamodb.journal_copies import JournalCopies
@@ -69,7 +70,7 @@ if TYPE_CHECKING:
 CLAIM_ATTEMPTS = writes.CONFLICT_ATTEMPTS
 
 
-class DynamoDBRunStore(TransactionWrites, Wakeups, JournalCopies):
+class DynamoDBRunStore(TransactionWrites, Wakeups, JournalCopies, RunCancels):
     """:class:`~durable_lambda.ports.RunStore` on one DynamoDB table.
 
     Args:
@@ -477,7 +478,7 @@ class DynamoDBRunStore(TransactionWrites, Wakeups, JournalCopies):
         if run is None:
             raise RunNotFoundError(run_id)
         if run.lease_owner != fence.owner or run.epoch != fence.epoch:
-            raise writes.lease_lost(run_id, fence, run.lease_owner, run.epoch)
+            raise fences.lease_lost(run_id, fence, run.lease_owner, run.epoch)
         return run
 
     def _prefix_query(self, run_id: str, prefix: str) -> QueryInputTypeDef:

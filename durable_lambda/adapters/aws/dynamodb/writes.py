@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError
 
+from durable_lambda.adapters.aws.dynamodb import fences
 from durable_lambda.adapters.aws.dynamodb import layout as items
 from durable_lambda.adapters.aws.dynamodb.expressions import Update, with_set
 from durable_lambda.engine.journal import EntryStatus
@@ -162,7 +163,9 @@ def checkpoint_update(
         update.set_value("output", output)
     if error is not None:
         update.set_value("error", error)
-    return fenced(update, table, new.run_id, fence)
+    if new.status.is_terminal:
+        update.remove(items.CANCEL_REQUESTED)
+    return fenced(update, table, new.run_id, fence, canceling=new.status is RunStatus.CANCELED)
 
 
 def _set_waiting(update: Update, new: RunRecord) -> None:
@@ -203,9 +206,11 @@ def metadata_update(table: str, run_id: str, fence: Fence, document: str) -> Upd
     return fenced(update, table, run_id, fence)
 
 
-def fenced(update: Update, table: str, run_id: str, fence: Fence) -> UpdateTypeDef:
+def fenced(
+    update: Update, table: str, run_id: str, fence: Fence, *, canceling: bool = False
+) -> UpdateTypeDef:
     """``update`` of the run's META item, applied only while ``fence`` holds."""
-    update.require(fence_condition(update, fence))
+    update.require(fence_condition(update, fence, canceling=canceling))
     return cast(
         "UpdateTypeDef",
         update.request(
@@ -216,11 +221,12 @@ def fenced(update: Update, table: str, run_id: str, fence: Fence) -> UpdateTypeD
     )
 
 
-def fence_condition(update: Update, fence: Fence) -> str:
-    """The condition that ``fence`` still holds the run (its owner and epoch)."""
+def fence_condition(update: Update, fence: Fence, *, canceling: bool = False) -> str:
+    """``fence`` holds the run (owner, epoch) and, unless ``canceling``, no cancel waits."""
     owner = update.value("owner", items.s(fence.owner))
     epoch = update.value("fence_epoch", items.n(fence.epoch))
-    return f"{update.name('lease_owner')} = {owner} AND {update.name('epoch')} = {epoch}"
+    held = f"{update.name('lease_owner')} = {owner} AND {update.name('epoch')} = {epoch}"
+    return held if canceling else f"{held} AND {fences.not_requested(update)}"
 
 
 def fail_request(
@@ -447,7 +453,7 @@ def fenced_failure(
         old = cast("Item | None", reasons[index].get("Item"))
         if old is None:
             return RunNotFoundError(run_id)
-        return lease_lost(run_id, fence, items.get_s(old, "lease_owner"), items.get_n(old, "epoch"))
+        return fences.refusal(run_id, fence, old)
     return None
 
 
@@ -461,14 +467,6 @@ def _fenced_action(action: TransactWriteItemTypeDef) -> bool:
         return True
     body: Any = action.get("Update") or action.get("ConditionCheck") or {}
     return items.get_s(body.get("Key", {}), "sk") == items.META
-
-
-def lease_lost(run_id: str, fence: Fence, owner: str | None, epoch: int) -> LeaseLostError:
-    """The error of a write whose fence no longer holds."""
-    return LeaseLostError(
-        f"run {run_id} is held by {owner!r} at epoch {epoch}, "
-        f"not {fence.owner!r} at epoch {fence.epoch}"
-    )
 
 
 def claim_put(

@@ -1,0 +1,97 @@
+"""``durable-lambda runs cancel|replay``: steer a run that exists.
+
+durable-lambda runs cancel run_01...          # at once, or at its next step boundary
+durable-lambda runs replay run_01... --from-step charge_card
+"""
+
+# ruff: noqa: ARG001 - each command's `debug` flag is read by the @command wrapper, not its body
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from durable_lambda.cli import render
+from durable_lambda.cli.app import (
+    Bucket,
+    Debug,
+    Endpoint,
+    Json,
+    QueueUrl,
+    Region,
+    Table,
+    Tasks,
+    _tasks,
+    command,
+    emit,
+    read_payload,
+    runs_app,
+)
+from durable_lambda.cli.target import Target
+from durable_lambda.engine.state import RunStatus
+
+
+@runs_app.command("replay")
+@command
+def runs_replay(
+    run_id: Annotated[str, typer.Argument(help="The run to replay.")],
+    *,
+    from_step: Annotated[
+        str | None,
+        typer.Option(
+            "--from-step",
+            help="Copy the journal before this step (name or key, e.g. charge#1): "
+            "those steps are not executed again and keep their recorded results.",
+        ),
+    ] = None,
+    payload: Annotated[
+        str | None,
+        typer.Option("--payload", "-p", help="A new payload: JSON text, or @file (default: same)."),
+    ] = None,
+    tasks_module: Tasks = None,
+    json_: Json = False,
+    debug: Debug = False,
+    endpoint_url: Endpoint = None,
+    region: Region = None,
+    table: Table = None,
+    bucket: Bucket = None,
+    queue_url: QueueUrl = None,
+) -> None:
+    """Replay RUN_ID: a new run of its task, linked to it, from the start or --from-step."""
+    target = Target(endpoint_url, region, table, bucket, queue_url, _tasks(tasks_module))
+    data = read_payload(payload) if payload is not None else None
+    registry = target.load_tasks()
+    target.require_queue()
+    handle = target.services(registry).client.replay(run_id, data, from_step)
+    out = {"run_id": handle.run_id, "task_id": handle.task_id, "replay_of": run_id}
+    since = f" from step {from_step!r}" if from_step else ""
+    emit(
+        out,
+        as_json=json_,
+        human=lambda c: c.print(f"replaying {run_id}{since} as {handle.run_id} ({handle.task_id})"),
+    )
+
+
+@runs_app.command("cancel")
+@command
+def runs_cancel(
+    run_id: Annotated[str, typer.Argument(help="The run's id.")],
+    *,
+    json_: Json = False,
+    debug: Debug = False,
+    endpoint_url: Endpoint = None,
+    region: Region = None,
+    table: Table = None,
+    bucket: Bucket = None,
+    queue_url: QueueUrl = None,
+) -> None:
+    """Cancel a run: at once while it waits, at its next step boundary while it runs."""
+    target = Target(endpoint_url, region, table, bucket, queue_url)
+    target.require_queue()  # a parent's nudge and a handed-on unit's message go there
+    run = target.services().client.cancel_run(run_id)
+    if run.status is RunStatus.CANCELED:
+        line = f"canceled {run.run_id}"
+    else:
+        line = f"cancel requested for {run.run_id}: it stops at its next step boundary"
+    emit(render.run_json(run), as_json=json_, human=lambda c: c.print(line))
