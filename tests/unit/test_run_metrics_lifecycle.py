@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from durable_lambda import Queue, RunStatus, plugins, serde, step, task, wait
+from durable_lambda import Queue, RunStatus, TaskContext, plugins, serde, step, task, wait
 from durable_lambda.run_metrics import (
     CHECKPOINT_BYTES,
     DEAD_LETTERS,
@@ -16,6 +16,7 @@ from durable_lambda.run_metrics import (
     QUEUE_DIMENSION,
     RESUME_LAG,
     RUN_HOPS,
+    RUNS_CANCELED,
     RUNS_COMPLETED,
     RUNS_EXPIRED,
     RUNS_TRIGGERED,
@@ -173,3 +174,37 @@ def test_a_scheduler_tick_reports_overdue_runs_and_dead_letters_service_wide(
 
     assert service[OVERDUE_RUNS] == [report.overdue_runs, 3]
     assert service[DEAD_LETTERS] == [report.dead_letters_read, 2]
+
+
+def test_a_canceled_run_is_counted_once_whoever_ends_it(registry, runner, metrics, capsys):
+    @step
+    def cancel_myself(run_id: str) -> str:
+        runner.client.cancel_run(run_id)  # held by this invocation: it stops at the next step
+        return run_id
+
+    @step
+    def never(run_id: str) -> str:
+        return run_id
+
+    @task(id="m-cancel-self", registry=registry)
+    async def self_canceling(payload: int, ctx: TaskContext) -> str:
+        await cancel_myself(ctx.run_id)
+        return await never(ctx.run_id)
+
+    @task(id="m-cancel-waiting", registry=registry)
+    async def waiting(payload: int) -> str:
+        token = await wait.create_token()
+        return str(await wait.for_token(token))
+
+    held = runner.start(self_canceling, 1)
+    parked = runner.start(waiting, 1)
+    runner.client.cancel_run(parked.run_id)  # nobody holds it: CANCELED at once, here
+    runner.drain()
+    metrics.flush()
+    out = capsys.readouterr().out
+
+    assert runner.result(held.run_id).status is RunStatus.CANCELED  # type: ignore[union-attr]
+    assert runner.result(parked.run_id).status is RunStatus.CANCELED  # type: ignore[union-attr]
+    assert _values(out, (TASK_DIMENSION, "m-cancel-self"))[RUNS_CANCELED] == [1]
+    assert _values(out, (TASK_DIMENSION, "m-cancel-waiting"))[RUNS_CANCELED] == [1]
+    assert sum(_values(out, None)[RUNS_CANCELED]) == 2
