@@ -27,6 +27,7 @@ ENV_STRANDED_AFTER = "DL_STRANDED_AFTER_SECONDS"
 ENV_TOKEN_RECHECK = "DL_TOKEN_RECHECK_SECONDS"  # noqa: S105 - a variable name, not a secret
 ENV_API_BASE_URL = "DL_API_BASE_URL"
 ENV_API_CURSOR_KEY = "DL_API_CURSOR_KEY"
+ENV_CALLBACK_KEY = "DL_CALLBACK_KEY"
 
 #: DynamoDB refuses items above 400 KB; an inline value must leave room for the
 #: rest of its item.
@@ -52,6 +53,7 @@ _ENV_OF = {
     "token_recheck_seconds": ENV_TOKEN_RECHECK,
     "api_base_url": ENV_API_BASE_URL,
     "api_cursor_key": ENV_API_CURSOR_KEY,
+    "callback_key": ENV_CALLBACK_KEY,
 }
 
 
@@ -88,6 +90,12 @@ class Settings:
         api_cursor_key: The HTTP API's key for signing listing cursors (the
             template passes a generated secret). Empty: a random key per
             process, so cursors then only work against the process that issued them.
+        callback_key: The key each wait token's callback secret is derived from
+            (HMAC-SHA256 of the token id), so the secret is stored nowhere: the
+            token keeps only its hash, and a replay derives the same URL. The
+            template passes a generated secret to the worker. Empty: a random
+            key per process (tokens created by one process then have callback
+            URLs another process cannot derive again).
     """
 
     table_name: str = "durable-lambda"
@@ -108,6 +116,7 @@ class Settings:
     token_recheck_seconds: float = 21600.0
     api_base_url: str = ""
     api_cursor_key: str = field(default="", repr=False)
+    callback_key: str = field(default="", repr=False)
 
     def __post_init__(self) -> None:
         """Reject settings that would break storage or chaining."""

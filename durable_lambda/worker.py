@@ -8,6 +8,7 @@ checkpoint and send the next resume message (or index a timer).
 from __future__ import annotations
 
 import datetime as dt
+import os
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -113,6 +114,9 @@ class Worker:
         self.admission = admission
         self.client = client
         self.tokens = tokens
+        key = settings.callback_key
+        # One per process when none is configured: see Settings.callback_key.
+        self.callback_key = key.encode() if key else os.urandom(32)
         self.cancels = Cancels(
             store=store, queue=queue, clock=clock, admission=admission, tokens=tokens
         )
@@ -330,6 +334,7 @@ class Worker:
             tokens=self.tokens,
             token_recheck=self.settings.token_recheck_seconds,
             api_base_url=self.settings.api_base_url or None,
+            callback_key=self.callback_key,
         )
         execution = Execution(
             run_id=run.run_id, attempt=run.attempt, journal=journal, env=env, task_retry=task.retry

@@ -45,6 +45,8 @@ class Environment:
         token_recheck: Seconds after which a run waiting on a token with no
             nearer deadline reads it again (a lost completion nudge recovers).
         api_base_url: The HTTP API's base URL, for ``Token.url`` (``None``: no URL).
+        callback_key: Derives each token's callback secret (``None``: a random
+            secret, kept in the run's journal so a replay hands back the same URL).
     """
 
     now: Callable[[], dt.datetime]
@@ -61,6 +63,7 @@ class Environment:
     tokens: Tokens | None = None
     token_recheck: float = 21600.0
     api_base_url: str | None = None
+    callback_key: bytes | None = field(default=None, repr=False)
 
 
 def _no_transactions() -> None:

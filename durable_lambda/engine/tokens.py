@@ -12,6 +12,7 @@ recheck time), and a completion nudges the run awake at once.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import hmac
@@ -185,7 +186,8 @@ class Token:
             (``None`` when no ``api_base_url`` is set).
         tags: Its labels.
         secret: The secret of its callback URL (``None`` for a token recorded
-            before callbacks existed). Only its hash is stored on the token.
+            before callbacks existed). Only its hash is stored on the token;
+            derived from the worker's callback key, it is stored nowhere else.
         base_url: The HTTP API's base URL, if configured.
     """
 
@@ -222,21 +224,33 @@ class Token:
             return None
         return f"{self.base_url.rstrip('/')}{path}"
 
-    def to_json(self) -> dict[str, Any]:
-        """The token as JSON data, for the run's own journal (replay hands back the same URL)."""
-        return {
+    def to_json(self, *, with_secret: bool) -> dict[str, Any]:
+        """The token as JSON data, for the run's own journal.
+
+        ``with_secret``: keep a random secret there (no callback key), so a
+        replay hands back the same URL; a derived one is derived again instead.
+        """
+        data = {
             "id": self.id,
             "name": self.name,
             "timeout_at": None if self.timeout_at is None else self.timeout_at.isoformat(),
             "heartbeat_timeout": self.heartbeat_timeout,
             "tags": list(self.tags),
-            "secret": self.secret,
         }
+        return {**data, "secret": self.secret} if with_secret else data
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any], base_url: str | None) -> Token:
-        """The token recorded by :meth:`to_json`, under the API's ``base_url``."""
+    def from_json(
+        cls, data: Mapping[str, Any], base_url: str | None, key: bytes | None = None
+    ) -> Token:
+        """The token recorded by :meth:`to_json`, under the API's ``base_url``.
+
+        Its secret is the recorded one, else derived again with ``key``.
+        """
         timeout_at = data.get("timeout_at")
+        secret = data.get("secret")
+        if secret is None and key is not None:
+            secret = callback_secret(key, str(data["id"]))
         return cls(
             id=str(data["id"]),
             name=data.get("name"),
@@ -244,7 +258,7 @@ class Token:
             heartbeat_timeout=data.get("heartbeat_timeout"),
             url=token_url(base_url, str(data["id"])),
             tags=tuple(data.get("tags", ())),
-            secret=data.get("secret"),
+            secret=secret,
             base_url=base_url,
         )
 
@@ -252,6 +266,16 @@ class Token:
 def new_secret() -> str:
     """A fresh callback secret: 256 random bits, URL-safe."""
     return secrets.token_urlsafe(32)
+
+
+def callback_secret(key: bytes, token_id: str) -> str:
+    """The callback secret of ``token_id`` under ``key``: HMAC-SHA256, 256 bits, URL-safe.
+
+    Derived, not drawn: the same key and token give the same secret in any
+    process, so nothing but its hash on the token need ever be stored.
+    """
+    digest = hmac.new(key, b"durable-lambda callback\x00" + token_id.encode(), "sha256").digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
 def secret_hash(secret: str) -> str:
@@ -302,15 +326,17 @@ def create_token(
     if recorded is not None and recorded.status is EntryStatus.COMPLETED:
         execution.steps_replayed += 1
         data = json.loads(recorded.result or "{}")
-        return Token.from_json(data, execution.env.api_base_url)
+        return Token.from_json(data, execution.env.api_base_url, execution.env.callback_key)
     # No check for a stop under way (another branch suspended): a create is
     # the runtime's own idempotent write, not a step body, and making it now
     # lets parallel branches hand out their tokens in the same invocation.
     now = execution.env.now()
     key = call_key(call.scope, call_name, call.occurrence)
-    secret = new_secret()
+    token_id = token_id_for(execution.run_id, key)
+    derive = execution.env.callback_key
+    secret = callback_secret(derive, token_id) if derive is not None else new_secret()
     wanted = TokenInfo(
-        token_id=token_id_for(execution.run_id, key),
+        token_id=token_id,
         run_id=execution.run_id,
         status=TokenStatus.PENDING,
         created_at=now,
@@ -346,7 +372,7 @@ def create_token(
         EntryKind.TOKEN,
         EntryStatus.COMPLETED,
         1,
-        result=json.dumps(token.to_json()),
+        result=json.dumps(token.to_json(with_secret=derive is None)),
         started_at=now,
         ended_at=now,
     )

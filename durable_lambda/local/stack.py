@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import secrets
 import tempfile
 import time
 import uuid
@@ -68,6 +69,9 @@ def settings_env(settings: Settings) -> dict[str, str]:
         s.ENV_STRANDED_AFTER: settings.stranded_after_seconds,
         # Tokens the worker creates carry url and callback_url under it.
         s.ENV_API_BASE_URL: settings.api_base_url,
+        # One key for every function process: a token's callback URL, derived
+        # again on replay in another environment, must stay the same.
+        s.ENV_CALLBACK_KEY: settings.callback_key,
     }
     return {
         name: repr(value) if isinstance(value, float) else str(value)
@@ -146,7 +150,10 @@ class EmulatedStack:
             table_name=f"durable-lambda-{suffix}", bucket_name=f"durable-lambda-{suffix}"
         )
         self.settings = base.with_(
-            task_modules=tuple(task_modules) or base.task_modules, function_timeout=timeout
+            task_modules=tuple(task_modules) or base.task_modules,
+            function_timeout=timeout,
+            # Every function process derives the same callback secrets (Settings.callback_key).
+            callback_key=base.callback_key or secrets.token_hex(32),
         )
         self.timeout = timeout
         self.scheduler_timeout = scheduler_timeout

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from typing import Any
 
 import pytest
 
 from durable_lambda import TaskContext, step, tokens, wait
-from durable_lambda.engine.tokens import TokenStatus, secret_hash, secret_matches, token_id_for
+from durable_lambda.engine.tokens import (
+    TokenStatus,
+    callback_secret,
+    secret_hash,
+    secret_matches,
+    token_id_for,
+)
 from durable_lambda.errors import ConfigurationError, PayloadTooLarge, TokenTimeoutError
 from durable_lambda.settings import Settings
 from durable_lambda.task import TaskRegistry, task
@@ -224,3 +231,32 @@ def test_parallel_branches_each_wait_on_their_own_token(registry, runner):
     result = runner.complete_token(pending["legal"], "L")
     assert result is not None
     assert result.output == ["L", "F"]
+
+
+def test_a_replay_derives_the_same_callback_url_and_the_journal_keeps_no_secret(
+    registry: TaskRegistry, runner: LocalRunner
+):
+    paths: list[str] = []
+
+    @task(id="derived-secret", registry=registry)
+    async def derived(payload: None) -> Any:
+        token = await wait.create_token(timeout=600)
+        assert token.callback_path is not None
+        paths.append(token.callback_path)  # the body runs again on every invocation
+        await wait.for_(minutes=5)  # a second invocation replays the create
+        return await wait.for_token(token)
+
+    handle = runner.start(derived, None)
+    (pending,) = runner.pending_tokens(handle.run_id)
+    runner.complete_token(pending.token_id, "ok")
+
+    assert runner.result(handle.run_id).output == "ok"  # type: ignore[union-attr]
+    assert len(paths) >= 2
+    assert len(set(paths)) == 1
+    secret = paths[0].split("?secret=")[1]
+    assert len(secret) >= 43  # 256 bits, URL-safe base64
+    assert secret == callback_secret(runner.worker.callback_key, pending.token_id)
+    assert callback_secret(b"another key", pending.token_id) != secret
+    journal = json.dumps([e.result for e in runner.journal(handle.run_id)])
+    assert secret not in journal
+    assert secret_hash(secret) in pending.secret_hashes  # the token keeps only its hash
