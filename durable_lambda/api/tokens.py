@@ -29,7 +29,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from durable_lambda import serde
 from durable_lambda.api.service import ApiError, api_error
 from durable_lambda.client_control import MAX_ERROR_MESSAGE_LENGTH, MAX_ERROR_TYPE_LENGTH
-from durable_lambda.engine.tokens import TokenInfo, TokenStatus, secret_matches
+from durable_lambda.engine.token_secrets import secret_matches
+from durable_lambda.engine.tokens import TokenInfo, TokenStatus
 from durable_lambda.errors import (
     PayloadTooLarge,
     TokenAlreadyResolvedError,

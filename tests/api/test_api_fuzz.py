@@ -21,7 +21,8 @@ from api_support import Api, Context
 
 from durable_lambda.adapters.memory import MemoryResumeQueue
 from durable_lambda.api import ApiService, build_api
-from durable_lambda.engine.tokens import Resolution, TokenInfo, TokenStatus, secret_hash
+from durable_lambda.engine.token_secrets import secret_hash
+from durable_lambda.engine.tokens import Resolution, TokenInfo, TokenStatus
 from durable_lambda.local.http_api import ApiServer
 from durable_lambda.services import build_services
 from durable_lambda.task import TaskRegistry

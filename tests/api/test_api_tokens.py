@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from api_support import Api
 
-from durable_lambda.engine.tokens import TokenInfo, TokenStatus, secret_hash
+from durable_lambda.engine.token_secrets import secret_hash
+from durable_lambda.engine.tokens import TokenInfo, TokenStatus
 
 pytestmark = pytest.mark.moto
 

@@ -11,13 +11,8 @@ from contract_backends import Backend, at
 from faults import Fault
 
 from durable_lambda.engine.journal import ErrorInfo
-from durable_lambda.engine.tokens import (
-    Resolution,
-    TokenInfo,
-    TokenStatus,
-    secret_hash,
-    secret_matches,
-)
+from durable_lambda.engine.token_secrets import secret_hash, secret_matches
+from durable_lambda.engine.tokens import Resolution, TokenInfo, TokenStatus
 from durable_lambda.errors import PayloadTooLarge, TokenAlreadyResolvedError, TokenNotFoundError
 from durable_lambda.ports import TokenStore
 

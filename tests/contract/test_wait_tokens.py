@@ -16,7 +16,8 @@ from durable_lambda.engine.journal import EntryKind
 from durable_lambda.engine.outcome import Action
 from durable_lambda.engine.records import ANY_EPOCH, ResumeMessage
 from durable_lambda.engine.state import RunStatus
-from durable_lambda.engine.tokens import Resolution, TokenInfo, TokenStatus, secret_matches
+from durable_lambda.engine.token_secrets import secret_matches
+from durable_lambda.engine.tokens import Resolution, TokenInfo, TokenStatus
 from durable_lambda.errors import (
     StepFailedError,
     TokenAlreadyResolvedError,

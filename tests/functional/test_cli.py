@@ -184,8 +184,6 @@ def test_runs_cancel_cancels_a_queued_run_and_refuses_a_finished_one(deployed: D
         (("runs", "show", "run_missing"), "no run 'run_missing'"),
         (("runs", "replay", "run_missing"), "no run 'run_missing'"),
         (("runs", "replay", "run_missing", "--payload", "{nope"), "--payload is not valid JSON"),
-
-
         (("runs", "cancel", "run_missing"), "no run 'run_missing'"),
         (("runs", "list", "--table", "no-such-table"), "ResourceNotFoundException"),
         (("queues", "set-limit", "q"), "LIMIT or --clear"),

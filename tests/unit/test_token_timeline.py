@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from durable_lambda import task, wait
-from durable_lambda.engine.tokens import callback_secret, secret_matches
+from durable_lambda.engine.token_secrets import callback_secret, secret_matches
 from durable_lambda.errors import TokenTimeoutError
 from durable_lambda.runs import Runs
 from durable_lambda.task import TaskRegistry

@@ -10,13 +10,8 @@ from typing import Any
 import pytest
 
 from durable_lambda import TaskContext, step, tokens, wait
-from durable_lambda.engine.tokens import (
-    TokenStatus,
-    callback_secret,
-    secret_hash,
-    secret_matches,
-    token_id_for,
-)
+from durable_lambda.engine.token_secrets import callback_secret, secret_hash, secret_matches
+from durable_lambda.engine.tokens import TokenStatus, token_id_for
 from durable_lambda.errors import ConfigurationError, PayloadTooLarge, TokenTimeoutError
 from durable_lambda.settings import Settings
 from durable_lambda.task import TaskRegistry, task
