@@ -1,6 +1,6 @@
 """The ``durable-lambda`` command line (typer and rich): ``durable-lambda --help``."""
 
-from durable_lambda.cli import dev, project, trigger  # noqa: F401 - register their commands
+from durable_lambda.cli import dev, logs, project, trigger  # noqa: F401 - register their commands
 from durable_lambda.cli.app import app, main
 from durable_lambda.cli.tasks import tasks_app
 from durable_lambda.cli.tokens import tokens_app

@@ -6,9 +6,9 @@ import json
 
 import pytest
 from rich.console import Console
-from typer.testing import CliRunner
 from test_cli import Deployed, cli, cli_json, deployed  # noqa: F401 - the fixture
 from test_cli_tokens import work_off
+from typer.testing import CliRunner
 
 from durable_lambda.catalog import publish
 from durable_lambda.cli import app
