@@ -4,9 +4,9 @@ The worker logs JSON lines with the ``run_id`` of the message it handles (and
 the scheduler names the runs it touches), so a run's lines are those holding
 its id: read from CloudWatch Logs with ``filter_log_events`` (the groups
 ``/aws/lambda/<function>`` of the stack's worker and scheduler, or
-``--log-group``), or from the log files an emulated stack writes
-(``--log-dir``: ``worker.log``, ``scheduler.log``). ``--follow`` keeps reading
-until the run has ended.
+``--log-group``), or from the log files an emulated stack writes (``--log-dir``,
+the folder ``dev`` prints: ``worker.log``, ``scheduler.log``, ``api.log``).
+``--follow`` keeps reading until the run has ended.
 """
 
 # ruff: noqa: ARG001 - the `debug` flag is read by the @command wrapper, not the body
@@ -36,8 +36,8 @@ from durable_lambda.cli.target import (
 )
 from durable_lambda.engine.state import RunStatus
 
-#: The log files of an emulated stack's functions (``EmulatedStack.log_dir``).
-LOG_FILES = ("worker.log", "scheduler.log")
+#: The functions' log files in ``EmulatedStack.log_dir`` (``dev`` adds the api's).
+LOG_FILES = ("worker.log", "scheduler.log", "api.log")
 
 
 @dataclass(frozen=True, slots=True)

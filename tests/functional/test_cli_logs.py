@@ -103,10 +103,12 @@ def test_follow_prints_each_line_once_as_it_arrives(deployed: Deployed, monkeypa
 def test_logs_reads_an_emulated_stacks_log_files(deployed: Deployed, tmp_path):  # noqa: F811
     (tmp_path / "worker.log").write_text(f"{line('run_A', 'a')}\n{line('run_B', 'b')}\n")
     (tmp_path / "scheduler.log").write_text("re-sent run_A\n")
+    (tmp_path / "api.log").write_text("triggered run_A\nlisted runs\n")
     got = cli_json("runs", "logs", "run_A", "--log-dir", str(tmp_path))
     assert [(g["source"], g["message"]) for g in got] == [
         ("worker.log", line("run_A", "a")),
         ("scheduler.log", "re-sent run_A"),
+        ("api.log", "triggered run_A"),
     ]
 
 

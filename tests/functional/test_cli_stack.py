@@ -10,13 +10,20 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from test_cli import Deployed, cli, cli_json, deployed  # noqa: F401 - the fixture
+from test_cli import (  # noqa: F401 - the fixture
+    Deployed,
+    cli,
+    cli_json,
+    deployed,
+    work_off_queue,
+)
 from test_cli_tokens import waiting_run, work_off
 
 from durable_lambda.adapters.aws import aws_ports
@@ -234,3 +241,29 @@ def test_an_api_refusal_is_one_line(served: Served, deployed: Deployed):  # noqa
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("error: ")
     assert "run_missing" in line
+
+
+def test_trigger_wait_and_batch_through_the_api(served: Served, deployed: Deployed, tmp_path):  # noqa: F811
+    done = threading.Event()
+    worker = threading.Thread(target=work_off_queue, args=(deployed, done), daemon=True)
+    worker.start()
+    try:
+        result = cli(
+            "trigger", "cli-greet", "-p", '{"name": "bo"}', "--api-url", served.url,
+            "--wait", "--poll", "0.05", "--timeout", "120", "--json",
+        )  # fmt: skip
+    finally:
+        done.set()
+        worker.join()
+    assert result.exit_code == 0, result.output
+    run = json.loads(result.stdout)
+    assert (run["status"], run["output"]["value"]) == ("COMPLETED", "hello BO")
+
+    lines = tmp_path / "batch.jsonl"
+    lines.write_text('{"name": "a"}\n{"nom": 1}\n')
+    result = cli("trigger", "cli-greet", "--batch", f"@{lines}", "--api-url", served.url, "--json")
+    assert result.exit_code == 1
+    first, refused = json.loads(result.stdout)["results"]
+    assert first["run_id"] is not None
+    assert (refused["run_id"], refused["error"].split(":")[0]) == (None, "validation_error")
+    assert ("POST", "/tasks/cli-greet/batch", True) in served.seen
