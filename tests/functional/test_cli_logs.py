@@ -12,6 +12,7 @@ from test_cli_tokens import work_off
 
 from durable_lambda.cli import logs as logs_module
 from durable_lambda.engine.state import RunStatus
+from durable_lambda.local.log_shipper import LogShipper
 
 pytestmark = pytest.mark.moto
 
@@ -125,3 +126,21 @@ def test_logs_errors_are_one_line(deployed: Deployed, args, message):  # noqa: F
     assert result.exit_code == 1
     [text] = result.stderr.strip().splitlines()
     assert message in text
+
+
+def test_the_emulated_functions_log_files_ship_to_their_groups(deployed: Deployed, tmp_path):  # noqa: F811
+    worker = tmp_path / "worker.log"
+    last = line("run_S", "partial")
+    worker.write_text(f"{line('run_S', 'first')}\n{line('run_T', 'other')}\n{last[:20]}")
+    shipper = LogShipper(deployed.session.client("logs"), {worker: "dev-worker"})
+    assert shipper.ship() == 2  # the unfinished last line waits for its newline
+    with worker.open("a") as file:
+        file.write(f"{last[20:]}\n")
+    assert shipper.ship() == 1
+    assert shipper.ship() == 0
+    assert shipper.groups() == ["/aws/lambda/dev-worker"]
+    got = cli_json("runs", "logs", "run_S", "--log-group", "/aws/lambda/dev-worker")
+    assert [g["record"]["message"] for g in got] == ["first", "partial"]
+    # A restarted dev stack ships into the groups it made before.
+    again = LogShipper(deployed.session.client("logs"), {worker: "dev-worker"})
+    assert again.ship() == 3
