@@ -9,6 +9,7 @@ it against the catalog, so no task module is needed.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -46,6 +47,7 @@ from durable_lambda.cli.target import ApiUrl, CliError, Stack, Target, ViaApi, n
 from durable_lambda.engine.journal import EntryKind, EntryStatus
 from durable_lambda.engine.state import RunStatus
 from durable_lambda.errors import UnknownTaskError
+from durable_lambda.task import RunHandle
 
 if TYPE_CHECKING:
     from durable_lambda.api_client import ApiClient
@@ -206,6 +208,22 @@ def _api_snapshot(api: ApiClient, run_id: str) -> Snapshot:
     return Snapshot(detail.run_id, detail.status, remote.steps_done(detail), detail.invocations)
 
 
+def _direct_services(target: Target, task: str) -> Services:
+    """The table's services with the task modules loaded (the CLI validates the payload).
+
+    Raises:
+        UnknownTaskError: ``task`` is not among the loaded tasks (they are named).
+        CliError: No resume queue is configured.
+    """
+    registry = target.load_tasks()
+    if task not in registry.ids():
+        known = ", ".join(registry.ids()) or "none"
+        hint = "" if registry.ids() else f"; {no_tasks_hint()}"
+        raise UnknownTaskError(f"unknown task {task!r} (tasks loaded: {known}){hint}")
+    target.require_queue()
+    return target.services(registry)
+
+
 def _wait_api(
     api: ApiClient, run_id: str, *, timeout: float, poll: float, as_json: bool
 ) -> tuple[RunStatus, str]:
@@ -283,37 +301,27 @@ def trigger(
         "concurrency_key": concurrency_key,
         "priority": priority,
     }
+    data = read_payload(payload) if batch is None else None
     api = target.api()
-    services = None
-    if api is None:
-        registry = target.load_tasks()
-        if task not in registry.ids():
-            known = ", ".join(registry.ids()) or "none"
-            hint = "" if registry.ids() else f"; {no_tasks_hint()}"
-            raise UnknownTaskError(f"unknown task {task!r} (tasks loaded: {known}){hint}")
-        target.require_queue()
-        services = target.services(registry)
+    if api is not None:
+        trigger_one: Callable[..., RunHandle] = functools.partial(api.trigger, task)
+        send = _api_batch(api, task)
+        wait_for: Callable[..., tuple[RunStatus, str]] = functools.partial(_wait_api, api)
+    else:
+        services = _direct_services(target, task)
+        trigger_one = functools.partial(services.client.trigger, task)
+        send = _direct_batch(services, task)
+        wait_for = functools.partial(_wait_direct, services)
     if batch is not None:
         items = [{"payload": p, **options} for p in read_batch(batch)]
-        send = _api_batch(api, task) if api is not None else _direct_batch(services, task)  # type: ignore[arg-type]
         _report_batch(task, _batch(send, items), as_json=json_)
         return
-    data = read_payload(payload)
-    if api is not None:
-        handle = api.trigger(task, data, idempotency_key=idempotency_key, **options)
-    else:
-        assert services is not None  # noqa: S101 - set above when not through the API
-        handle = services.client.trigger(task, data, idempotency_key=idempotency_key, **options)
+    handle = trigger_one(data, idempotency_key=idempotency_key, **options)
     if not wait:
         out = {"run_id": handle.run_id, "task_id": task, "cached": handle.cached}
         emit(out, as_json=json_, human=lambda c: c.print(f"triggered {handle.run_id} ({task})"))
         return
-    if api is not None:
-        ended = _wait_api(api, handle.run_id, timeout=timeout, poll=poll, as_json=json_)
-    else:
-        assert services is not None  # noqa: S101
-        ended = _wait_direct(services, handle.run_id, timeout=timeout, poll=poll, as_json=json_)
-    status, error = ended
+    status, error = wait_for(handle.run_id, timeout=timeout, poll=poll, as_json=json_)
     if status is not RunStatus.COMPLETED:
         typer.echo(f"error: run {handle.run_id} ended {status.value}{error}", err=True)
         raise typer.Exit(1)
