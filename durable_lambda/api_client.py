@@ -42,6 +42,7 @@ from durable_lambda.errors import (
     DurableLambdaError,
     PayloadTooLarge,
     PayloadValidationError,
+    RunFinishedError,
     RunNotFoundError,
     RunWaitTimeoutError,
     TokenAlreadyResolvedError,
@@ -279,10 +280,17 @@ class ApiClient:
         got = self._call("POST", f"/runs/{_quote(run_id)}/replay", body=body, context=context)
         return RunHandle(got["run_id"], got["task_id"])
 
-    def cancel(self, run_id: str) -> dict[str, Any]:
-        """``POST /runs/{run_id}/cancel``: the API's answer, decoded."""
-        got: dict[str, Any] = self._call("POST", f"/runs/{_quote(run_id)}/cancel", body={})
-        return got
+    def cancel(self, run_id: str) -> RunDetail:
+        """``POST /runs/{run_id}/cancel``: the run as the cancel leaves it (as ``runs.cancel``).
+
+        Raises:
+            RunNotFoundError: No such run.
+            RunFinishedError: It had already finished; nothing changed.
+        """
+        got = self._call(
+            "POST", f"/runs/{_quote(run_id)}/cancel", body={}, context={"run_id": run_id}
+        )
+        return RunDetail.model_validate(got)
 
     # -- tokens --------------------------------------------------------------------------
 
@@ -408,6 +416,9 @@ def _known(
     found: DurableLambdaError | None = None
     if kind == "run_not_found":
         found = RunNotFoundError(message)
+    elif kind == "run_finished":
+        status = details.get("status", "") if isinstance(details, dict) else ""
+        found = RunFinishedError(context.get("run_id", ""), str(status))
     elif kind == "unknown_task":
         found = UnknownTaskError(message)
     elif kind == "token_not_found":

@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,15 +20,14 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from durable_lambda import replay_check
-from durable_lambda.cli import render
-from durable_lambda.cli.target import CliError, Target, no_tasks_hint
-from durable_lambda.engine.records import RunQuery, RunRecord
+from durable_lambda.cli import remote, render
+from durable_lambda.cli.target import ApiUrl, CliError, Stack, Target, ViaApi, no_tasks_hint
+from durable_lambda.engine.records import RunQuery
 from durable_lambda.engine.slots import QueueState
 from durable_lambda.engine.state import RunStatus
-from durable_lambda.errors import DurableLambdaError, UnknownTaskError
+from durable_lambda.errors import DurableLambdaError
 
 app = typer.Typer(
     name="durable-lambda",
@@ -140,7 +138,7 @@ def _tasks(modules: list[str] | None) -> tuple[str, ...] | None:
     return tuple(modules) if modules else None
 
 
-# -- trigger ----------------------------------------------------------------------------
+# -- payloads ---------------------------------------------------------------------------
 
 
 def read_payload(text: str, *, option: str = "--payload") -> Any:
@@ -166,92 +164,6 @@ def read_payload(text: str, *, option: str = "--payload") -> Any:
         ) from exc
 
 
-@app.command()
-@command
-def trigger(
-    task: Annotated[str, typer.Argument(help="The task's id.")],
-    *,
-    payload: Annotated[
-        str, typer.Option("--payload", "-p", help="JSON text, or @file holding JSON.")
-    ] = "null",
-    wait: Annotated[bool, typer.Option("--wait", help="Follow the run until it ends.")] = False,
-    timeout: Annotated[float, typer.Option(help="Seconds --wait follows the run.")] = 300.0,
-    poll: Annotated[float, typer.Option(help="Seconds between reads while waiting.")] = 1.0,
-    idempotency_key: Annotated[str | None, typer.Option(help="Deduplicate triggers.")] = None,
-    tag: Annotated[list[str] | None, typer.Option(help="A tag (repeatable).")] = None,
-    concurrency_key: Annotated[str | None, typer.Option(help="Per-key concurrency.")] = None,
-    priority: Annotated[int, typer.Option(help="Higher starts first in its queue.")] = 0,
-    tasks_module: Tasks = None,
-    json_: Json = False,
-    debug: Debug = False,
-    endpoint_url: Endpoint = None,
-    region: Region = None,
-    table: Table = None,
-    bucket: Bucket = None,
-    queue_url: QueueUrl = None,
-) -> None:
-    """Trigger a run of TASK (its payload validated first); --wait follows it to its end."""
-    target = Target(endpoint_url, region, table, bucket, queue_url, _tasks(tasks_module))
-    data = read_payload(payload)
-    registry = target.load_tasks()
-    if task not in registry.ids():
-        known = ", ".join(registry.ids()) or "none"
-        hint = "" if registry.ids() else f"; {no_tasks_hint()}"
-        raise UnknownTaskError(f"unknown task {task!r} (tasks loaded: {known}){hint}")
-    target.require_queue()
-    services = target.services(registry)
-    client = services.client
-    handle = client.trigger(
-        task,
-        data,
-        idempotency_key=idempotency_key,
-        tags=tuple(tag or ()),
-        concurrency_key=concurrency_key,
-        priority=priority,
-    )
-    if not wait:
-        out = {"run_id": handle.run_id, "task_id": task, "cached": handle.cached}
-        emit(out, as_json=json_, human=lambda c: c.print(f"triggered {handle.run_id} ({task})"))
-        return
-    run = follow(lambda: client.get_run(handle.run_id), timeout=timeout, poll=poll)
-    if json_:
-        emit(render.run_json(run), as_json=True, human=print)
-    else:
-        journal = services.worker.store.load_journal(run.run_id)
-        events = services.worker.store.list_events(run.run_id)
-        Console(highlight=False).print(render.timeline_tree(run, journal, events))
-    if run.status is not RunStatus.COMPLETED:
-        detail = f": {run.error.type}: {run.error.message}" if run.error else ""
-        typer.echo(f"error: run {run.run_id} ended {run.status.value}{detail}", err=True)
-        raise typer.Exit(1)
-
-
-def follow(read: Callable[[], RunRecord], *, timeout: float, poll: float) -> RunRecord:
-    """Read the run until it is terminal, with a progress line on stderr.
-
-    Raises:
-        CliError: Still not finished after ``timeout`` seconds (names its status).
-    """
-    deadline = time.monotonic() + timeout
-    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
-        bar = progress.add_task("triggered", total=None)
-        while True:
-            run = read()
-            progress.update(
-                bar,
-                description=f"{run.run_id} {run.status.value} · {run.invocations} invocation(s)",
-            )
-            if run.status.is_terminal:
-                return run
-            if time.monotonic() >= deadline:
-                raise CliError(
-                    f"run {run.run_id} still {run.status.value} after {timeout:g} s "
-                    "(it goes on; follow it with `durable-lambda runs show`)"
-                )
-            time.sleep(poll)
-
-
 # -- runs -------------------------------------------------------------------------------
 
 
@@ -269,9 +181,23 @@ def runs_list(
     region: Region = None,
     table: Table = None,
     bucket: Bucket = None,
+    stack: Stack = None,
+    api_url: ApiUrl = None,
+    via_api: ViaApi = False,
 ) -> None:
     """List runs, newest first (filters: --task, --status, --tag)."""
-    target = Target(endpoint_url, region, table, bucket)
+    target = Target(
+        endpoint_url, region, table, bucket, stack=stack, api_url=api_url, via_api=via_api
+    )
+    api = target.api()
+    if api is not None:
+        page = api.list_runs(task=task, status=status, tag=tag, limit=limit)
+        emit(
+            [remote.view_json(r) for r in page.runs],
+            as_json=json_,
+            human=lambda c: c.print(remote.summaries_table(page.runs)),
+        )
+        return
     client = target.services().client
     runs = client.list_runs(RunQuery(task_id=task, status=status, limit=limit))
     if tag is not None:
@@ -294,9 +220,23 @@ def runs_show(
     region: Region = None,
     table: Table = None,
     bucket: Bucket = None,
+    stack: Stack = None,
+    api_url: ApiUrl = None,
+    via_api: ViaApi = False,
 ) -> None:
     """Show a run's timeline: steps by scope, attempts, waits, children, invocations, errors."""
-    target = Target(endpoint_url, region, table, bucket)
+    target = Target(
+        endpoint_url, region, table, bucket, stack=stack, api_url=api_url, via_api=via_api
+    )
+    api = target.api()
+    if api is not None:
+        detail = api.retrieve(run_id, include_values=True)
+        emit(
+            remote.view_json(detail),
+            as_json=json_,
+            human=lambda c: c.print(remote.detail_tree(detail)),
+        )
+        return
     services = target.services()
     run = services.client.get_run(run_id)
     store = services.worker.store
@@ -324,9 +264,10 @@ def queues_list(
     endpoint_url: Endpoint = None,
     region: Region = None,
     table: Table = None,
+    stack: Stack = None,
 ) -> None:
     """List the queues of the loaded tasks (and --queue names): running, limit, waiting, paused."""
-    target = Target(endpoint_url, region, table, task_modules=_tasks(tasks_module))
+    target = Target(endpoint_url, region, table, task_modules=_tasks(tasks_module), stack=stack)
     registry = target.load_tasks()
     names = dict.fromkeys([*(t.queue.name for t in registry.tasks()), *(queue or ())])
     if not names:
@@ -357,9 +298,10 @@ def queues_pause(
     endpoint_url: Endpoint = None,
     region: Region = None,
     table: Table = None,
+    stack: Stack = None,
 ) -> None:
     """Pause a queue: it starts nothing until resumed (running invocations finish)."""
-    client = Target(endpoint_url, region, table).services().client
+    client = Target(endpoint_url, region, table, stack=stack).services().client
     _show_queue(client.pause_queue(name, key), as_json=json_, what="paused")
 
 
@@ -374,9 +316,10 @@ def queues_resume(
     endpoint_url: Endpoint = None,
     region: Region = None,
     table: Table = None,
+    stack: Stack = None,
 ) -> None:
     """Resume a paused queue; parked runs are handed units at once."""
-    client = Target(endpoint_url, region, table).services().client
+    client = Target(endpoint_url, region, table, stack=stack).services().client
     _show_queue(client.resume_queue(name, key), as_json=json_, what="resumed")
 
 
@@ -393,11 +336,12 @@ def queues_set_limit(
     endpoint_url: Endpoint = None,
     region: Region = None,
     table: Table = None,
+    stack: Stack = None,
 ) -> None:
     """Override a queue's concurrency limit at runtime (--clear returns to the code's)."""
     if (limit is None) == (not clear):
         raise CliError("set-limit takes a LIMIT or --clear (one of them)")
-    client = Target(endpoint_url, region, table).services().client
+    client = Target(endpoint_url, region, table, stack=stack).services().client
     state = client.set_queue_limit(name, None if clear else limit, key)
     _show_queue(state, as_json=json_, what="limit set")
 
@@ -430,13 +374,16 @@ def replay_check_command(
     region: Region = None,
     table: Table = None,
     bucket: Bucket = None,
+    stack: Stack = None,
 ) -> None:
     """Replay in-flight (and recently ended) runs against the current code; exit 1 if any breaks.
 
     Nothing executes and nothing is written: the replay stops where a run's
     journal ends.
     """
-    target = Target(endpoint_url, region, table, bucket, task_modules=_tasks(tasks_module))
+    target = Target(
+        endpoint_url, region, table, bucket, task_modules=_tasks(tasks_module), stack=stack
+    )
     registry = target.load_tasks()
     if not registry.ids():
         raise CliError(f"no tasks loaded to check against: {no_tasks_hint()}")

@@ -141,6 +141,8 @@ class _Human:
             print_(f"  API      [bold cyan]{url}[/]  (OpenAPI document: {url}/openapi.json)")
             print_(f"  Viewer   [bold cyan]{event['viewer_url']}[/]")
             print_(f"  AWS      {event['moto_url']} (moto); function logs in {event['log_dir']}")
+            groups = ", ".join(event.get("log_groups") or ())
+            print_(f"  Logs     {groups} (durable-lambda runs logs RUN_ID --log-group ...)")
             print_(f"  watching {len(event['watching'])} file(s); Ctrl-C stops everything")
             if event.get("error"):
                 print_(f"[red]the task modules failed to load[/]: {event['error']}")

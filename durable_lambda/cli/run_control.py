@@ -28,7 +28,7 @@ from durable_lambda.cli.app import (
     read_payload,
     runs_app,
 )
-from durable_lambda.cli.target import Target
+from durable_lambda.cli.target import ApiUrl, Stack, Target, ViaApi
 from durable_lambda.engine.state import RunStatus
 
 
@@ -57,13 +57,30 @@ def runs_replay(
     table: Table = None,
     bucket: Bucket = None,
     queue_url: QueueUrl = None,
+    stack: Stack = None,
+    api_url: ApiUrl = None,
+    via_api: ViaApi = False,
 ) -> None:
     """Replay RUN_ID: a new run of its task, linked to it, from the start or --from-step."""
-    target = Target(endpoint_url, region, table, bucket, queue_url, _tasks(tasks_module))
+    target = Target(
+        endpoint_url,
+        region,
+        table,
+        bucket,
+        queue_url,
+        _tasks(tasks_module),
+        stack,
+        api_url,
+        via_api,
+    )
     data = read_payload(payload) if payload is not None else None
-    registry = target.load_tasks()
-    target.require_queue()
-    handle = target.services(registry).client.replay(run_id, data, from_step)
+    api = target.api()
+    if api is not None:
+        handle = api.replay(run_id, data, from_step)
+    else:
+        registry = target.load_tasks()
+        target.require_queue()
+        handle = target.services(registry).client.replay(run_id, data, from_step)
     out = {"run_id": handle.run_id, "task_id": handle.task_id, "replay_of": run_id}
     since = f" from step {from_step!r}" if from_step else ""
     emit(
@@ -85,13 +102,22 @@ def runs_cancel(
     table: Table = None,
     bucket: Bucket = None,
     queue_url: QueueUrl = None,
+    stack: Stack = None,
+    api_url: ApiUrl = None,
+    via_api: ViaApi = False,
 ) -> None:
     """Cancel a run: at once while it waits, at its next step boundary while it runs."""
-    target = Target(endpoint_url, region, table, bucket, queue_url)
-    target.require_queue()  # a parent's nudge and a handed-on unit's message go there
-    run = target.services().client.cancel_run(run_id)
-    if run.status is RunStatus.CANCELED:
-        line = f"canceled {run.run_id}"
+    target = Target(endpoint_url, region, table, bucket, queue_url, None, stack, api_url, via_api)
+    api = target.api()
+    if api is not None:
+        view = api.cancel(run_id)
+        status, data = view.status, view.model_dump(mode="json")
     else:
-        line = f"cancel requested for {run.run_id}: it stops at its next step boundary"
-    emit(render.run_json(run), as_json=json_, human=lambda c: c.print(line))
+        target.require_queue()  # a parent's nudge and a handed-on unit's message go there
+        run = target.services().client.cancel_run(run_id)
+        status, data = run.status, render.run_json(run)
+    if status is RunStatus.CANCELED:
+        line = f"canceled {run_id}"
+    else:
+        line = f"cancel requested for {run_id}: it stops at its next step boundary"
+    emit(data, as_json=json_, human=lambda c: c.print(line))

@@ -31,7 +31,7 @@ from durable_lambda.cli.app import (
     emit,
     read_payload,
 )
-from durable_lambda.cli.target import CliError, Target
+from durable_lambda.cli.target import ApiUrl, CliError, Stack, Target, ViaApi
 from durable_lambda.engine.tokens import TokenInfo
 
 tokens_app = typer.Typer(
@@ -72,8 +72,13 @@ def _show(token: TokenInfo, *, as_json: bool, what: str) -> None:
     emit(token_json(token), as_json=as_json, human=human)
 
 
-def _client(target: Target) -> Any:
-    target.require_queue()  # a resolution nudges the run through it
+def _client(target: Target, *, resolves: bool = False) -> Any:
+    """The HTTP API's client when the target goes through it, else the table's."""
+    api = target.api()
+    if api is not None:
+        return api
+    if resolves:
+        target.require_queue()  # a resolution nudges the run through it
     return target.services().client
 
 
@@ -90,10 +95,14 @@ def tokens_complete(
     table: Table = None,
     bucket: Bucket = None,
     queue_url: QueueUrl = None,
+    stack: Stack = None,
+    api_url: ApiUrl = None,
+    via_api: ViaApi = False,
 ) -> None:
     """Complete TOKEN_ID with --data (JSON; default null): its run wakes with that data."""
     value = None if data is None else read_payload(data, option="--data")
-    client = _client(Target(endpoint_url, region, table, bucket, queue_url))
+    target = Target(endpoint_url, region, table, bucket, queue_url, None, stack, api_url, via_api)
+    client = _client(target, resolves=True)
     _show(client.complete_token(token_id, value), as_json=json_, what="completed")
 
 
@@ -117,6 +126,9 @@ def tokens_fail(
     table: Table = None,
     bucket: Bucket = None,
     queue_url: QueueUrl = None,
+    stack: Stack = None,
+    api_url: ApiUrl = None,
+    via_api: ViaApi = False,
 ) -> None:
     """Fail TOKEN_ID: its run raises TokenFailedError(type, message) where it waits."""
     if data is not None:
@@ -128,7 +140,8 @@ def tokens_fail(
         error_type, message = error["type"], str(error.get("message", ""))
     if error_type is None:
         raise CliError("fail needs --type (or --data with a type)")
-    client = _client(Target(endpoint_url, region, table, bucket, queue_url))
+    target = Target(endpoint_url, region, table, bucket, queue_url, None, stack, api_url, via_api)
+    client = _client(target, resolves=True)
     _show(client.fail_token(token_id, error_type, message), as_json=json_, what="failed")
 
 
@@ -142,9 +155,13 @@ def tokens_heartbeat(
     endpoint_url: Endpoint = None,
     region: Region = None,
     table: Table = None,
+    stack: Stack = None,
+    api_url: ApiUrl = None,
+    via_api: ViaApi = False,
 ) -> None:
     """Record a heartbeat on TOKEN_ID: its heartbeat deadline moves out."""
-    client = Target(endpoint_url, region, table).services().client
+    target = Target(endpoint_url, region, table, stack=stack, api_url=api_url, via_api=via_api)
+    client = _client(target)
     _show(client.heartbeat_token(token_id), as_json=json_, what="heartbeat")
 
 
@@ -159,7 +176,13 @@ def tokens_show(
     region: Region = None,
     table: Table = None,
     bucket: Bucket = None,
+    stack: Stack = None,
+    api_url: ApiUrl = None,
+    via_api: ViaApi = False,
 ) -> None:
     """Show TOKEN_ID: status, run, deadlines (not its data)."""
-    client = Target(endpoint_url, region, table, bucket).services().client
+    target = Target(
+        endpoint_url, region, table, bucket, stack=stack, api_url=api_url, via_api=via_api
+    )
+    client = _client(target)
     _show(client.retrieve_token(token_id), as_json=json_, what="is")

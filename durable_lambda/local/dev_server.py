@@ -27,6 +27,7 @@ from typing import Any, Self
 from durable_lambda.engine.records import RunQuery, RunRecord
 from durable_lambda.local.function_config import FunctionConfig
 from durable_lambda.local.http_api import ApiServer
+from durable_lambda.local.log_shipper import LogShipper
 from durable_lambda.local.process_pool import FunctionPool, InvocationResult
 from durable_lambda.local.reload import ModuleWatcher
 from durable_lambda.local.stack import EmulatedStack
@@ -107,6 +108,7 @@ class DevServer:
         self.watcher = ModuleWatcher(self.task_modules, self.pythonpath)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self.shipper: LogShipper | None = None
         self._seen: dict[str, tuple[dt.datetime, str, int]] = {}
 
     @property
@@ -149,7 +151,16 @@ class DevServer:
         self.server = ApiServer(self._invoke_api, port=self.port)
         self.server.start()
         self._remember_runs(emit=False)
-        for target, name in ((self._watch, "dl-dev-watch"), (self._stream, "dl-dev-runs")):
+        # Each function's log file also goes to its CloudWatch group, as on AWS (`runs logs`).
+        self.shipper = LogShipper(
+            stack.session.client("logs"),
+            {
+                stack.log_dir / f"{role}.log": f"{stack.settings.table_name}-{role}"
+                for role in ("worker", "scheduler", "api")
+            },
+        )
+        threads = ((self._watch, "dl-dev-watch"), (self._stream, "dl-dev-runs"))
+        for target, name in (*threads, (self._ship, "dl-dev-logs")):
             thread = threading.Thread(target=target, name=name, daemon=True)
             self._threads.append(thread)
             thread.start()
@@ -163,6 +174,7 @@ class DevServer:
                 "endpoints": stack.endpoints.to_json(),
                 "moto_url": stack.moto.endpoint_url,
                 "log_dir": str(stack.log_dir),
+                "log_groups": self.shipper.groups(),
                 "persist": str(self.persist) if self.persist else None,
                 "error": init_error,
             }
@@ -191,6 +203,7 @@ class DevServer:
         self._threads.clear()
         if self.api is not None:
             self.api.close()
+        self._ship_once()  # the last lines, while the Logs endpoint is still up
         if self.persist is not None and self.server is not None:
             from durable_lambda.local import persist  # noqa: PLC0415 - only with --persist
 
@@ -200,6 +213,7 @@ class DevServer:
         if self.server is not None:
             self._emit({"event": "stopped"})
         self.server = self.api = None
+        self.shipper = None
 
     def _warm_api(self) -> str | None:
         """Start one api environment now: its init imports the tasks and publishes the catalog."""
@@ -225,6 +239,18 @@ class DevServer:
             changed = self.watcher.changed()
             if changed:
                 self.reload(changed)
+
+    def _ship(self) -> None:
+        while not self._stop.wait(self.poll_interval):
+            self._ship_once()
+
+    def _ship_once(self) -> None:
+        if self.shipper is None:
+            return
+        try:
+            self.shipper.ship()
+        except Exception as exc:  # noqa: BLE001 - logs are a convenience; the stack goes on
+            self._emit({"event": "error", "error": f"shipping logs: {type(exc).__name__}: {exc}"})
 
     def _stream(self) -> None:
         while not self._stop.wait(self.poll_interval):

@@ -319,3 +319,18 @@ def test_tokens_are_completed_failed_and_read_through_the_api(served: Served):
     with pytest.raises(TokenNotFoundError):
         client.retrieve_token("tok_missing")
     assert all(holds for *_, holds in served.seen)
+
+
+def test_cancel_answers_the_run_as_left_and_a_finished_run_raises(served: Served):
+    from durable_lambda import RunStatus  # noqa: PLC0415
+    from durable_lambda.errors import RunFinishedError  # noqa: PLC0415
+
+    client = _client(served)
+    handle = client.trigger("ping", 3)  # queued: no worker has taken it
+    canceled = client.cancel(handle.run_id)
+    assert (canceled.run_id, canceled.status) == (handle.run_id, RunStatus.CANCELED)
+    with pytest.raises(RunFinishedError) as finished:
+        client.cancel(handle.run_id)
+    assert (finished.value.run_id, finished.value.status) == (handle.run_id, "CANCELED")
+    with pytest.raises(RunNotFoundError):
+        client.cancel("run_missing")

@@ -195,6 +195,29 @@ def test_dev_serves_a_run_over_http_and_ctrl_c_leaves_no_process_or_port(dev: De
     assert port_free(dev.ready["moto_url"])
 
 
+def test_dev_ships_function_logs_to_cloudwatch_where_runs_logs_reads_them(dev: Dev):
+    from typer.testing import CliRunner  # noqa: PLC0415
+
+    from durable_lambda.cli import app  # noqa: PLC0415
+
+    run_id = dev.trigger({"x": 2})
+    assert dev.finished(run_id)["status"] == "COMPLETED"
+    worker = "/aws/lambda/durable-lambda-dev-worker"
+    assert worker in dev.ready["log_groups"]
+    args = ["runs", "logs", run_id, "--endpoint-url", dev.ready["moto_url"], "--log-group", worker]
+    env = {"AWS_ACCESS_KEY_ID": "dev", "AWS_SECRET_ACCESS_KEY": "dev", "AWS_REGION": "us-east-1"}
+    deadline = time.monotonic() + PATIENCE
+    lines: list[dict[str, Any]] = []
+    while not lines and time.monotonic() < deadline:  # shipped every poll interval
+        result = CliRunner().invoke(app, [*args, "--json"], env=env)
+        assert result.exit_code in {0, 1}, result.output
+        lines = json.loads(result.stdout) if result.exit_code == 0 else []
+        time.sleep(0.2)
+    assert lines, "no worker line about the run reached CloudWatch Logs"
+    assert all(run_id in line["message"] for line in lines)
+    assert any((line["record"] or {}).get("run_id") == run_id for line in lines)
+
+
 def test_dev_reloads_a_changed_task_module_for_new_runs(dev: Dev, project: Path):
     first = dev.finished(dev.trigger({"x": 1}))
     module = project / "devtasks.py"
