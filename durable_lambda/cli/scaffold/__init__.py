@@ -24,20 +24,16 @@ RENAMED = {"gitignore": ".gitignore"}
 #: Folders of the source tree that are never copied.
 SKIPPED = {"__pycache__"}
 
-#: The task-modules parameter put into the user's template.
-TASK_MODULES_PARAMETER = """\
-  TaskModules:
-    Type: String
-    Default: tasks
-    Description: >-
-      Comma-separated modules (under src/) that define your tasks; every function
-      imports them (DL_TASK_MODULES).
-"""
 #: ``(repository text, user text)`` pairs; each must occur exactly once.
 SUBSTITUTIONS = (
-    ("Parameters:\n", f"Parameters:\n{TASK_MODULES_PARAMETER}"),
     ("    CodeUri: .\n", "    CodeUri: src/\n"),
-    ("        DL_TASK_MODULES: functions.tasks\n", "        DL_TASK_MODULES: !Ref TaskModules\n"),
+    # The repository's own task modules are the parameter's default; a project's live in src/.
+    ("    Default: functions.tasks\n", "    Default: tasks\n"),
+    (
+        "      at start-up, DL_TASK_MODULES). Put them under the template's folder: sam build\n"
+        "      bundles that folder.\n",
+        "      at start-up, DL_TASK_MODULES), under src/: sam build bundles that folder.\n",
+    ),
     ("Handler: functions.worker.app.handler", "Handler: handlers.worker.handler"),
     ("Handler: functions.scheduler.app.handler", "Handler: handlers.scheduler.handler"),
     ("Handler: functions.api.app.handler", "Handler: handlers.api.handler"),
