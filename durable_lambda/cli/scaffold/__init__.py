@@ -30,8 +30,10 @@ SUBSTITUTIONS = (
     # The repository's own task modules are the parameter's default; a project's live in src/.
     ("    Default: functions.tasks\n", "    Default: tasks\n"),
     (
-        "      at start-up, DL_TASK_MODULES). Put them under the template's folder: sam build\n"
-        "      bundles that folder.\n",
+        (
+            "      at start-up, DL_TASK_MODULES). Put them under the template's folder: sam build\n"
+            "      bundles that folder.\n"
+        ),
         "      at start-up, DL_TASK_MODULES), under src/: sam build bundles that folder.\n",
     ),
     ("Handler: functions.worker.app.handler", "Handler: handlers.worker.handler"),
