@@ -110,10 +110,16 @@ def test_the_viewer_shows_a_run_and_completes_its_token(dev: DevServer, tmp_path
         }
         browser.save_screenshot(str(tmp_path / "viewer-waiting.png"))
 
-        box = browser.find_element(By.CSS_SELECTOR, ".token textarea")
-        box.clear()
-        box.send_keys('{"by": "ada"}')
-        browser.find_element(By.CSS_SELECTOR, ".token button.complete").click()
+        # Fill the data and press the button in one script: the page redraws
+        # itself every second while the run goes, and a redraw between two
+        # WebDriver calls would swap the elements under them.
+        browser.execute_script(
+            """
+            const box = document.querySelector(".token textarea");
+            box.value = '{"by": "ada"}';
+            document.querySelector(".token button.complete").click();
+            """
+        )
 
         done = 'h2 .status[data-status="COMPLETED"]'
         wait.until(seen.presence_of_element_located((By.CSS_SELECTOR, done)))
