@@ -50,12 +50,20 @@ class StepLines:
         """Start with no attempt in flight."""
         self._started: dict[tuple[str, str | None], float] = {}
 
+    def on_invocation_start(self, info: EventInfo) -> None:
+        """Every line until the invocation ends carries the run's task and attempt."""
+        logger.append_keys(task_id=info.task_id, attempt=info.attempt)
+
+    def on_invocation_end(self, info: EventInfo, outcome: EventOutcome) -> None:  # noqa: ARG002
+        """The next message's lines are another run's."""
+        logger.remove_keys(["task_id", "attempt"])
+
     def on_step_start(self, info: EventInfo) -> None:
         """Note when the attempt began."""
         self._started[(info.run_id, info.step_key)] = time.monotonic()
 
     def on_attempt(self, info: EventInfo, outcome: EventOutcome) -> None:
-        """Write the attempt's line."""
+        """Write the attempt's line (its ``attempt`` is the step's)."""
         began = self._started.pop((info.run_id, info.step_key), None)
         duration = None if began is None else round((time.monotonic() - began) * 1000, 3)
         logger.info(

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from durable_lambda.api.app import build_api
 from durable_lambda.api.service import ApiService
 from durable_lambda.lambda_entry import cold_start
-from durable_lambda.observability import run_metrics
+from durable_lambda.observability import logger, run_metrics
 from durable_lambda.settings import Settings
 
 if TYPE_CHECKING:
@@ -37,10 +38,39 @@ def reset() -> None:
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """API Gateway (REST, proxy integration) events in, responses out."""
+    """API Gateway (REST, proxy integration) events in, responses out.
+
+    Each request writes one ``api request`` line: method, resource, status and
+    the run, task or token its path names (never the body or the query string,
+    which may carry a callback secret).
+    """
     api = _build()
     metrics = run_metrics()  # runs triggered, token waits
+    ids = path_ids(str(event.get("path") or ""))
+    logger.append_keys(request_id=getattr(context, "aws_request_id", None), **ids)
     try:
-        return dict(api.resolve(event, context))
+        response = dict(api.resolve(event, context))
+        logger.info(
+            "api request",
+            extra={
+                "method": event.get("httpMethod"),
+                "resource": event.get("resource"),
+                "status": response.get("statusCode"),
+            },
+        )
+        return response
     finally:
+        logger.remove_keys(["request_id", *ids])
         metrics.flush()
+
+
+_PATH_IDS = re.compile(r"^/(?P<kind>runs|tasks|tokens|callbacks)/(?P<id>[^/?]+)")
+_ID_KEYS = {"runs": "run_id", "tasks": "task_id", "tokens": "token_id", "callbacks": "token_id"}
+
+
+def path_ids(path: str) -> dict[str, str]:
+    """The run, task or token a request's path names, as log keys (``{}``: none)."""
+    found = _PATH_IDS.match(path)
+    if found is None:
+        return {}
+    return {_ID_KEYS[found["kind"]]: found["id"][:200]}
