@@ -123,15 +123,17 @@ def main() -> int:
         pythonpath=[str(ROOT)],
         on_event=show,
     ) as dev:
-        console.print(f"API {dev.url}  (OpenAPI document: {dev.url}/openapi.json)\n")
+        console.print(f"API {dev.url}  (OpenAPI document: {dev.url}/openapi.json)")
+        console.print(f"Viewer {dev.url}/viewer  (open it while the demo runs)\n")
         roots = []
         for task_id, payload in SAMPLES:
             handle = post(f"{dev.url}/tasks/{task_id}/runs", {"payload": payload})
             console.print(f"triggered {task_id} over HTTP: {handle['run_id']}")
             roots.append(handle["run_id"])
         token = pending_token(dev, roots[0])
-        console.print(f"approving the order: completing approval token {token}")
-        dev.stack.client.complete_token(token, {"approved": True, "by": "demo manager"})
+        console.print(f"approving the order: completing approval token {token} over HTTP")
+        answer = {"approved": True, "by": "demo manager"}
+        post(f"{dev.url}/tokens/{token}/complete", {"data": answer})
         wait_all(dev, roots)
         table, completed = summary(dev, roots)
         console.print(table)

@@ -36,9 +36,10 @@ def test_the_demo_runs_every_sample_to_completion_on_the_dev_stack():
     assert done.returncode == 0, out + done.stderr
     assert "4 of 4 runs completed." in out
     assert re.search(r"^API http://127\.0\.0\.1:\d+", out, re.MULTILINE)
+    assert re.search(r"^Viewer http://127\.0\.0\.1:\d+/viewer", out, re.MULTILINE)
     assert len(re.findall(r"^triggered [\w-]+ over HTTP: run_\w+$", out, re.MULTILINE)) == 4
     # The order blocked on its approval token until the demo completed it...
-    assert re.search(r"completing approval token tok_\w+", out)
+    assert re.search(r"completing approval token tok_\w+ over HTTP", out)
     _run, status, invocations, _duration, notes = _row(out, "checkout")
     assert status == "COMPLETED"
     # ...and its first charge was declined, then retried through SQS.
