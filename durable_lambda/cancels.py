@@ -20,7 +20,7 @@ from durable_lambda.engine.records import ANY_EPOCH, CancelAction, ResumeMessage
 from durable_lambda.engine.state import RunStatus
 from durable_lambda.engine.tokens import Resolution, TokenStatus
 from durable_lambda.errors import RunFinishedError, TokenAlreadyResolvedError, TokenNotFoundError
-from durable_lambda.plugins import EventInfo, emit
+from durable_lambda.plugins import run_ended
 from durable_lambda.ports import Clock, ResumeQueue, RunStore, TokenStore
 
 __all__ = ["DEFAULT_REASON", "MAX_CANCEL_DEPTH", "Cancels"]
@@ -86,9 +86,7 @@ class Cancels:
     def _cancel(self, run_id: str, reason: str, *, depth: int) -> RunRecord:
         result = self.store.cancel_run(run_id, self.clock.now(), reason)
         if result.action is CancelAction.NOW:
-            run = result.run
-            info = EventInfo(run.run_id, run.task_id, run.attempt, False, queue=run.queue)
-            emit("on_run_end", info, run.status.value, run.invocations)  # a worker's would
+            run_ended(result.run)  # as a worker's terminal checkpoint would
             self._release(result.run, parked=result.previous is RunStatus.WAITING_FOR_SLOT)
             self.settle(result.run, depth=depth)
             self.nudge_parent(result.run)

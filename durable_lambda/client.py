@@ -33,7 +33,7 @@ from durable_lambda.errors import (
 )
 from durable_lambda.ids import new_run_id
 from durable_lambda.messages import send_resume
-from durable_lambda.plugins import EventInfo, emit
+from durable_lambda.plugins import emit, info_of
 from durable_lambda.ports import Clock, ResumeQueue, RunStore, SlotStore, TokenStore
 from durable_lambda.replays import replay_run
 from durable_lambda.result import RunResult
@@ -455,4 +455,4 @@ class Client(RunControl, TokenControl, QueueControl):
 
 def _triggered_event(run: RunRecord) -> None:
     """Tell the plugins a run was created (a trigger that found an existing run creates none)."""
-    emit("on_run_triggered", EventInfo(run.run_id, run.task_id, 1, True, queue=run.queue))
+    emit("on_run_triggered", info_of(run, first_invocation=True))

@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 from durable_lambda.engine.journal import ErrorInfo
 from durable_lambda.engine.observer import AttemptStatus
 from durable_lambda.engine.outcome import Canceled, Completed, Failed, Outcome, RetryRun
+from durable_lambda.engine.records import RunRecord
 
 __all__ = [
     "EventInfo",
@@ -170,3 +171,13 @@ class PluginObserver:
         outcome = EventOutcome(status, error)
         emit("on_attempt", info, outcome)
         emit("on_step_end", info, outcome)
+
+
+def info_of(run: RunRecord, *, first_invocation: bool = False) -> EventInfo:
+    """The event info of ``run`` itself (no step): its ids, attempt and queue."""
+    return EventInfo(run.run_id, run.task_id, run.attempt, first_invocation, queue=run.queue)
+
+
+def run_ended(run: RunRecord) -> None:
+    """Tell the plugins ``run`` ended (``on_run_end``), whoever wrote its terminal status."""
+    emit("on_run_end", info_of(run), run.status.value, run.invocations)

@@ -18,7 +18,7 @@ from durable_lambda.engine.journal import ErrorInfo
 from durable_lambda.engine.records import ANY_EPOCH, EventKind, ResumeMessage, TimelineEvent
 from durable_lambda.engine.resume import MAX_DELAY_SECONDS, plan
 from durable_lambda.messages import PoisonMessageError, decode_message, send_resume
-from durable_lambda.plugins import EventInfo, emit
+from durable_lambda.plugins import emit, run_ended
 from durable_lambda.ports import Clock, DeadLetters, ResumeQueue, RunStore, ScheduleStore
 from durable_lambda.task import Task, TaskRegistry, Trigger
 
@@ -258,10 +258,7 @@ class Scheduler:
                     ended = self.store.fail_run(run.run_id, error, event, epoch=message.epoch)
                 if ended is not None:
                     failed += 1
-                    info = EventInfo(
-                        ended.run_id, ended.task_id, ended.attempt, False, queue=ended.queue
-                    )
-                    emit("on_run_end", info, ended.status.value, ended.invocations)
+                    run_ended(ended)
                     if ended.parent_run_id is not None:
                         # A child ended here, not in a worker: wake its parent as a worker would.
                         self.queue.send(

@@ -62,7 +62,14 @@ from durable_lambda.errors import (
 from durable_lambda.ids import new_owner
 from durable_lambda.invocation import Invocation, Report, entry_bytes, seconds_after
 from durable_lambda.messages import send_resume
-from durable_lambda.plugins import EventInfo, PluginObserver, emit, outcome_of
+from durable_lambda.plugins import (
+    EventInfo,
+    PluginObserver,
+    emit,
+    info_of,
+    outcome_of,
+    run_ended,
+)
 from durable_lambda.ports import Clock, ResumeQueue, RunStore, TokenStore
 from durable_lambda.settings import Settings
 from durable_lambda.task import Task, TaskRegistry
@@ -400,12 +407,11 @@ class Worker:
         if stored.status is RunStatus.SUSPENDED and not checkpoint.timer:
             resume = plan(stored.wake_at, self.clock.now())
             send_resume(self.queue, ResumeMessage(run.run_id, stored.epoch), resume)
-        info = EventInfo(run.run_id, run.task_id, run.attempt, False, queue=run.queue)
         if checkpoint.output is not None:
-            emit("on_checkpoint", info, len(checkpoint.output.encode()))
+            emit("on_checkpoint", info_of(run), len(checkpoint.output.encode()))
         if stored.status.is_terminal:
             self._nudge_parent(run)
-            emit("on_run_end", info, stored.status.value, stored.invocations)
+            run_ended(stored)
         if stored.status is RunStatus.CANCELED:
             self.cancels.settle(stored)
         return Report(
