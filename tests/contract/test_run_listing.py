@@ -78,3 +78,27 @@ def test_status_tag_and_range_combine(backend: Backend):
             created_to=at(3),
         )
         assert _ids(backend.store.list_runs(query)) == [wanted.run_id]
+
+
+def test_a_run_moving_between_status_partitions_mid_listing_is_listed_once(aws: Backend):
+    """A listing of every status reads one index partition after another.
+
+    A run that leaves a partition already read (QUEUED) for one read later
+    (RUNNING) is in both answers: it must be listed once, with its later status.
+    """
+    runs = [aws.new_run() for _ in range(3)]
+    moved = runs[1]
+    other = aws.other_store()
+    read: list[str] = []
+
+    def move_once_queued_was_read(params, **_):
+        read.append(params["ExpressionAttributeValues"][":pk"]["S"])
+        if read[:-1] == ["STATUS#QUEUED"]:  # the next partition's read is about to start
+            other.take_lease(moved.run_id, 0, "owner", at(900), at(10))
+
+    events = aws.store.client.meta.events  # type: ignore[attr-defined]
+    events.register("provide-client-params.dynamodb.Query", move_once_queued_was_read)
+    listed = aws.store.list_runs(RunQuery())
+    assert "STATUS#QUEUED" in read[:-1], "the QUEUED partition was not read before another"
+    assert _ids(listed) == _ids(runs[::-1])
+    assert {r.run_id: r.status for r in listed}[moved.run_id] is RunStatus.RUNNING

@@ -90,14 +90,21 @@ class RunIndexes:
                 (items.STATUS_INDEX, ("gsi2pk", "gsi2sk"), status_pk(s), s is not RunStatus.RUNNING)
                 for s in statuses
             ]
-        found: list[tuple[RunRecord, Item]] = []
+        found: dict[str, tuple[RunRecord, Item]] = {}
         for index, keys, pk, by_time in parts:
             request = self._listing(query, index, keys, pk, by_time=by_time)
             parsed = ((items.parse_run(item)[0], item) for item in self.query(request))
             matching = (pair for pair in parsed if query.matches(pair[0]))
-            found += itertools.islice(matching, query.limit) if by_time else matching
-        found.sort(key=lambda pair: (pair[0].created_at, pair[0].run_id), reverse=True)
-        return [self.hydrate(item) for _, item in found[: query.limit]]
+            for run, item in itertools.islice(matching, query.limit) if by_time else matching:
+                # A run that changed status between two partitions' reads is in
+                # both: the later read wins, unless the earlier saw it finished.
+                seen = found.get(run.run_id)
+                if seen is None or not seen[0].status.is_terminal:
+                    found[run.run_id] = (run, item)
+        newest = sorted(
+            found.values(), key=lambda pair: (pair[0].created_at, pair[0].run_id), reverse=True
+        )
+        return [self.hydrate(item) for _, item in newest[: query.limit]]
 
     def _listing(
         self, query: RunQuery, index: str, keys: tuple[str, str], pk: str, *, by_time: bool
