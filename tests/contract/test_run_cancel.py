@@ -342,3 +342,56 @@ def test_a_canceled_parent_cancels_its_children_and_a_waiting_parent_hears(backe
     assert runner.result(top_id).output == ["CANCELED", "RunCanceled"]
     state = runner.flow.state(KEY)
     assert (state.count, state.waiting, state.holders) == (0, 0, ())
+
+
+@pytest.mark.parametrize("call", ["trigger", "trigger_and_wait", "batch_trigger_and_wait"])
+def test_a_child_created_just_before_its_parents_cancel_is_canceled_too(
+    backend: Backend, call: str
+):
+    """The cancel lands between the children's creation and the parent's journal entry.
+
+    The cascade reads the children from the parent's journal; the entry naming
+    these was refused with the rest of the holder's writes, so only the
+    invocation that created them knows them.
+    """
+
+    registry = TaskRegistry()
+
+    @task(id="kid", registry=registry)
+    async def kid(payload: int, ctx: TaskContext) -> Any:
+        token = await wait.create_token(timeout=dt.timedelta(days=1))
+        return await wait.for_token(token)
+
+    @task(id="parent", registry=registry)
+    async def parent(payload: None, ctx: TaskContext) -> str:
+        if call == "trigger":
+            kid.trigger(1)
+        elif call == "trigger_and_wait":
+            await kid.trigger_and_wait(1)
+        else:
+            await kid.batch_trigger_and_wait([1, 2])
+        await wait.for_(seconds=1)
+        return "unreachable"
+
+    runner = LocalRunner(
+        registry=registry, store=backend.store, flow=backend.flow, tokens=backend.tokens
+    )
+    store = runner.client.store
+    real = store.create_runs
+    created: list[str] = []
+
+    def create_then_cancel(runs: Any, *args: Any, **kwargs: Any) -> Any:
+        stored = real(runs, *args, **kwargs)
+        created.extend(r.run_id for r in stored)
+        runner.client.cancel_run(runs[0].parent_run_id)  # from another process, just now
+        return stored
+
+    store.create_runs = create_then_cancel  # type: ignore[method-assign]
+    parent_id = runner.trigger(parent, None).run_id
+    runner.drain()
+
+    assert runner.client.get_run(parent_id).status is RunStatus.CANCELED
+    assert created
+    assert {k: runner.client.get_run(k).status for k in created} == dict.fromkeys(
+        created, RunStatus.CANCELED
+    )
