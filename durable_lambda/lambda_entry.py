@@ -1,4 +1,4 @@
-"""The Lambda handlers, built from settings: the worker (SQS) and the scheduler (EventBridge).
+"""The Lambda handlers, built from settings: worker (SQS), scheduler (EventBridge), reaper (stream).
 
 The functions under ``functions/`` are one line each; everything is here so
 the local emulator and the tests run exactly the handlers Lambda runs.
@@ -17,6 +17,7 @@ from aws_lambda_powertools.utilities.batch import (
     EventType,
     process_partial_response,
 )
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from durable_lambda import catalog
@@ -196,3 +197,39 @@ def scheduler_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:  #
         metrics.flush()
     logger.info("scheduler tick", extra=dataclasses.asdict(report))
     return dataclasses.asdict(report)
+
+
+def reaper_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Table-stream-triggered: delete the rest of each run whose META item TTL removed.
+
+    Needs no task module: it is built from the table name alone. A record that
+    fails (throttled deletes) is reported and retried alone.
+    """
+    from durable_lambda.adapters.aws.dynamodb.retention import (  # noqa: PLC0415 - boto3
+        PartitionReaper,
+        RunStillPresentError,
+        expired_run,
+    )
+    from durable_lambda.adapters.aws.ports import reaper_client  # noqa: PLC0415
+
+    settings = Settings.from_env()
+    reaper = PartitionReaper(reaper_client(), settings.table_name)
+
+    def record_handler(record: DynamoDBRecord) -> None:
+        run_id = expired_run(record.raw_event)
+        if run_id is None:
+            return  # not an expiry (the mapping's filter lets none through on AWS)
+        try:
+            deleted = reaper.reap(run_id)
+        except RunStillPresentError:
+            # Not an expiry after all; retrying would not make it one.
+            logger.warning("reaper skipped a run that still exists", extra={"run_id": run_id})
+            return
+        logger.info("expired run reaped", extra={"run_id": run_id, "items_deleted": deleted})
+
+    processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+    return dict(
+        process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )
+    )

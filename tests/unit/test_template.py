@@ -14,6 +14,7 @@ from cfn_template import resources as _resources
 from cfn_template import template as _template
 from insights import run_query
 
+from durable_lambda.adapters.aws.dynamodb.retention import STREAM_FILTER
 from durable_lambda.run_metrics import METRIC_NAMES, PER_QUEUE, RUN_COUNTS, SERVICE_ONLY
 
 
@@ -41,6 +42,20 @@ def test_scheduler_runs_every_minute():
     scheduler = _resources()["SchedulerFunction"]["Properties"]
     schedules = [e["Properties"] for e in scheduler["Events"].values() if e["Type"] == "Schedule"]
     assert schedules[0]["Schedule"] == "rate(1 minute)"
+
+
+def test_the_reaper_hears_only_ttl_removals_of_meta_items_from_the_tables_stream():
+    table = _resources()["RunsTable"]["Properties"]
+    assert table["StreamSpecification"] == {"StreamViewType": "KEYS_ONLY"}
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}
+    reaper = _resources()["ReaperFunction"]["Properties"]
+    [event] = reaper["Events"].values()
+    assert event["Type"] == "DynamoDB"
+    assert event["Properties"]["Stream"] == {"GetAtt": "RunsTable.StreamArn"}
+    assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    [pattern] = event["Properties"]["FilterCriteria"]["Filters"]
+    assert json.loads(pattern["Pattern"]) == STREAM_FILTER
+    assert _allowed(reaper) == {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchWriteItem"}
 
 
 def _dashboard_body() -> dict[str, Any]:

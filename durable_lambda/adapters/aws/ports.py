@@ -64,6 +64,11 @@ class AwsPorts(Ports):
     catalog: DynamoDBCatalogStore | None = None
 
 
+def reaper_client(session: boto3.session.Session | None = None) -> DynamoDBClient:
+    """The DynamoDB client of the reaper function (the only port it needs)."""
+    return (session or boto3.session.Session()).client("dynamodb", config=CLIENT_CONFIG)
+
+
 def aws_ports(settings: Settings, session: boto3.session.Session | None = None) -> AwsPorts:
     """Build the ports from ``settings`` (clients from ``session``, default: a new one)."""
     session = session or boto3.session.Session()

@@ -1,4 +1,4 @@
-"""Batched reads: many items by key in as few BatchGetItem requests as DynamoDB allows."""
+"""Batched reads and writes: many items in as few BatchGetItem or BatchWriteItem requests."""
 
 from __future__ import annotations
 
@@ -10,17 +10,55 @@ from durable_lambda.errors import RetryableError
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import WriteRequestTypeDef
 
     from durable_lambda.adapters.aws.dynamodb.layout import Item
 
 #: DynamoDB's limit of keys per BatchGetItem request.
 BATCH_GET_KEYS = 100
-#: Rounds of a batch's unprocessed keys (DynamoDB's throttling answer) before giving up.
+#: DynamoDB's limit of put or delete requests per BatchWriteItem.
+BATCH_WRITE_ITEMS = 25
+#: Rounds of a batch's unprocessed keys or items (DynamoDB's throttling answer) before giving up.
 UNPROCESSED_ROUNDS = 10
 
 
 class UnprocessedKeysError(RetryableError):
     """DynamoDB kept answering a batch read with unprocessed keys."""
+
+
+class UnprocessedItemsError(RetryableError):
+    """DynamoDB kept answering a batch write with unprocessed items."""
+
+
+def write_items(
+    client: DynamoDBClient, table: str, writes: Sequence[WriteRequestTypeDef], what: str
+) -> int:
+    """Apply ``writes`` (puts or deletes) in BatchWriteItem requests of at most 25.
+
+    Returns:
+        How many requests were made (one per 25, plus one per round of unprocessed items).
+
+    Raises:
+        UnprocessedItemsError: Items (``what``, for the message) still unprocessed
+            after ``UNPROCESSED_ROUNDS`` rounds.
+    """
+    requests = 0
+    for start in range(0, len(writes), BATCH_WRITE_ITEMS):
+        batch = writes[start : start + BATCH_WRITE_ITEMS]
+        pending: Any = {table: list(batch)}
+        for _ in range(UNPROCESSED_ROUNDS):
+            response = client.batch_write_item(RequestItems=pending)
+            requests += 1
+            pending = response.get("UnprocessedItems") or None
+            if not pending:
+                break
+        else:
+            left = len(pending.get(table, []))
+            raise UnprocessedItemsError(
+                f"{left} of {len(batch)} {what} still unprocessed after "
+                f"{UNPROCESSED_ROUNDS} BatchWriteItem rounds"
+            )
+    return requests
 
 
 def get_metas(client: DynamoDBClient, table: str, run_ids: Sequence[str]) -> dict[str, Item]:

@@ -12,48 +12,13 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from durable_lambda.adapters.aws.dynamodb import layout as items
-from durable_lambda.errors import RetryableError
+from durable_lambda.adapters.aws.dynamodb.batches import write_items
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
-    from durable_lambda.adapters.aws.dynamodb.layout import Item
     from durable_lambda.engine.journal import JournalEntry
     from durable_lambda.values import ValueStore
-
-#: DynamoDB's limit of put requests per BatchWriteItem.
-BATCH_WRITE_ITEMS = 25
-#: Rounds of a batch's unprocessed items (DynamoDB's throttling answer) before giving up.
-UNPROCESSED_ROUNDS = 10
-
-
-class UnprocessedItemsError(RetryableError):
-    """DynamoDB kept answering a batch write with unprocessed items."""
-
-
-def put_items(client: DynamoDBClient, table: str, puts: Sequence[Item]) -> int:
-    """Put ``puts`` in BatchWriteItem requests of at most 25; the number of requests made.
-
-    Raises:
-        UnprocessedItemsError: Items still unprocessed after ``UNPROCESSED_ROUNDS`` rounds.
-    """
-    requests = 0
-    for start in range(0, len(puts), BATCH_WRITE_ITEMS):
-        batch = puts[start : start + BATCH_WRITE_ITEMS]
-        pending: Any = {table: [{"PutRequest": {"Item": item}} for item in batch]}
-        for _ in range(UNPROCESSED_ROUNDS):
-            response = client.batch_write_item(RequestItems=pending)
-            requests += 1
-            pending = response.get("UnprocessedItems") or None
-            if not pending:
-                break
-        else:
-            left = len(pending.get(table, []))
-            raise UnprocessedItemsError(
-                f"{left} of {len(batch)} journal entries still unprocessed after "
-                f"{UNPROCESSED_ROUNDS} BatchWriteItem rounds"
-            )
-    return requests
 
 
 class JournalCopies:
@@ -73,4 +38,5 @@ class JournalCopies:
             if entry.error is not None:
                 error = self.values.store_error(f"step {entry.key!r} error", entry.error)
             puts.append(items.entry_item(run_id, entry, result, error))
-        put_items(self.client, self.table, puts)
+        writes: Any = [{"PutRequest": {"Item": item}} for item in puts]
+        write_items(self.client, self.table, writes, "journal entries")

@@ -1,0 +1,5 @@
+"""Reaper Lambda: deletes the journal and timeline of each run whose META item TTL removed."""
+
+from durable_lambda.lambda_entry import reaper_handler as handler
+
+__all__ = ["handler"]
