@@ -78,7 +78,7 @@ def test_the_project_template_takes_the_task_modules_as_a_parameter(tmp_path: Pa
         for r in template["Resources"].values()
         if r["Type"] == "AWS::Serverless::Function"
     ]
-    assert len(handlers) == 3
+    assert len(handlers) == 4
     for handler in handlers:  # each handler's module is in the project
         module = handler.rsplit(".", 1)[0]
         assert (project / "src" / (module.replace(".", "/") + ".py")).is_file(), handler

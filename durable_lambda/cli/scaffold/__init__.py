@@ -39,6 +39,7 @@ SUBSTITUTIONS = (
     ("Handler: functions.worker.app.handler", "Handler: handlers.worker.handler"),
     ("Handler: functions.scheduler.app.handler", "Handler: handlers.scheduler.handler"),
     ("Handler: functions.api.app.handler", "Handler: handlers.api.handler"),
+    ("Handler: functions.reaper.app.handler", "Handler: handlers.reaper.handler"),
 )
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
 
