@@ -6,28 +6,29 @@ reaches the table, bucket and queue given by flags or the environment (see
 and exits non-zero, with a traceback only under ``--debug``.
 """
 
-# ruff: noqa: ARG001 - each command's `debug` flag is read by the @command wrapper, not its body
-
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
 from durable_lambda import replay_check
 from durable_lambda.cli import remote, render
-from durable_lambda.cli.target import ApiUrl, CliError, Stack, Target, ViaApi, no_tasks_hint
+from durable_lambda.cli.options import (
+    VIA_API,
+    WHERE,
+    Json,
+    reaching,
+)
+from durable_lambda.cli.target import CliError, Target, no_tasks_hint
 from durable_lambda.engine.records import RunQuery
 from durable_lambda.engine.slots import QueueState
 from durable_lambda.engine.state import RunStatus
-from durable_lambda.errors import DurableLambdaError
 
 app = typer.Typer(
     name="durable-lambda",
@@ -43,87 +44,10 @@ queues_app = typer.Typer(help="See and steer queues: pause, resume, limits.", no
 app.add_typer(runs_app, name="runs")
 app.add_typer(queues_app, name="queues")
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-# Options every command takes.
-Json = Annotated[bool, typer.Option("--json", help="Print one JSON document (for scripts).")]
-Debug = Annotated[bool, typer.Option("--debug", help="Show the traceback of an error.")]
-Endpoint = Annotated[
-    str | None,
-    typer.Option(
-        "--endpoint-url",
-        help=(
-            "One endpoint for all AWS services "
-            "(default: AWS_ENDPOINT_URL_<SERVICE>, else AWS_ENDPOINT_URL, else AWS)."
-        ),
-    ),
-]
-Region = Annotated[str | None, typer.Option("--region", help="AWS region.")]
-Table = Annotated[str | None, typer.Option("--table", help="DynamoDB table (env DL_TABLE_NAME).")]
-Bucket = Annotated[
-    str | None, typer.Option("--bucket", help="S3 bucket for large values (env DL_BUCKET_NAME).")
-]
-QueueUrl = Annotated[
-    str | None,
-    typer.Option("--queue-url", help="The worker's resume queue (env DL_RESUME_QUEUE_URL)."),
-]
-Tasks = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--tasks-module", "-m", help="Module defining tasks (repeatable) (env DL_TASK_MODULES)."
-    ),
-]
-
 
 def main() -> None:
     """The console script's entry point."""
     app()
-
-
-# -- errors: one line, non-zero exit ---------------------------------------------------
-
-
-def describe(exc: BaseException) -> str:
-    """One line naming the problem."""
-    from botocore.exceptions import ClientError, NoCredentialsError  # noqa: PLC0415
-
-    if isinstance(exc, NoCredentialsError):
-        return "no AWS credentials found (set AWS_PROFILE or AWS_ACCESS_KEY_ID, or --endpoint-url)"
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        operation = exc.operation_name
-        return f"AWS {operation} failed: {error.get('Code', '?')}: {error.get('Message', exc)}"
-    if isinstance(exc, DurableLambdaError | OSError | ValueError):
-        return str(exc)
-    return f"unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)"
-
-
-@contextmanager
-def handled(*, debug: bool) -> Iterator[None]:
-    """Turn any error into one line on stderr and exit 1 (re-raise it under ``debug``)."""
-    try:
-        yield
-    except (typer.Exit, typer.Abort):
-        raise
-    except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
-        raise typer.Exit(130) from None
-    except Exception as exc:
-        if debug:
-            raise
-        typer.echo(f"error: {describe(exc)}", err=True)
-        raise typer.Exit(1) from None
-
-
-def command(fn: F) -> F:
-    """Run ``fn`` under :func:`handled`, with its ``debug`` flag."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with handled(debug=bool(kwargs.get("debug"))):
-            return fn(*args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
 
 
 def emit(data: Any, *, as_json: bool, human: Callable[[Console], None]) -> None:
@@ -168,7 +92,7 @@ def read_payload(text: str, *, option: str = "--payload") -> Any:
 
 
 @runs_app.command("list")
-@command
+@reaching(*WHERE, "bucket", *VIA_API)
 def runs_list(
     *,
     task: Annotated[str | None, typer.Option(help="Only this task's runs.")] = None,
@@ -176,19 +100,9 @@ def runs_list(
     tag: Annotated[str | None, typer.Option(help="Only runs with this tag.")] = None,
     limit: Annotated[int, typer.Option(min=1, help="At most this many runs.")] = 50,
     json_: Json = False,
-    debug: Debug = False,
-    endpoint_url: Endpoint = None,
-    region: Region = None,
-    table: Table = None,
-    bucket: Bucket = None,
-    stack: Stack = None,
-    api_url: ApiUrl = None,
-    via_api: ViaApi = False,
+    target: Target,
 ) -> None:
     """List runs, newest first (filters: --task, --status, --tag)."""
-    target = Target(
-        endpoint_url, region, table, bucket, stack=stack, api_url=api_url, via_api=via_api
-    )
     api = target.api()
     if api is not None:
         page = api.list_runs(task=task, status=status, tag=tag, limit=limit)
@@ -210,24 +124,14 @@ def runs_list(
 
 
 @runs_app.command("show")
-@command
+@reaching(*WHERE, "bucket", *VIA_API)
 def runs_show(
     run_id: Annotated[str, typer.Argument(help="The run's id.")],
     *,
     json_: Json = False,
-    debug: Debug = False,
-    endpoint_url: Endpoint = None,
-    region: Region = None,
-    table: Table = None,
-    bucket: Bucket = None,
-    stack: Stack = None,
-    api_url: ApiUrl = None,
-    via_api: ViaApi = False,
+    target: Target,
 ) -> None:
     """Show a run's timeline: steps by scope, attempts, waits, children, invocations, errors."""
-    target = Target(
-        endpoint_url, region, table, bucket, stack=stack, api_url=api_url, via_api=via_api
-    )
     api = target.api()
     if api is not None:
         detail = api.retrieve(run_id, include_values=True)
@@ -254,20 +158,14 @@ def runs_show(
 
 
 @queues_app.command("list")
-@command
+@reaching(*WHERE, "task_modules")
 def queues_list(
     *,
     queue: Annotated[list[str] | None, typer.Option(help="A queue to show (repeatable).")] = None,
-    tasks_module: Tasks = None,
     json_: Json = False,
-    debug: Debug = False,
-    endpoint_url: Endpoint = None,
-    region: Region = None,
-    table: Table = None,
-    stack: Stack = None,
+    target: Target,
 ) -> None:
     """List the queues of the loaded tasks (and --queue names): running, limit, waiting, paused."""
-    target = Target(endpoint_url, region, table, task_modules=_tasks(tasks_module), stack=stack)
     registry = target.load_tasks()
     names = dict.fromkeys([*(t.queue.name for t in registry.tasks()), *(queue or ())])
     if not names:
@@ -288,43 +186,35 @@ ConcurrencyKey = Annotated[
 
 
 @queues_app.command("pause")
-@command
+@reaching(*WHERE)
 def queues_pause(
     name: QueueName,
     *,
     key: ConcurrencyKey = None,
     json_: Json = False,
-    debug: Debug = False,
-    endpoint_url: Endpoint = None,
-    region: Region = None,
-    table: Table = None,
-    stack: Stack = None,
+    target: Target,
 ) -> None:
     """Pause a queue: it starts nothing until resumed (running invocations finish)."""
-    client = Target(endpoint_url, region, table, stack=stack).services().client
+    client = target.services().client
     _show_queue(client.pause_queue(name, key), as_json=json_, what="paused")
 
 
 @queues_app.command("resume")
-@command
+@reaching(*WHERE)
 def queues_resume(
     name: QueueName,
     *,
     key: ConcurrencyKey = None,
     json_: Json = False,
-    debug: Debug = False,
-    endpoint_url: Endpoint = None,
-    region: Region = None,
-    table: Table = None,
-    stack: Stack = None,
+    target: Target,
 ) -> None:
     """Resume a paused queue; parked runs are handed units at once."""
-    client = Target(endpoint_url, region, table, stack=stack).services().client
+    client = target.services().client
     _show_queue(client.resume_queue(name, key), as_json=json_, what="resumed")
 
 
 @queues_app.command("set-limit")
-@command
+@reaching(*WHERE)
 def queues_set_limit(
     name: QueueName,
     limit: Annotated[int | None, typer.Argument(help="The new limit (omit with --clear).")] = None,
@@ -332,16 +222,12 @@ def queues_set_limit(
     clear: Annotated[bool, typer.Option(help="Return to the limit in code.")] = False,
     key: ConcurrencyKey = None,
     json_: Json = False,
-    debug: Debug = False,
-    endpoint_url: Endpoint = None,
-    region: Region = None,
-    table: Table = None,
-    stack: Stack = None,
+    target: Target,
 ) -> None:
     """Override a queue's concurrency limit at runtime (--clear returns to the code's)."""
     if (limit is None) == (not clear):
         raise CliError("set-limit takes a LIMIT or --clear (one of them)")
-    client = Target(endpoint_url, region, table, stack=stack).services().client
+    client = target.services().client
     state = client.set_queue_limit(name, None if clear else limit, key)
     _show_queue(state, as_json=json_, what="limit set")
 
@@ -358,7 +244,7 @@ def _show_queue(state: QueueState, *, as_json: bool, what: str) -> None:
 
 
 @app.command("replay-check")
-@command
+@reaching(*WHERE, "bucket", "task_modules")
 def replay_check_command(
     *,
     window_hours: Annotated[
@@ -367,23 +253,14 @@ def replay_check_command(
     task: Annotated[str | None, typer.Option(help="Only this task's runs.")] = None,
     run: Annotated[list[str] | None, typer.Option(help="Only this run (repeatable).")] = None,
     limit: Annotated[int, typer.Option(min=1, help="At most this many runs per status.")] = 1000,
-    tasks_module: Tasks = None,
     json_: Json = False,
-    debug: Debug = False,
-    endpoint_url: Endpoint = None,
-    region: Region = None,
-    table: Table = None,
-    bucket: Bucket = None,
-    stack: Stack = None,
+    target: Target,
 ) -> None:
     """Replay in-flight (and recently ended) runs against the current code; exit 1 if any breaks.
 
     Nothing executes and nothing is written: the replay stops where a run's
     journal ends.
     """
-    target = Target(
-        endpoint_url, region, table, bucket, task_modules=_tasks(tasks_module), stack=stack
-    )
     registry = target.load_tasks()
     if not registry.ids():
         raise CliError(f"no tasks loaded to check against: {no_tasks_hint()}")

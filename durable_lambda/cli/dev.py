@@ -20,9 +20,19 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from durable_lambda.cli.app import Debug, Json, app, command
+from durable_lambda.cli.app import (
+    app,
+)
+from durable_lambda.cli.options import (
+    Debug,
+    Json,
+    command,
+)
 from durable_lambda.cli.render import status_text
-from durable_lambda.cli.target import CliError, no_tasks_hint
+from durable_lambda.cli.target import (
+    CliError,
+    no_tasks_hint,
+)
 from durable_lambda.engine.state import RunStatus
 from durable_lambda.settings import ENV_TASK_MODULES
 

@@ -9,8 +9,6 @@ the folder ``dev`` prints: ``worker.log``, ``scheduler.log``, ``api.log``).
 ``--follow`` keeps reading until the run has ended.
 """
 
-# ruff: noqa: ARG001 - the `debug` flag is read by the @command wrapper, not the body
-
 from __future__ import annotations
 
 import json
@@ -24,15 +22,20 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from durable_lambda.cli.app import Debug, Endpoint, Json, Region, Table, command, runs_app
+from durable_lambda.cli.app import (
+    runs_app,
+)
+from durable_lambda.cli.options import (
+    VIA_API,
+    WHERE,
+    Json,
+    reaching,
+)
 from durable_lambda.cli.target import (
     OUTPUT_SCHEDULER,
     OUTPUT_WORKER,
-    ApiUrl,
     CliError,
-    Stack,
     Target,
-    ViaApi,
 )
 from durable_lambda.engine.state import RunStatus
 
@@ -156,7 +159,7 @@ def _reads(
 
 
 @runs_app.command("logs")
-@command
+@reaching(*WHERE, *VIA_API)
 def runs_logs(
     run_id: Annotated[str, typer.Argument(help="The run's id.")],
     *,
@@ -173,16 +176,9 @@ def runs_logs(
         typer.Option("--log-dir", help="An emulated stack's log folder (worker.log...)."),
     ] = None,
     json_: Json = False,
-    debug: Debug = False,
-    endpoint_url: Endpoint = None,
-    region: Region = None,
-    table: Table = None,
-    stack: Stack = None,
-    api_url: ApiUrl = None,
-    via_api: ViaApi = False,
+    target: Target,
 ) -> None:
     """Print the functions' log lines about RUN_ID (--json: a list; with --follow, one per line)."""
-    target = Target(endpoint_url, region, table, stack=stack, api_url=api_url, via_api=via_api)
     groups = [] if log_dir is not None else _groups(target, log_group)
     reads = _reads(target, groups, log_dir, run_id)
     console = Console(highlight=False)

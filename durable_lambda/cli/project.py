@@ -11,7 +11,8 @@ import typer
 from rich.console import Console
 
 from durable_lambda.cli import scaffold
-from durable_lambda.cli.app import Debug, Json, app, command, emit
+from durable_lambda.cli.app import app, emit
+from durable_lambda.cli.options import Debug, Json, command
 
 
 @app.command()

@@ -4,8 +4,6 @@ durable-lambda runs cancel run_01...          # at once, or at its next step bou
 durable-lambda runs replay run_01... --from-step charge_card
 """
 
-# ruff: noqa: ARG001 - each command's `debug` flag is read by the @command wrapper, not its body
-
 from __future__ import annotations
 
 from typing import Annotated
@@ -14,26 +12,24 @@ import typer
 
 from durable_lambda.cli import render
 from durable_lambda.cli.app import (
-    Bucket,
-    Debug,
-    Endpoint,
-    Json,
-    QueueUrl,
-    Region,
-    Table,
-    Tasks,
-    _tasks,
-    command,
     emit,
     read_payload,
     runs_app,
 )
-from durable_lambda.cli.target import ApiUrl, Stack, Target, ViaApi
+from durable_lambda.cli.options import (
+    VIA_API,
+    WHERE,
+    Json,
+    reaching,
+)
+from durable_lambda.cli.target import (
+    Target,
+)
 from durable_lambda.engine.state import RunStatus
 
 
 @runs_app.command("replay")
-@command
+@reaching(*WHERE, "bucket", "queue_url", "task_modules", *VIA_API)
 def runs_replay(
     run_id: Annotated[str, typer.Argument(help="The run to replay.")],
     *,
@@ -49,30 +45,10 @@ def runs_replay(
         str | None,
         typer.Option("--payload", "-p", help="A new payload: JSON text, or @file (default: same)."),
     ] = None,
-    tasks_module: Tasks = None,
     json_: Json = False,
-    debug: Debug = False,
-    endpoint_url: Endpoint = None,
-    region: Region = None,
-    table: Table = None,
-    bucket: Bucket = None,
-    queue_url: QueueUrl = None,
-    stack: Stack = None,
-    api_url: ApiUrl = None,
-    via_api: ViaApi = False,
+    target: Target,
 ) -> None:
     """Replay RUN_ID: a new run of its task, linked to it, from the start or --from-step."""
-    target = Target(
-        endpoint_url,
-        region,
-        table,
-        bucket,
-        queue_url,
-        _tasks(tasks_module),
-        stack,
-        api_url,
-        via_api,
-    )
     data = read_payload(payload) if payload is not None else None
     api = target.api()
     if api is not None:
@@ -91,23 +67,14 @@ def runs_replay(
 
 
 @runs_app.command("cancel")
-@command
+@reaching(*WHERE, "bucket", "queue_url", *VIA_API)
 def runs_cancel(
     run_id: Annotated[str, typer.Argument(help="The run's id.")],
     *,
     json_: Json = False,
-    debug: Debug = False,
-    endpoint_url: Endpoint = None,
-    region: Region = None,
-    table: Table = None,
-    bucket: Bucket = None,
-    queue_url: QueueUrl = None,
-    stack: Stack = None,
-    api_url: ApiUrl = None,
-    via_api: ViaApi = False,
+    target: Target,
 ) -> None:
     """Cancel a run: at once while it waits, at its next step boundary while it runs."""
-    target = Target(endpoint_url, region, table, bucket, queue_url, None, stack, api_url, via_api)
     api = target.api()
     if api is not None:
         view = api.cancel(run_id)

@@ -21,9 +21,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
-
-import typer
+from typing import TYPE_CHECKING, Any
 
 from durable_lambda.errors import DurableLambdaError
 from durable_lambda.services import Services, build_services
@@ -46,26 +44,6 @@ OUTPUT_QUEUE = "ResumeQueueUrl"
 OUTPUT_API = "ApiUrl"
 OUTPUT_WORKER = "WorkerFunctionName"
 OUTPUT_SCHEDULER = "SchedulerFunctionName"
-
-# Options shared by every command that reaches a stack (declared once, here).
-Stack = Annotated[
-    str | None,
-    typer.Option(
-        "--stack",
-        help="A deployed CloudFormation stack: table, bucket, queue and API URL from its outputs.",
-    ),
-]
-ApiUrl = Annotated[
-    str | None,
-    typer.Option(
-        "--api-url",
-        help="Go through this HTTP API (SigV4-signed) instead of the table.",
-    ),
-]
-ViaApi = Annotated[
-    bool,
-    typer.Option("--via-api", help="With --stack: go through the stack's HTTP API (ApiUrl)."),
-]
 
 
 class CliError(DurableLambdaError):

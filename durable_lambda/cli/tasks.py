@@ -5,8 +5,6 @@ adds the tasks of any ``--tasks-module`` not catalogued yet (as ``GET /tasks``
 does); through the HTTP API it asks ``GET /tasks``.
 """
 
-# ruff: noqa: ARG001 - the `debug` flag is read by the @command wrapper, not the body
-
 from __future__ import annotations
 
 from typing import Any
@@ -16,8 +14,18 @@ from rich.console import Console
 from rich.table import Table as RichTable
 
 from durable_lambda.catalog import TaskDescription, describe
-from durable_lambda.cli.app import Debug, Endpoint, Json, Region, Table, Tasks, command, emit
-from durable_lambda.cli.target import ApiUrl, Stack, Target, ViaApi
+from durable_lambda.cli.app import (
+    emit,
+)
+from durable_lambda.cli.options import (
+    VIA_API,
+    WHERE,
+    Json,
+    reaching,
+)
+from durable_lambda.cli.target import (
+    Target,
+)
 
 tasks_app = typer.Typer(help="The task catalog.", no_args_is_help=True)
 
@@ -72,22 +80,13 @@ def catalog(target: Target) -> list[TaskDescription]:
 
 
 @tasks_app.command("list")
-@command
+@reaching(*WHERE, "task_modules", *VIA_API)
 def tasks_list(
     *,
-    tasks_module: Tasks = None,
     json_: Json = False,
-    debug: Debug = False,
-    endpoint_url: Endpoint = None,
-    region: Region = None,
-    table: Table = None,
-    stack: Stack = None,
-    api_url: ApiUrl = None,
-    via_api: ViaApi = False,
+    target: Target,
 ) -> None:
     """List the tasks the stack knows: queue, limits, retry, cron and payload fields."""
-    modules = tuple(tasks_module) if tasks_module else None
-    target = Target(endpoint_url, region, table, None, None, modules, stack, api_url, via_api)
     found = catalog(target)
 
     def human(console: Console) -> None:

@@ -10,8 +10,6 @@ Completing wakes the waiting run at once, so the resume queue must be known
 (``--queue-url`` or ``DL_RESUME_QUEUE_URL``).
 """
 
-# ruff: noqa: ARG001 - each command's `debug` flag is read by the @command wrapper, not its body
-
 from __future__ import annotations
 
 from typing import Annotated, Any
@@ -20,18 +18,19 @@ import typer
 from rich.console import Console
 
 from durable_lambda.cli.app import (
-    Bucket,
-    Debug,
-    Endpoint,
-    Json,
-    QueueUrl,
-    Region,
-    Table,
-    command,
     emit,
     read_payload,
 )
-from durable_lambda.cli.target import ApiUrl, CliError, Stack, Target, ViaApi
+from durable_lambda.cli.options import (
+    VIA_API,
+    WHERE,
+    Json,
+    reaching,
+)
+from durable_lambda.cli.target import (
+    CliError,
+    Target,
+)
 from durable_lambda.engine.tokens import TokenInfo
 
 tokens_app = typer.Typer(
@@ -83,31 +82,22 @@ def _client(target: Target, *, resolves: bool = False) -> Any:
 
 
 @tokens_app.command("complete")
-@command
+@reaching(*WHERE, "bucket", "queue_url", *VIA_API)
 def tokens_complete(
     token_id: TokenId,
     *,
     data: Data = None,
     json_: Json = False,
-    debug: Debug = False,
-    endpoint_url: Endpoint = None,
-    region: Region = None,
-    table: Table = None,
-    bucket: Bucket = None,
-    queue_url: QueueUrl = None,
-    stack: Stack = None,
-    api_url: ApiUrl = None,
-    via_api: ViaApi = False,
+    target: Target,
 ) -> None:
     """Complete TOKEN_ID with --data (JSON; default null): its run wakes with that data."""
     value = None if data is None else read_payload(data, option="--data")
-    target = Target(endpoint_url, region, table, bucket, queue_url, None, stack, api_url, via_api)
     client = _client(target, resolves=True)
     _show(client.complete_token(token_id, value), as_json=json_, what="completed")
 
 
 @tokens_app.command("fail")
-@command
+@reaching(*WHERE, "bucket", "queue_url", *VIA_API)
 def tokens_fail(
     token_id: TokenId,
     *,
@@ -120,15 +110,7 @@ def tokens_fail(
         typer.Option("--data", "-d", help='Instead of --type/--message: {"type", "message"}.'),
     ] = None,
     json_: Json = False,
-    debug: Debug = False,
-    endpoint_url: Endpoint = None,
-    region: Region = None,
-    table: Table = None,
-    bucket: Bucket = None,
-    queue_url: QueueUrl = None,
-    stack: Stack = None,
-    api_url: ApiUrl = None,
-    via_api: ViaApi = False,
+    target: Target,
 ) -> None:
     """Fail TOKEN_ID: its run raises TokenFailedError(type, message) where it waits."""
     if data is not None:
@@ -140,49 +122,31 @@ def tokens_fail(
         error_type, message = error["type"], str(error.get("message", ""))
     if error_type is None:
         raise CliError("fail needs --type (or --data with a type)")
-    target = Target(endpoint_url, region, table, bucket, queue_url, None, stack, api_url, via_api)
     client = _client(target, resolves=True)
     _show(client.fail_token(token_id, error_type, message), as_json=json_, what="failed")
 
 
 @tokens_app.command("heartbeat")
-@command
+@reaching(*WHERE, *VIA_API)
 def tokens_heartbeat(
     token_id: TokenId,
     *,
     json_: Json = False,
-    debug: Debug = False,
-    endpoint_url: Endpoint = None,
-    region: Region = None,
-    table: Table = None,
-    stack: Stack = None,
-    api_url: ApiUrl = None,
-    via_api: ViaApi = False,
+    target: Target,
 ) -> None:
     """Record a heartbeat on TOKEN_ID: its heartbeat deadline moves out."""
-    target = Target(endpoint_url, region, table, stack=stack, api_url=api_url, via_api=via_api)
     client = _client(target)
     _show(client.heartbeat_token(token_id), as_json=json_, what="heartbeat")
 
 
 @tokens_app.command("show")
-@command
+@reaching(*WHERE, "bucket", *VIA_API)
 def tokens_show(
     token_id: TokenId,
     *,
     json_: Json = False,
-    debug: Debug = False,
-    endpoint_url: Endpoint = None,
-    region: Region = None,
-    table: Table = None,
-    bucket: Bucket = None,
-    stack: Stack = None,
-    api_url: ApiUrl = None,
-    via_api: ViaApi = False,
+    target: Target,
 ) -> None:
     """Show TOKEN_ID: status, run, deadlines (not its data)."""
-    target = Target(
-        endpoint_url, region, table, bucket, stack=stack, api_url=api_url, via_api=via_api
-    )
     client = _client(target)
     _show(client.retrieve_token(token_id), as_json=json_, what="is")

@@ -5,8 +5,6 @@ itself; through the HTTP API (``--api-url``, ``--via-api``) the API validates
 it against the catalog, so no task module is needed.
 """
 
-# ruff: noqa: ARG001 - the `debug` flag is read by the @command wrapper, not the body
-
 from __future__ import annotations
 
 import functools
@@ -30,20 +28,21 @@ from rich.progress import (
 
 from durable_lambda.cli import remote, render
 from durable_lambda.cli.app import (
-    Bucket,
-    Debug,
-    Endpoint,
-    Json,
-    QueueUrl,
-    Region,
-    Table,
-    Tasks,
     app,
-    command,
     emit,
     read_payload,
 )
-from durable_lambda.cli.target import ApiUrl, CliError, Stack, Target, ViaApi, no_tasks_hint
+from durable_lambda.cli.options import (
+    VIA_API,
+    WHERE,
+    Json,
+    reaching,
+)
+from durable_lambda.cli.target import (
+    CliError,
+    Target,
+    no_tasks_hint,
+)
 from durable_lambda.engine.journal import EntryKind, EntryStatus
 from durable_lambda.engine.state import RunStatus
 from durable_lambda.errors import UnknownTaskError
@@ -257,7 +256,7 @@ def _wait_direct(
 
 
 @app.command()
-@command
+@reaching(*WHERE, "bucket", "queue_url", "task_modules", *VIA_API)
 def trigger(
     task: Annotated[str, typer.Argument(help="The task's id.")],
     *,
@@ -277,25 +276,12 @@ def trigger(
     tag: Annotated[list[str] | None, typer.Option(help="A tag (repeatable).")] = None,
     concurrency_key: Annotated[str | None, typer.Option(help="Per-key concurrency.")] = None,
     priority: Annotated[int, typer.Option(help="Higher starts first in its queue.")] = 0,
-    tasks_module: Tasks = None,
     json_: Json = False,
-    debug: Debug = False,
-    endpoint_url: Endpoint = None,
-    region: Region = None,
-    table: Table = None,
-    bucket: Bucket = None,
-    queue_url: QueueUrl = None,
-    stack: Stack = None,
-    api_url: ApiUrl = None,
-    via_api: ViaApi = False,
+    target: Target,
 ) -> None:
     """Trigger a run of TASK (its payload validated first); --wait follows it to its end."""
     if batch is not None and (wait or idempotency_key):
         raise CliError("--batch takes neither --wait nor --idempotency-key (one run per line)")
-    modules = tuple(tasks_module) if tasks_module else None
-    target = Target(
-        endpoint_url, region, table, bucket, queue_url, modules, stack, api_url, via_api
-    )
     options: dict[str, Any] = {
         "tags": tuple(tag or ()),
         "concurrency_key": concurrency_key,
