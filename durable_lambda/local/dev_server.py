@@ -91,8 +91,15 @@ class DevServer:
         self.poll_interval = poll_interval
         self._on_event = on_event or (lambda _: None)
         self._emit_lock = threading.Lock()
+        settings = dev_settings(timeout)
+        if persist is not None:
+            from durable_lambda.local import persist as state  # noqa: PLC0415 - only with --persist
+
+            # The key token callback URLs were signed with before the restart.
+            key = state.saved_callback_key(persist)
+            settings = settings.with_(callback_key=key) if key else settings
         self.stack = EmulatedStack(
-            dev_settings(timeout),
+            settings,
             task_modules=self.task_modules,
             timeout=timeout,
             scheduler_interval=scheduler_interval,

@@ -8,6 +8,8 @@ values): :func:`save` writes both to one JSON file on stop and :func:`load`
 puts them back on start. Messages in flight on SQS are not kept: the
 scheduler re-sends the message of any run left QUEUED or SUSPENDED past its
 due time (``DL_STRANDED_AFTER_SECONDS``), so a restored run resumes by itself.
+The stack's callback key is kept too: a wait token's callback URL carries a
+secret derived from it, so a URL handed out before a restart still works after.
 """
 
 from __future__ import annotations
@@ -50,7 +52,12 @@ def save(path: Path, session: boto3.session.Session, settings: Settings) -> tupl
         for entry in listing.get("Contents", []):
             body = s3.get_object(Bucket=settings.bucket_name, Key=entry["Key"])["Body"].read()
             objects[entry["Key"]] = base64.b64encode(body).decode("ascii")
-    document = {"format": FORMAT, "items": items, "objects": objects}
+    document = {
+        "format": FORMAT,
+        "items": items,
+        "objects": objects,
+        "callback_key": settings.callback_key,
+    }
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.partial")
     partial.write_text(json.dumps(document), encoding="utf-8")
@@ -68,16 +75,9 @@ def load(path: Path, session: boto3.session.Session, settings: Settings) -> tupl
     Raises:
         StateFileError: The file is not JSON or not of this format.
     """
-    if not path.exists():
+    document = _read(path)
+    if document is None:
         return 0, 0
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise StateFileError(f"cannot read the dev state file {str(path)!r}: {exc}") from exc
-    if not isinstance(document, dict) or document.get("format") != FORMAT:
-        raise StateFileError(
-            f"dev state file {str(path)!r} is not of format {FORMAT}; move it away to start fresh"
-        )
     items = [_decode(item) for item in document.get("items", [])]
     dynamodb = session.client("dynamodb")
     for start in range(0, len(items), BATCH):
@@ -91,6 +91,31 @@ def load(path: Path, session: boto3.session.Session, settings: Settings) -> tupl
     for key, body in objects.items():
         s3.put_object(Bucket=settings.bucket_name, Key=key, Body=base64.b64decode(body))
     return len(items), len(objects)
+
+
+def saved_callback_key(path: Path) -> str | None:
+    """The callback key saved in ``path`` (``None``: no file yet, or saved before keys were kept).
+
+    Raises:
+        StateFileError: The file is not JSON or not of this format.
+    """
+    document = _read(path)
+    key = document.get("callback_key") if document is not None else None
+    return key if isinstance(key, str) and key else None
+
+
+def _read(path: Path) -> dict[str, Any] | None:
+    if not path.exists():
+        return None
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise StateFileError(f"cannot read the dev state file {str(path)!r}: {exc}") from exc
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        raise StateFileError(
+            f"dev state file {str(path)!r} is not of format {FORMAT}; move it away to start fresh"
+        )
+    return document
 
 
 # DynamoDB's typed JSON is JSON except for binary values: base64 them, as its wire format does.
