@@ -11,6 +11,7 @@ from contract_backends import Backend, at
 from faults import Fault
 
 from durable_lambda.engine.journal import ErrorInfo
+from durable_lambda.engine.token_ids import token_id_for
 from durable_lambda.engine.token_secrets import secret_hash, secret_matches
 from durable_lambda.engine.tokens import Resolution, TokenInfo, TokenStatus
 from durable_lambda.errors import PayloadTooLarge, TokenAlreadyResolvedError, TokenNotFoundError
@@ -267,3 +268,19 @@ def test_a_token_without_secret_hashes_matches_no_secret(backend: Backend):
     assert stored is not None
     assert stored.secret_hashes == ()
     assert not secret_matches(stored, "")
+
+
+def test_a_token_is_kept_in_its_runs_partition_and_an_old_id_in_its_own(aws: Backend):
+    from durable_lambda.adapters.aws.dynamodb.tokens import token_key  # noqa: PLC0415 - boto
+
+    run = aws.new_run()
+    token_id = token_id_for(run.run_id, "approval#0")
+    assert token_key(token_id) == {
+        "pk": {"S": f"RUN#{run.run_id}"},
+        "sk": {"S": f"TOKEN#{token_id}"},
+    }
+    legacy = "tok_0123456789abcdef0123456789abcdef"  # created before ids named their run
+    assert token_key(legacy) == {"pk": {"S": f"TOKEN#{legacy}"}, "sk": {"S": "TOKEN"}}
+    tokens = _tokens(aws)
+    tokens.create(_token(legacy, run_id=run.run_id))
+    assert tokens.resolve(legacy, COMPLETED, at(1)).status is TokenStatus.COMPLETED
