@@ -3,7 +3,8 @@
 - ``requests_per_token_wait``: every AWS request from ``create_token`` to the
   first step after the run resumed on the token's completion, the completer's
   included (create, the suspending checkpoint, the completion's write and
-  nudge, the lease, the journal, the token's read). Counted with
+  nudge, the lease, the journal, which brings the resolved token along).
+  Counted with
   ``RequestCounter`` on an in-process worker and an in-process completer,
   against a moto server; the SQS receive and delete of Lambda's event source
   mapping are not the function's and are not counted (see ``chaining.py``).
@@ -40,8 +41,11 @@ HERE = Path(__file__).resolve().parent
 WAITS = 5
 TOKENS = 10
 #: Create, the suspending checkpoint, the completion's conditional write, its
-#: nudge, the woken run's lease and journal read: the completion's data has to
-#: be read by the run, and here it rides on neither the lease nor the journal.
+#: nudge, the woken run's lease and journal read. The completion's data has to
+#: reach the run, and it rides on the journal's Query: the token is kept in
+#: the run's partition, right after its journal (no read of its own). Fewer
+#: would need the create to ride on the checkpoint, leaving no token for a
+#: completer handed its id before the run suspended.
 THEORETICAL_MINIMUM = 6
 
 IN_PROCESS = TaskRegistry()

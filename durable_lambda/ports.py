@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from durable_lambda.engine.history import History
 from durable_lambda.engine.journal import ErrorInfo, JournalEntry
 from durable_lambda.engine.records import (
     CancelResult,
@@ -135,6 +136,14 @@ class RunStore(Protocol):
 
     def load_journal(self, run_id: str) -> list[JournalEntry]:
         """The run's journal entries, in position order."""
+        ...
+
+    def load_history(self, run_id: str) -> History:
+        """The run's journal, with the wait tokens kept beside it, in the same read.
+
+        What a worker resuming the run reads (DynamoDB: the same Query as the
+        journal's); tokens whose ids name no run are kept apart and not included.
+        """
         ...
 
     def write_journal(self, run_id: str, entries: Sequence[JournalEntry]) -> None:

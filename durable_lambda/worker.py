@@ -24,6 +24,7 @@ from durable_lambda.engine.checkpoints import (
     failed_checkpoint,
 )
 from durable_lambda.engine.execution import Environment, Execution
+from durable_lambda.engine.history import History, KnownTokens
 from durable_lambda.engine.journal import ErrorInfo, Journal, JournalEntry
 from durable_lambda.engine.lease import lease_expiry, safety_margin
 from durable_lambda.engine.outcome import (
@@ -309,7 +310,10 @@ class Worker:
             # its journal is empty, and a fresh run (a child, say) needs no Query.
             # A replay is the exception: its copied history was written before it.
             first = run.invocations == 1 and run.replay_of is None
-            journal = Journal.of([] if first else self.store.load_journal(run.run_id))
+            # The read brings the run's tokens along: a run woken by a completion
+            # finds it there, with no read of the token of its own.
+            history = History([]) if first else self.store.load_history(run.run_id)
+            journal = Journal.of(history.entries)
         except DurableLambdaError as exc:
             return Failed(ErrorInfo.from_exception(exc), type(exc).__name__), 0, 0, None
         effects = RunEffects.of(run)
@@ -338,7 +342,7 @@ class Worker:
                 if self.client is not None
                 else None
             ),
-            tokens=self.tokens,
+            tokens=None if self.tokens is None else KnownTokens(self.tokens, history.tokens),
             token_recheck=self.settings.token_recheck_seconds,
             api_base_url=self.settings.api_base_url or None,
             callback_key=self.callback_key,

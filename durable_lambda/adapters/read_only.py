@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
+from durable_lambda.engine.history import History
 from durable_lambda.engine.journal import ErrorInfo, JournalEntry
 from durable_lambda.engine.records import (
     CancelResult,
@@ -60,6 +61,10 @@ class ReadOnlyRunStore:
     def load_journal(self, run_id: str) -> list[JournalEntry]:
         """Read through."""
         return self.store.load_journal(run_id)
+
+    def load_history(self, run_id: str) -> History:
+        """Read through."""
+        return self.store.load_history(run_id)
 
     def list_events(self, run_id: str) -> list[TimelineEvent]:
         """Read through."""

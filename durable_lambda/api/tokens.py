@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
     from durable_lambda.api.service import ApiService
 
-#: Token ids are ``tok_`` and 32 hex digits; the bound only keeps junk out.
+#: Token ids are ``tok_``, 32 hex digits, ``_`` and the run id; the bound only keeps junk out.
 TokenId = Annotated[str, Path(max_length=128)]
 
 

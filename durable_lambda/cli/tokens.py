@@ -66,7 +66,10 @@ def token_json(token: TokenInfo) -> dict[str, Any]:
 
 def _show(token: TokenInfo, *, as_json: bool, what: str) -> None:
     def human(console: Console) -> None:
-        console.print(f"token {token.token_id} {what}: {token.status.value} (run {token.run_id})")
+        # One line whatever the width: a token id (which names its run) is
+        # copied from here, and a line broken by the console reads as two.
+        line = f"token {token.token_id} {what}: {token.status.value} (run {token.run_id})"
+        console.print(line, soft_wrap=True)
 
     emit(token_json(token), as_json=as_json, human=human)
 

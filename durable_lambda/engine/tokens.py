@@ -13,7 +13,6 @@ recheck time), and a completion nudges the run awake at once.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -26,6 +25,7 @@ from durable_lambda.engine.journal import Call, EntryKind, EntryStatus, ErrorInf
 from durable_lambda.engine.outcome import SuspendReason
 from durable_lambda.engine.records import CANCELED_ERROR
 from durable_lambda.engine.scopes import current_scope
+from durable_lambda.engine.token_ids import token_id_for
 from durable_lambda.engine.token_secrets import (
     callback_secret,
     new_secret,
@@ -263,12 +263,6 @@ class Token:
             secret=secret,
             base_url=base_url,
         )
-
-
-def token_id_for(run_id: str, key: str) -> str:
-    """The id of the token created by call ``key`` of run ``run_id``: stable, URL-safe."""
-    digest = hashlib.sha256(f"{run_id}\x00{key}".encode()).hexdigest()
-    return f"tok_{digest[:32]}"
 
 
 def token_url(base: str | None, token_id: str) -> str | None:

@@ -14,6 +14,7 @@ import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from durable_lambda.engine.history import History
 from durable_lambda.engine.journal import ErrorInfo, JournalEntry
 from durable_lambda.engine.records import (
     CancelResult,
@@ -164,6 +165,10 @@ class DeadlineStore:
     def load_journal(self, run_id: str) -> list[JournalEntry]:
         """See :class:`~durable_lambda.ports.RunStore`."""
         return self.inner.load_journal(run_id)
+
+    def load_history(self, run_id: str) -> History:
+        """See :class:`~durable_lambda.ports.RunStore`."""
+        return self.inner.load_history(run_id)
 
     def add_events(self, run_id: str, events: Sequence[TimelineEvent]) -> None:
         """See :class:`~durable_lambda.ports.RunStore`."""

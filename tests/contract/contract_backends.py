@@ -11,7 +11,7 @@ from typing import Any, Protocol
 import pytest
 from faults import FaultInjector, no_backoff
 
-from durable_lambda.adapters.memory import MemoryBlobStore, MemoryRunStore, MemoryTokenStore
+from durable_lambda.adapters.memory import MemoryBlobStore, MemoryRunStore
 from durable_lambda.engine.records import RunRecord, TimelineEvent
 from durable_lambda.engine.state import RunStatus
 from durable_lambda.ports import RateStore, RunStore, ScheduleStore, SlotStore, TokenStore
@@ -99,7 +99,7 @@ def memory_backend() -> Iterator[Backend]:
         blob_count=lambda: len(blobs.blobs),
         other_store=lambda: store,
         flow=store.flow,
-        tokens=MemoryTokenStore(values),
+        tokens=store.tokens,
     )
 
 

@@ -11,10 +11,12 @@ from contract_backends import Backend, at
 from faults import Fault
 
 from durable_lambda.engine.journal import ErrorInfo
+from durable_lambda.engine.token_ids import token_id_for
 from durable_lambda.engine.token_secrets import secret_hash, secret_matches
 from durable_lambda.engine.tokens import Resolution, TokenInfo, TokenStatus
 from durable_lambda.errors import PayloadTooLarge, TokenAlreadyResolvedError, TokenNotFoundError
 from durable_lambda.ports import TokenStore
+from durable_lambda.testing.aws_counter import RequestCounter
 
 
 def _tokens(backend: Backend) -> TokenStore:
@@ -267,3 +269,62 @@ def test_a_token_without_secret_hashes_matches_no_secret(backend: Backend):
     assert stored is not None
     assert stored.secret_hashes == ()
     assert not secret_matches(stored, "")
+
+
+def test_a_token_whose_id_names_its_run_keeps_the_contract_and_comes_with_its_history(
+    backend: Backend,
+):
+    tokens = _tokens(backend)
+    run = backend.new_run()
+    token_id = token_id_for(run.run_id, "approval#0")
+    token = _token(token_id, run_id=run.run_id, heartbeat_timeout=30.0)
+    assert tokens.create(token) == token
+    assert tokens.create(token) == token  # a second create returns the first
+    assert tokens.get(token_id) == token
+    tokens.create(_token(run_id=run.run_id))  # an id naming no run: kept apart
+    history = backend.store.load_history(run.run_id)
+    assert (history.entries, list(history.tokens)) == ([], [token_id])
+    assert history.tokens[token_id] == token
+    beaten = tokens.heartbeat(token_id, at(10))
+    assert tokens.expire(beaten, at(35)).status is TokenStatus.PENDING  # the beat moved it
+    done = tokens.resolve(token_id, COMPLETED, at(36))
+    assert (done.status, done.value()) == (TokenStatus.COMPLETED, {"ok": True})
+    with pytest.raises(TokenAlreadyResolvedError, match="COMPLETED"):
+        tokens.resolve(token_id, FAILED, at(37))
+    assert backend.store.load_history(run.run_id).tokens[token_id] == tokens.get(token_id) == done
+    # Another run's history does not carry it.
+    assert token_id not in backend.store.load_history(backend.new_run().run_id).tokens
+
+
+def test_a_history_is_one_query_and_loads_a_tokens_blob_only_when_looked_at(aws: Backend):
+    tokens, counter = _tokens(aws), aws.counter
+    assert counter is not None
+    blobs = RequestCounter().attach(aws.extra["ports"].blobs.client)
+    run = aws.new_run()
+    token_id = token_id_for(run.run_id, "approval#0")
+    tokens.create(_token(token_id, run_id=run.run_id))
+    big = '"' + "x" * (aws.settings.inline_limit + 10) + '"'
+    tokens.resolve(token_id, Resolution(TokenStatus.COMPLETED, data=big), at(1))
+    counter.reset()
+    blobs.reset()
+    history = aws.store.load_history(run.run_id)
+    assert counter.snapshot() == {"dynamodb.Query": 1}
+    assert blobs.snapshot() == {}  # nobody looked at the token yet
+    assert history.tokens[token_id].data == big
+    assert blobs.snapshot() == {"s3.GetObject": 1}
+
+
+def test_a_token_is_kept_in_its_runs_partition_and_an_old_id_in_its_own(aws: Backend):
+    from durable_lambda.adapters.aws.dynamodb.tokens import token_key  # noqa: PLC0415 - boto
+
+    run = aws.new_run()
+    token_id = token_id_for(run.run_id, "approval#0")
+    assert token_key(token_id) == {
+        "pk": {"S": f"RUN#{run.run_id}"},
+        "sk": {"S": f"TOKEN#{token_id}"},
+    }
+    legacy = "tok_0123456789abcdef0123456789abcdef"  # created before ids named their run
+    assert token_key(legacy) == {"pk": {"S": f"TOKEN#{legacy}"}, "sk": {"S": "TOKEN"}}
+    tokens = _tokens(aws)
+    tokens.create(_token(legacy, run_id=run.run_id))
+    assert tokens.resolve(legacy, COMPLETED, at(1)).status is TokenStatus.COMPLETED

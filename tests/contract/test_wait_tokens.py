@@ -129,7 +129,9 @@ def test_a_waiting_run_costs_no_invocation_and_gets_the_completion_data(runner, 
     )
 
 
-def test_a_for_token_right_after_its_create_reads_nothing_until_woken(runner, registry, hooked):
+def test_a_token_wait_reads_the_token_neither_after_its_create_nor_once_woken(
+    runner, registry, hooked
+):
     approve = _approval_task(registry, timeout=dt.timedelta(days=2))
     handle = runner.start(approve, {})
     assert hooked.reads == 0
@@ -137,7 +139,8 @@ def test_a_for_token_right_after_its_create_reads_nothing_until_woken(runner, re
     reads = hooked.reads
     result = runner.complete_token(pending.token_id, {"approved": True, "by": "ana"})
     assert result is not None
-    assert hooked.reads == reads + 1  # the woken invocation reads the completion
+    # The woken invocation finds the completion with its journal, in the same read.
+    assert hooked.reads == reads
 
 
 def test_a_completion_whose_nudge_was_lost_is_found_at_the_recheck_time(runner, registry, hooked):
@@ -397,8 +400,9 @@ def test_for_callback_does_not_run_a_succeeded_submitter_again_on_replay(runner,
     assert result.output == "ana"
     assert _executed(runner, handle.run_id) == 3
     assert calls == [pending.token_id]
-    # The woken invocation reads it completed; the replay after the 1-hour wait reads nothing.
-    assert hooked.reads == reads + 1
+    # The woken invocation finds it completed with its journal; the replay after
+    # the 1-hour wait reads nothing either.
+    assert hooked.reads == reads
     keys = [e.key for e in runner.journal(handle.run_id) if e.kind is not EntryKind.WAIT]
     assert keys == ["approval#0", "approval.submit#0", "$for_token#0"]
 
@@ -495,3 +499,41 @@ def _while_in_flight(backend: Backend, action: Callable[[], object]) -> None:
             action()
 
     client.meta.events.register_first("before-send.dynamodb.UpdateItem", hook)
+
+
+class HookedHistories:
+    """The backend's run store, with a hook run once right after a run's history is read."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.after_history: Callable[[str], None] | None = None
+
+    def load_history(self, run_id: str) -> Any:
+        history = self.inner.load_history(run_id)
+        hook, self.after_history = self.after_history, None
+        if hook is not None:
+            hook(run_id)
+        return history
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_a_completion_landing_after_the_history_read_is_seen_by_the_wait(backend, registry, hooked):
+    """A token pending when the history was read is read again: its completion since counts."""
+    store = HookedHistories(backend.store)
+    runner = LocalRunner(registry=registry, store=store, flow=backend.flow, tokens=hooked)
+    approve = _approval_task(registry)  # no deadline: woken at the recheck time
+    handle = runner.start(approve, {})
+    (pending,) = runner.pending_tokens(handle.run_id)
+
+    def complete_now(run_id: str) -> None:
+        runner.client.complete_token(pending.token_id, {"approved": True, "by": "between"})
+
+    store.after_history = complete_now  # the history has it pending; the wait must not
+    runner.advance(runner.settings.token_recheck_seconds)
+    result = runner.result(handle.run_id)
+    assert result is not None
+    assert result.output == {"approved": True, "by": "between"}
+    # The recheck's invocation saw the completion: no third invocation, woken by its nudge.
+    assert _executed(runner, handle.run_id) == 2

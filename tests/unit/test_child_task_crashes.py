@@ -8,6 +8,7 @@ import pytest
 
 from durable_lambda import step, task, wait
 from durable_lambda.adapters.memory import MemoryBlobStore, MemoryRunStore
+from durable_lambda.engine.history import History
 from durable_lambda.engine.journal import EntryKind, JournalEntry
 from durable_lambda.engine.records import Checkpoint, Fence, RunQuery
 from durable_lambda.testing import LocalRunner
@@ -197,6 +198,10 @@ class CountingLoads:
     def load_journal(self, run_id: str) -> list[JournalEntry]:
         self.loads += 1
         return self.inner.load_journal(run_id)
+
+    def load_history(self, run_id: str) -> History:
+        self.loads += 1
+        return self.inner.load_history(run_id)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)

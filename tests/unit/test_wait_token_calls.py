@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from durable_lambda import TaskContext, step, tokens, wait
+from durable_lambda.engine.token_ids import run_of_token
 from durable_lambda.engine.token_secrets import callback_secret, secret_hash, secret_matches
 from durable_lambda.engine.tokens import TokenStatus, token_id_for
 from durable_lambda.errors import ConfigurationError, PayloadTooLarge, TokenTimeoutError
@@ -43,7 +44,8 @@ def test_token_calls_outside_a_task_say_so():
 def test_token_ids_are_stable_url_safe_and_distinct_per_call():
     first = token_id_for("run_1", "approval#0")
     assert first == token_id_for("run_1", "approval#0")
-    assert re.fullmatch(r"tok_[0-9a-f]{32}", first)
+    assert re.fullmatch(r"tok_[0-9a-f]{32}_run_1", first)
+    assert run_of_token(first) == "run_1"  # where the stores keep it: beside its run
     assert (
         len({first, token_id_for("run_1", "approval#1"), token_id_for("run_2", "approval#0")}) == 3
     )

@@ -46,6 +46,6 @@ def memory_ports(settings: Settings | None = None, clock: Clock | None = None) -
         queue=MemoryResumeQueue(clock.now),
         blobs=blobs,
         clock=clock,
-        tokens=MemoryTokenStore(values),
+        tokens=store.tokens,
         catalog=MemoryCatalogStore(),
     )

@@ -13,6 +13,8 @@ from dataclasses import dataclass, replace
 
 from durable_lambda.adapters.memory.flow import MemoryFlowStore
 from durable_lambda.adapters.memory.tables import MemoryTables
+from durable_lambda.adapters.memory.tokens import MemoryTokenStore
+from durable_lambda.engine.history import History
 from durable_lambda.engine.journal import EntryStatus, ErrorInfo, JournalEntry
 from durable_lambda.engine.records import (
     CancelAction,
@@ -82,6 +84,8 @@ class MemoryRunStore:
         self.flow = MemoryFlowStore(self, self._lock)
         #: Users' own tables, which transactional steps write with their records.
         self.tables = MemoryTables(self._lock)
+        #: Wait tokens, kept beside the runs as DynamoDB keeps them in the runs' table.
+        self.tokens = MemoryTokenStore(values)
 
     # -- runs ------------------------------------------------------------------------
 
@@ -262,6 +266,10 @@ class MemoryRunStore:
             )
             for _, stored in sorted(journal.items())
         ]
+
+    def load_history(self, run_id: str) -> History:
+        """The journal and the run's tokens (those whose ids name it), as DynamoDB's one Query."""
+        return History(self.load_journal(run_id), self.tokens.of_run(run_id))
 
     def write_journal(self, run_id: str, entries: Sequence[JournalEntry]) -> None:
         """Write the journal of a run not created yet (a replay's copied history)."""

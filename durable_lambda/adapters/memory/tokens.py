@@ -5,7 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from dataclasses import dataclass, replace
+from functools import partial
 
+from durable_lambda.engine.history import LoadedTokens
+from durable_lambda.engine.token_ids import run_of_token
 from durable_lambda.engine.tokens import (
     Resolution,
     TokenInfo,
@@ -58,6 +61,12 @@ class MemoryTokenStore:
         with self._lock:
             stored = self._tokens.get(token_id)
         return None if stored is None else self._hydrate(stored)
+
+    def of_run(self, run_id: str) -> LoadedTokens:
+        """The tokens whose ids name run ``run_id`` (the run's history carries them)."""
+        with self._lock:
+            found = {i: s for i, s in self._tokens.items() if run_of_token(i) == run_id}
+        return LoadedTokens({i: partial(self._hydrate, s) for i, s in found.items()})
 
     def resolve(self, token_id: str, resolution: Resolution, now: dt.datetime) -> TokenInfo:
         """Resolve the pending token once (see ``ports.TokenStore.resolve``)."""

@@ -8,6 +8,8 @@ pk                             sk                                  what
 ``RUN#<id>``                   ``META``                            run metadata
 ``RUN#<id>``                   ``STEP#<seq, 9 digits>``            journal entry
 ``RUN#<id>``                   ``EVT#<at>#<counter>``              timeline event
+``RUN#<id>``                   ``TOKEN#<token id>``                wait token of the run
+``TOKEN#<token id>``           ``TOKEN``                           wait token, id naming no run
 ``IDEM#<task>#<key>``          ``CLAIM#<task>``                    idempotency claim
 ``TIMER#<shard>``              ``<wake_at>#<run id>#<epoch>``      wake-up for the scheduler
 =============================  ==================================  ==========================
@@ -43,6 +45,9 @@ if TYPE_CHECKING:
 META = "META"
 STEP_PREFIX = "STEP#"
 EVENT_PREFIX = "EVT#"
+#: Sorts after ``STEP#``, and nothing else in a run's partition does: one Query
+#: from ``STEP#`` on reads the journal and the run's wait tokens together.
+TOKEN_PREFIX = "TOKEN#"  # noqa: S105 - a key prefix, not a secret
 TASK_INDEX = "by_task_status"
 STATUS_INDEX = "by_status"
 #: Sparse index of runs due to be taken (QUEUED, SUSPENDED) by due time: the

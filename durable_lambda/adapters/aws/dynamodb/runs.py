@@ -12,7 +12,8 @@ semantics are those of :class:`~durable_lambda.adapters.memory.MemoryRunStore`
   "no room", and its WAIT item). The new record is computed from the one
   ``take_lease`` returned, kept per (run, owner, epoch), so nothing is read
   back; a store that did not take the lease reads the run once first;
-- ``load_journal``: one ``Query`` per 1 MB page.
+- ``load_journal``: one ``Query`` per 1 MB page; ``load_history`` the same
+  Query, bringing the run's wait tokens along (see :mod:`.histories`).
 
 Timers and the count of a parent's children live in :mod:`.wakeups`.
 """
@@ -34,6 +35,7 @@ from durable_lambda.adapters.aws.dynamodb import batches, creates, fences, slots
 from durable_lambda.adapters.aws.dynamodb import layout as items
 from durable_lambda.adapters.aws.dynamodb.cancels import RunCancels
 from durable_lambda.adapters.aws.dynamodb.expressions import Update
+from durable_lambda.adapters.aws.dynamodb.histories import RunHistories, loaded_entry
 from durable_lambda.adapters.aws.dynamodb.indexes import RunIndexes
 from durable_lambda.adapters.aws.dynamodb.journal_copies import JournalCopies
 from durable_lambda.adapters.aws.dynamodb.transactions import TransactionWrites
@@ -70,7 +72,7 @@ if TYPE_CHECKING:
 CLAIM_ATTEMPTS = writes.CONFLICT_ATTEMPTS
 
 
-class DynamoDBRunStore(TransactionWrites, Wakeups, JournalCopies, RunCancels):
+class DynamoDBRunStore(TransactionWrites, Wakeups, JournalCopies, RunCancels, RunHistories):
     """:class:`~durable_lambda.ports.RunStore` on one DynamoDB table.
 
     Args:
@@ -259,17 +261,8 @@ class DynamoDBRunStore(TransactionWrites, Wakeups, JournalCopies, RunCancels):
 
     def load_journal(self, run_id: str) -> list[JournalEntry]:
         """The journal in position order: one Query per page, large results from blobs."""
-        journal = []
-        for item in self._query(self._prefix_query(run_id, items.STEP_PREFIX)):
-            entry, result, error = items.parse_entry(item)
-            journal.append(
-                dataclasses.replace(
-                    entry,
-                    result=self.values.load(result) if result is not None else None,
-                    error=self.values.load_error(error) if error is not None else None,
-                )
-            )
-        return journal
+        query = self._prefix_query(run_id, items.STEP_PREFIX)
+        return [loaded_entry(item, self.values) for item in self._query(query)]
 
     def record_entry(
         self, run_id: str, fence: Fence, entry: JournalEntry, metadata: str | None = None

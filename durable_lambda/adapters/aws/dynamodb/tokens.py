@@ -1,4 +1,4 @@
-"""Wait tokens on the run store's DynamoDB table: one ``TOKEN#id`` item each.
+"""Wait tokens on the run store's DynamoDB table: one item each, beside its run's journal.
 
 Every operation is one request: ``create`` a conditional ``PutItem``
 (``attribute_not_exists``; an existing token comes back with the refusal),
@@ -8,7 +8,11 @@ token once. The semantics are those of
 :class:`~durable_lambda.adapters.memory.tokens.MemoryTokenStore` (one contract
 suite runs on both).
 
-Item: ``pk=TOKEN#<id>``, ``sk=TOKEN``; ``run_id``, ``status``, ``created_at``,
+Item: ``pk=RUN#<run id>``, ``sk=TOKEN#<id>`` (the run id is the token id's
+tail), so the Query that loads the run's journal brings its tokens along and a
+woken run reads no token of its own. A token whose id names no run (created
+before ids did) keeps ``pk=TOKEN#<id>``, ``sk=TOKEN``: every operation finds
+either by its id. Attributes: ``run_id``, ``status``, ``created_at``,
 ``name``, ``timeout_at``, ``heartbeat_timeout`` (seconds), ``last_heartbeat_at``,
 ``resolved_at``, ``data`` (or ``data_ref``, a blob key), ``error_type``,
 ``error_message``, ``reason``, ``tags``, ``secret_hashes`` (a string set: the
@@ -30,6 +34,7 @@ from durable_lambda.adapters.aws.dynamodb import layout as items
 from durable_lambda.adapters.aws.dynamodb import writes
 from durable_lambda.adapters.aws.dynamodb.expressions import Update
 from durable_lambda.engine.journal import ErrorInfo
+from durable_lambda.engine.token_ids import run_of_token
 from durable_lambda.engine.tokens import (
     Resolution,
     TimeoutReason,
@@ -45,12 +50,47 @@ if TYPE_CHECKING:
 
     from durable_lambda.adapters.aws.dynamodb.layout import Item
 
-SORT_KEY = "TOKEN"
+#: The sort key of a token whose id names no run (its own partition).
+LEGACY_SORT_KEY = "TOKEN"
 
 
 def token_key(token_id: str) -> Item:
-    """The key of a token's item."""
-    return items.key(f"TOKEN#{token_id}", SORT_KEY)
+    """The key of a token's item: in its run's partition, or its own for an id naming no run."""
+    run_id = run_of_token(token_id)
+    if run_id is None:
+        return items.key(f"{items.TOKEN_PREFIX}{token_id}", LEGACY_SORT_KEY)
+    return items.key(items.run_pk(run_id), f"{items.TOKEN_PREFIX}{token_id}")
+
+
+def parse_token(item: Item) -> tuple[TokenInfo, StoredValue | None]:
+    """The token of ``item``, without its data, and where that data is (``None``: none)."""
+    heartbeat = item.get("heartbeat_timeout")
+    error_type = items.get_s(item, "error_type")
+    reason = items.get_s(item, "reason")
+    token = TokenInfo(
+        token_id=items.req_s(item, "token_id"),
+        run_id=items.req_s(item, "run_id"),
+        status=TokenStatus(items.req_s(item, "status")),
+        created_at=items.parse_iso(items.req_s(item, "created_at")),
+        name=items.get_s(item, "name"),
+        timeout_at=items.get_time(item, "timeout_at"),
+        heartbeat_timeout=float(heartbeat["N"]) if heartbeat and "N" in heartbeat else None,
+        last_heartbeat_at=items.get_time(item, "last_heartbeat_at"),
+        resolved_at=items.get_time(item, "resolved_at"),
+        error=None
+        if error_type is None
+        else ErrorInfo(error_type, items.get_s(item, "error_message") or ""),
+        timeout_reason=cast("TimeoutReason", reason) if reason is not None else None,
+        tags=tuple(t["S"] for t in item.get("tags", {}).get("L", []) if "S" in t),
+        secret_hashes=tuple(sorted(item.get("secret_hashes", {}).get("SS", []))),
+    )
+    return token, items.get_value(item, "data")
+
+
+def loaded_token(item: Item, values: ValueStore) -> TokenInfo:
+    """The token of ``item`` with its data (loaded from the blob store when it is there)."""
+    token, data = parse_token(item)
+    return token if data is None else replace(token, data=values.load(data))
 
 
 class DynamoDBTokenStore:
@@ -256,31 +296,7 @@ class DynamoDBTokenStore:
         return item
 
     def _parse(self, item: Item, *, load: bool = True) -> TokenInfo:
-        heartbeat = item.get("heartbeat_timeout")
-        error_type = items.get_s(item, "error_type")
-        data = items.get_value(item, "data")
-        reason = items.get_s(item, "reason")
-        token = TokenInfo(
-            token_id=items.req_s(item, "token_id"),
-            run_id=items.req_s(item, "run_id"),
-            status=TokenStatus(items.req_s(item, "status")),
-            created_at=items.parse_iso(items.req_s(item, "created_at")),
-            name=items.get_s(item, "name"),
-            timeout_at=items.get_time(item, "timeout_at"),
-            heartbeat_timeout=float(heartbeat["N"]) if heartbeat and "N" in heartbeat else None,
-            last_heartbeat_at=items.get_time(item, "last_heartbeat_at"),
-            resolved_at=items.get_time(item, "resolved_at"),
-            error=None
-            if error_type is None
-            else ErrorInfo(error_type, items.get_s(item, "error_message") or ""),
-            timeout_reason=cast("TimeoutReason", reason) if reason is not None else None,
-            tags=tuple(t["S"] for t in item.get("tags", {}).get("L", []) if "S" in t),
-            secret_hashes=tuple(sorted(item.get("secret_hashes", {}).get("SS", []))),
-        )
-        return token if data is None or not load else replace(token, data=self._load(data))
-
-    def _load(self, value: StoredValue) -> str:
-        return self.values.load(value)
+        return loaded_token(item, self.values) if load else parse_token(item)[0]
 
 
 def _old_item(exc: ClientError) -> Item | None:
