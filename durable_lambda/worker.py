@@ -199,14 +199,15 @@ class Worker:
             self.store.note_delivery_error(run.run_id, str(exc))
             raise
 
+    def _margin(self, invocation: Invocation) -> float:
+        settings = self.settings
+        return safety_margin(
+            invocation.timeout, settings.safety_margin_seconds, settings.safety_margin_fraction
+        )
+
     def _deferred(self, message: ResumeMessage, invocation: Invocation) -> Report | None:
         """Hand the message on when this invocation has too little time left to use it."""
-        margin = safety_margin(
-            invocation.timeout,
-            self.settings.safety_margin_seconds,
-            self.settings.safety_margin_fraction,
-        )
-        if invocation.remaining() >= margin:
+        if invocation.remaining() >= self._margin(invocation):
             return None
         # Late in a batch: too little time to make progress. Hand the message
         # to a fresh invocation rather than take a lease we cannot use.
@@ -306,12 +307,10 @@ class Worker:
             return Failed(ErrorInfo.from_exception(error), "max_duration"), 0, 0, None
         try:
             payload = task.decode_payload(run.payload)
-            # Entries are written only under a lease, and this is the run's first:
-            # its journal is empty, and a fresh run (a child, say) needs no Query.
-            # A replay is the exception: its copied history was written before it.
+            # A first invocation's journal is empty (entries are written under a lease)
+            # unless a replay's copy was written before it. The read brings the run's
+            # tokens along: a run woken by a completion reads no token of its own.
             first = run.invocations == 1 and run.replay_of is None
-            # The read brings the run's tokens along: a run woken by a completion
-            # finds it there, with no read of the token of its own.
             history = History([]) if first else self.store.load_history(run.run_id)
             journal = Journal.of(history.entries)
         except DurableLambdaError as exc:
@@ -329,11 +328,7 @@ class Worker:
                 )
             ),
             sleep=self.clock.sleep,
-            safety_margin=safety_margin(
-                invocation.timeout,
-                self.settings.safety_margin_seconds,
-                self.settings.safety_margin_fraction,
-            ),
+            safety_margin=self._margin(invocation),
             short_wait=self.settings.short_wait_seconds,
             rng=self.rng,
             observer=PluginObserver(info),
