@@ -448,9 +448,19 @@ class Worker:
         Sent after the terminal checkpoint: a worker killed in between leaves
         the run's message undeleted, and its redelivery sends the nudge again.
         The parent's fallback wake time covers the rest.
+
+        A batched child counts its end on the parent itself (one conditional
+        update) and sends its nudge only when the count says the parent's wait
+        may have ended, or when the parent keeps no count yet (it has not
+        checkpointed its suspension: the nudge, re-sent while it runs, is
+        counted once it has). A lone child's nudge takes its parent with no
+        count, so it sends the nudge alone.
         """
-        if run.parent_run_id is not None:
-            self.queue.send(ResumeMessage(run.parent_run_id, ANY_EPOCH, run.run_id), 0)
+        if run.parent_run_id is None:
+            return
+        if run.batched and not self.store.note_child_end(run.parent_run_id, run.run_id):
+            return
+        self.queue.send(ResumeMessage(run.parent_run_id, ANY_EPOCH, run.run_id), 0)
 
     def _write(
         self,
