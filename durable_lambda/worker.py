@@ -448,19 +448,12 @@ class Worker:
         Sent after the terminal checkpoint: a worker killed in between leaves
         the run's message undeleted, and its redelivery sends the nudge again.
         The parent's fallback wake time covers the rest.
-
-        A batched child counts its end on the parent itself (one conditional
-        update) and sends its nudge only when the count says the parent's wait
-        may have ended, or when the parent keeps no count yet (it has not
-        checkpointed its suspension: the nudge, re-sent while it runs, is
-        counted once it has). A lone child's nudge takes its parent with no
-        count, so it sends the nudge alone.
+        A batched child counts its own end and nudges only if that may end the
+        wait, or if the parent keeps no count yet (see ``RunRecord.batched``).
         """
-        if run.parent_run_id is None:
-            return
-        if run.batched and not self.store.note_child_end(run.parent_run_id, run.run_id):
-            return
-        self.queue.send(ResumeMessage(run.parent_run_id, ANY_EPOCH, run.run_id), 0)
+        parent, child = run.parent_run_id, run.run_id
+        if parent is not None and (not run.batched or self.store.note_child_end(parent, child)):
+            self.queue.send(ResumeMessage(parent, ANY_EPOCH, child), 0)
 
     def _write(
         self,
