@@ -12,7 +12,9 @@ so a fan-out of 100 children spent most of its time copying tables.
 A rollback needs only the items the transaction names. This patch saves
 those, lets moto's own transaction run unchanged (conditions, validation,
 cancellation reasons) with its table copies turned into no-ops, and puts
-the saved items back if the transaction raises.
+the saved items back if the transaction raises, dropping the stream records
+of its writes too, as moto's restored copy did (a cancelled transaction
+writes nothing to a DynamoDB stream).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class _Saved:
     hash_key: Any  # moto's DynamoType
     range_key: Any
     before: Any  # moto's Item, a private copy, or None
+    stream_records: int | None  # how many records the table's stream held (None: no stream)
 
 
 class _CopyOfTablesSpared:
@@ -110,14 +113,19 @@ def _saved_items(backend: Any, transact_items: list[dict[str, Any]]) -> list[_Sa
                 hash_key, range_key = backend.get_keys_value(table, keys)
             except Exception:  # noqa: BLE001 - moto's validation error for a missing key part
                 return None
-            before = table.get_item(hash_key, range_key)
-            saved.append(_Saved(table, hash_key, range_key, copy.deepcopy(before)))
+            before = copy.deepcopy(table.get_item(hash_key, range_key))
+            shard = table.stream_shard
+            records = None if shard is None else len(shard.items)
+            saved.append(_Saved(table, hash_key, range_key, before, records))
     return saved
 
 
 def _restore(saved: list[_Saved]) -> None:
     """Put each named item back as it was; the first save of a key wins (it predates the rest)."""
     for item in reversed(saved):
+        shard = item.table.stream_shard
+        if shard is not None and item.stream_records is not None:
+            del shard.items[item.stream_records :]
         items = item.table.items
         if item.range_key is None:
             if item.before is None:

@@ -137,3 +137,38 @@ def test_a_transaction_naming_one_item_twice_is_refused_and_changes_nothing(ddb)
         ddb.transact_write_items(TransactItems=[_update("a", 2), _update("a", 3)])
     assert raised.value.response["Error"]["Code"] == "ValidationException"
     assert _value(ddb, "a") == 1
+
+
+def test_a_cancelled_transaction_leaves_no_record_on_the_tables_stream(moto: MotoServer):
+    moto.reset()
+    session = EndpointSession(moto.endpoint_url, moto.region)
+    ddb = session.client("dynamodb")
+    arn = ddb.create_table(
+        TableName=TABLE,
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )["TableDescription"]["LatestStreamArn"]
+    _put(ddb, "guard", 0)
+    with pytest.raises(ClientError):
+        ddb.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": TABLE, "Item": {**_key("new"), "v": {"N": "7"}}}},
+                _update("guard", 9, condition="v = :v"),
+            ]
+        )
+    streams = session.client("dynamodbstreams")
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    iterator = streams.get_shard_iterator(
+        StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
+    )["ShardIterator"]
+    records = streams.get_records(ShardIterator=iterator)["Records"]
+    # The guard's put only: the cancelled transaction's put was rolled back, record and all.
+    assert [r["dynamodb"]["Keys"]["pk"]["S"] for r in records] == ["guard"]
