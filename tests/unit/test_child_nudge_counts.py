@@ -177,3 +177,32 @@ def test_a_lone_childs_nudge_takes_its_parent_without_a_count(registry, runner):
     # nudge takes it in one request, as before counts existed.
     assert counts == []
     assert runner.invocations[result.run_id] == 2
+
+
+def test_batched_children_of_a_parent_that_ended_send_no_nudge(registry, runner):
+    @task(id="child", registry=registry)
+    async def child(payload: int) -> int:
+        await wait.for_(seconds=10)  # ends after its parent
+        return payload
+
+    @task(id="parent", registry=registry)
+    async def parent(payload: int) -> int:
+        return len(child.batch_trigger(list(range(payload))))  # not awaited
+
+    nudges: list[ResumeMessage] = []
+    send = runner.queue.send
+
+    def recorded(message: ResumeMessage, delay_seconds: int = 0) -> None:
+        if message.epoch == ANY_EPOCH:
+            nudges.append(message)
+        send(message, delay_seconds)
+
+    runner.queue.send = recorded  # type: ignore[method-assign]
+    result = runner.run(parent, 3)
+    runner.drain()
+
+    assert result.output == 3
+    children = runner.client.list_runs(RunQuery(task_id="child"))
+    assert [c.status for c in children] == [RunStatus.COMPLETED] * 3
+    # Each child's count found its parent ended: a nudge would only be STALE there.
+    assert nudges == []
