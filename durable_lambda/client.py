@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from durable_lambda import serde
@@ -280,7 +280,8 @@ class Client(RunControl, TokenControl, QueueControl):
             self._new_run(definition, payload, link, idempotency_key=key, **options)
             for payload, key in zip(payloads, keys, strict=True)
         ]
-        runs = [b.run for b in built]
+        # Siblings of one call: their parent counts their ends (see RunRecord.batched).
+        runs = [replace(b.run, batched=len(built) > 1) for b in built]
         key_ttl = built[0].key_ttl if built else None
         events = [self._triggered(run, link) for run in runs]
         stored = self.store.create_runs(runs, events, key_ttl)

@@ -447,9 +447,12 @@ class Worker:
         Sent after the terminal checkpoint: a worker killed in between leaves
         the run's message undeleted, and its redelivery sends the nudge again.
         The parent's fallback wake time covers the rest.
+        A batched child counts its own end and nudges only if that may end the
+        wait, or if the parent keeps no count yet (see ``RunRecord.batched``).
         """
-        if run.parent_run_id is not None:
-            self.queue.send(ResumeMessage(run.parent_run_id, ANY_EPOCH, run.run_id), 0)
+        parent, child = run.parent_run_id, run.run_id
+        if parent is not None and (not run.batched or self.store.note_child_end(parent, child)):
+            self.queue.send(ResumeMessage(parent, ANY_EPOCH, child), 0)
 
     def _write(
         self,

@@ -50,6 +50,10 @@ class RunRecord:
         parent_run_id: The run that triggered this one from inside its task, if any.
         root_run_id: The first run of that chain of parents (``None``: this is a root).
         depth: How many parents are above this run (0 for a run triggered from outside).
+        batched: Triggered with siblings by one call of its parent, which keeps a
+            count of their ends while it waits on them: the run counts its own
+            end on the parent and sends a nudge only when that count may end
+            the wait, instead of a nudge per child just to be counted.
         waiting_children: Suspended on something outside that nudges it: its
             children ending, a wait token resolved. A nudge (a message of
             :data:`ANY_EPOCH`) may take it before its ``wake_at``.
@@ -95,6 +99,7 @@ class RunRecord:
     parent_run_id: str | None = None
     root_run_id: str | None = None
     depth: int = 0
+    batched: bool = False
     waiting_children: bool = False
     awaited_children: frozenset[str] = frozenset()
     awaited_wake: int | None = None

@@ -71,11 +71,14 @@ def child_ended(run: RunRecord, child_id: str) -> tuple[RunRecord, bool]:
     waits on; each child's end takes it out once (a duplicate nudge finds it
     gone and counts nothing), and only once so few are left that a wait may
     have ended does a nudge take the run, which then reads its children. With
-    no set in force (the run is not suspended on children yet, or it was taken
-    since) every nudge tries, as the lease rules say.
+    no set in force, a nudge tries whenever the lease rules could let one take
+    the run: it is running (it may be about to suspend on its children; the
+    nudge is re-sent until it has) or suspended on what nudges it. A finished
+    run, or one waiting on a timer or a retry, only makes a nudge STALE.
     """
     if run.awaited_wake is None:
-        return run, True
+        running = run.status is RunStatus.RUNNING
+        return run, running or (run.status is RunStatus.SUSPENDED and run.waiting_children)
     remaining = run.awaited_children - {child_id}
     return replace(run, awaited_children=remaining), len(remaining) <= run.awaited_wake
 

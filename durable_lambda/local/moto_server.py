@@ -12,6 +12,8 @@ import urllib.request
 from types import TracebackType
 from typing import Any, Self
 
+from durable_lambda.local.moto_transactions import spare_table_copies
+
 #: Credentials moto accepts; never real ones.
 DUMMY_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -86,6 +88,7 @@ class MotoServer:
         if self._quiet:
             logging.getLogger("werkzeug").setLevel(logging.ERROR)
         serialise_dynamodb()
+        spare_table_copies()
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=self._port, verbose=False)
         server.start()
         host, port = server.get_host_and_port()

@@ -37,6 +37,8 @@ def test_a_parent_waits_on_its_children_through_the_dynamodb_store(aws: Backend)
     assert [c["status"] for c in tree["children"]] == ["COMPLETED"] * 3 + ["FAILED", "COMPLETED"]
     child = runner.client.get_run(tree["children"][0]["run_id"])
     assert (child.parent_run_id, child.depth) == (result.run_id, 1)
+    # Stored as one of a batch: it counted its own end on the parent (RunRecord.batched).
+    assert child.batched
     record = runner.client.get_run(result.run_id)
     assert record.status is RunStatus.COMPLETED
     assert not record.waiting_children

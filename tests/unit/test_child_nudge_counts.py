@@ -56,8 +56,34 @@ def test_a_parent_reads_its_children_once_when_the_last_of_them_ends(registry, r
     # Triggered, then woken once: by the last child's nudge. Every other nudge was counted.
     assert runner.invocations[result.run_id] == 2
     assert reads == {"get_runs": 1, "runs_read": CHILDREN}
-    counted = [r for r in runner.reports if r.run_id == result.run_id and "counted" in r.detail]
-    assert len(counted) == CHILDREN - 1
+
+
+def test_a_batchs_children_count_their_own_ends_and_one_nudge_wakes_the_parent(registry, runner):
+    parent = _fan_out(registry)
+    nudges: list[ResumeMessage] = []
+    send = runner.queue.send
+
+    def recorded(message: ResumeMessage, delay_seconds: int = 0) -> None:
+        if message.epoch == ANY_EPOCH:
+            nudges.append(message)
+        send(message, delay_seconds)
+
+    runner.queue.send = recorded  # type: ignore[method-assign]
+
+    result = runner.run(parent, CHILDREN)
+
+    assert result.output == [i * 2 for i in range(CHILDREN)]
+    # Each child counted its end on the parent in its own invocation; only the
+    # last, whose end may end the wait, sent a message. A nudge per child would
+    # cost an invocation (and an SQS message) per child just to be counted.
+    assert [m.child for m in nudges] == [_last_child(runner)]
+    assert not [r for r in runner.reports if "counted" in r.detail]  # no invocation just to count
+    assert runner.invocations[result.run_id] == 2
+
+
+def _last_child(runner: LocalRunner) -> str:
+    children = runner.client.list_runs(RunQuery(task_id="child"))
+    return max(children, key=lambda run: run.finished_at or run.created_at).run_id
 
 
 def test_a_duplicate_childs_end_is_counted_once(registry, runner):
@@ -151,3 +177,32 @@ def test_a_lone_childs_nudge_takes_its_parent_without_a_count(registry, runner):
     # nudge takes it in one request, as before counts existed.
     assert counts == []
     assert runner.invocations[result.run_id] == 2
+
+
+def test_batched_children_of_a_parent_that_ended_send_no_nudge(registry, runner):
+    @task(id="child", registry=registry)
+    async def child(payload: int) -> int:
+        await wait.for_(seconds=10)  # ends after its parent
+        return payload
+
+    @task(id="parent", registry=registry)
+    async def parent(payload: int) -> int:
+        return len(child.batch_trigger(list(range(payload))))  # not awaited
+
+    nudges: list[ResumeMessage] = []
+    send = runner.queue.send
+
+    def recorded(message: ResumeMessage, delay_seconds: int = 0) -> None:
+        if message.epoch == ANY_EPOCH:
+            nudges.append(message)
+        send(message, delay_seconds)
+
+    runner.queue.send = recorded  # type: ignore[method-assign]
+    result = runner.run(parent, 3)
+    runner.drain()
+
+    assert result.output == 3
+    children = runner.client.list_runs(RunQuery(task_id="child"))
+    assert [c.status for c in children] == [RunStatus.COMPLETED] * 3
+    # Each child's count found its parent ended: a nudge would only be STALE there.
+    assert nudges == []

@@ -272,6 +272,8 @@ def run_item(run: RunRecord, values: RunValues, retention: dt.timedelta) -> Item
         put_optional(item, name, getattr(run, name))
     if run.depth:
         item["depth"] = n(run.depth)
+    if run.batched:
+        item["batched"] = {"BOOL": True}
     _put_waiting(item, run)
     for name in ("lease_expiry", "wake_at", "started_at", "admitted_at", "finished_at"):
         put_optional(item, name, getattr(run, name))
@@ -331,6 +333,7 @@ def parse_run(item: Item) -> tuple[RunRecord, RunValues]:
         parent_run_id=get_s(item, "parent_run_id"),
         root_run_id=get_s(item, "root_run_id"),
         depth=get_n(item, "depth"),
+        batched="batched" in item,
         waiting_children=WAITING_CHILDREN in item,
         awaited_children=awaited_of(item),
         awaited_wake=get_n(item, AWAITED_WAKE) if AWAITED_WAKE in item else None,
