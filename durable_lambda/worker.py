@@ -444,11 +444,10 @@ class Worker:
     def _nudge_parent(self, run: RunRecord) -> None:
         """Tell ``run``'s parent, if any, that it ended (counted once however often told).
 
-        Sent after the terminal checkpoint: a worker killed in between leaves
-        the run's message undeleted, and its redelivery sends the nudge again.
-        The parent's fallback wake time covers the rest.
-        A batched child counts its own end and nudges only if that may end the
-        wait, or if the parent keeps no count yet (see ``RunRecord.batched``).
+        Sent after the terminal checkpoint (a worker killed in between leaves the
+        message undeleted: its redelivery nudges again). A batched child counts its
+        own end, and nudges only if that may end the wait or the parent keeps no
+        count yet (``RunRecord.batched``); the parent's fallback wake covers the rest.
         """
         parent, child = run.parent_run_id, run.run_id
         if parent is not None and (not run.batched or self.store.note_child_end(parent, child)):
