@@ -252,7 +252,9 @@ class MemoryRunStore:
             result = self.values.store(f"step {entry.key!r} result", entry.result)
         if entry.error is not None:
             error = self.values.store_error(f"step {entry.key!r} error", entry.error)
-        return _StoredEntry(replace(entry, result=None, error=None), result, error)
+        # The entry keeps its own copy of the values (no copy of the entry made per
+        # write); reads answer with the stored forms, as DynamoDB's adapter does.
+        return _StoredEntry(entry, result, error)
 
     def load_journal(self, run_id: str) -> list[JournalEntry]:
         """The journal in position order, large results fetched from blobs."""
