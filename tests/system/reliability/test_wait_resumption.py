@@ -18,8 +18,11 @@ FAR = dt.timedelta(days=365)
 
 @pytest.mark.emulator
 @pytest.mark.slow
-def test_a_two_second_wait_resumes_within_a_second_of_its_wake_time(make_stack, ledger):
-    stack = make_stack(Settings(short_wait_seconds=0.5), timeout=5.0)
+def test_a_two_second_wait_resumes_after_its_wake_time_by_its_own_delayed_message(
+    make_stack, ledger
+):
+    settings = Settings(short_wait_seconds=0.5)
+    stack = make_stack(settings, timeout=5.0)
     handle = stack.trigger("ledger-wait", {"seconds": 2})
     (run,) = wait_all(stack, [handle.run_id], timeout=30)
     journal = stack.client.store.load_journal(handle.run_id)
@@ -30,7 +33,11 @@ def test_a_two_second_wait_resumes_within_a_second_of_its_wake_time(make_stack, 
     assert run.invocations == 2  # it suspended for the wait rather than sleeping
     assert waited.wake_at is not None
     lag = resumed.start - waited.wake_at.timestamp()
-    assert 0 <= lag < 1.0, f"resumed {lag:.3f} s after the wake time"
+    assert lag >= 0, f"resumed {-lag:.3f} s before the wake time"
+    # Resumed by the suspension's own SQS-delayed message: the scheduler's sweep
+    # re-sends a run's message only once it is this overdue. (How soon after
+    # the wake time is the machine's business: under load it was 2 s.)
+    assert lag < settings.stranded_after_seconds, f"resumed {lag:.3f} s after the wake time"
 
 
 @pytest.mark.moto
