@@ -31,6 +31,7 @@ from durable_lambda.worker import Invocation
 
 if TYPE_CHECKING:
     from durable_lambda.adapters.aws import AwsPorts
+    from durable_lambda.adapters.aws.dynamodb.retention import PartitionReaper
     from durable_lambda.ports import Ports
     from durable_lambda.scheduler import Scheduler
     from durable_lambda.worker import Worker
@@ -76,6 +77,7 @@ class _App:
 
 
 _app: _App | None = None
+_reaper: PartitionReaper | None = None
 
 
 def _build(settings: Settings | None = None) -> _App:
@@ -128,9 +130,9 @@ def warm() -> None:
 
 
 def reset() -> None:
-    """Forget the cached app (tests that change settings between handlers)."""
-    global _app  # noqa: PLW0603
-    _app = None
+    """Forget the cached app and reaper (tests that change settings between handlers)."""
+    global _app, _reaper  # noqa: PLW0603
+    _app = _reaper = None
 
 
 def worker_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -210,10 +212,13 @@ def reaper_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         RunStillPresentError,
         expired_run,
     )
-    from durable_lambda.adapters.aws.ports import reaper_client  # noqa: PLC0415
 
-    settings = Settings.from_env()
-    reaper = PartitionReaper(reaper_client(), settings.table_name)
+    global _reaper  # noqa: PLW0603 - one client per execution environment, reused warm
+    if _reaper is None:
+        from durable_lambda.adapters.aws.ports import reaper_client  # noqa: PLC0415
+
+        _reaper = PartitionReaper(reaper_client(), Settings.from_env().table_name)
+    reaper = _reaper
 
     def record_handler(record: DynamoDBRecord) -> None:
         run_id = expired_run(record.raw_event)

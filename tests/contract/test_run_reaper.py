@@ -7,13 +7,14 @@ keys only) and handed to the handler Lambda would run.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from contract_backends import Backend
 from faults import Fault, FaultInjector
 
-from durable_lambda import step, task, wait
+from durable_lambda import lambda_entry, step, task, wait
 from durable_lambda.adapters.aws import ports as aws_ports_module
 from durable_lambda.adapters.aws.dynamodb import layout as items
 from durable_lambda.adapters.aws.dynamodb.retention import PartitionReaper, expired_run
@@ -88,11 +89,13 @@ def _record(run_id: str, seq: int, *, by_ttl: bool = True, sk: str = items.META)
 
 
 @pytest.fixture
-def handler_env(aws: Backend, monkeypatch: pytest.MonkeyPatch) -> Backend:
+def handler_env(aws: Backend, monkeypatch: pytest.MonkeyPatch) -> Iterator[Backend]:
     monkeypatch.setenv("DL_TABLE_NAME", aws.settings.table_name)
     session = aws.extra["session"]
     monkeypatch.setattr(aws_ports_module, "reaper_client", lambda: session.client("dynamodb"))
-    return aws
+    lambda_entry.reset()  # the handler keeps its client per execution environment
+    yield aws
+    lambda_entry.reset()
 
 
 def test_a_run_expired_by_ttl_leaves_nothing_behind_and_others_are_untouched(handler_env):
@@ -140,6 +143,7 @@ def test_a_record_whose_deletes_keep_failing_is_retried_alone(handler_env, monke
     # Every attempt of the first BatchWriteItem call is throttled past botocore's retries.
     faults.inject("BatchWriteItem", Fault.THROTTLE, calls={1}, attempts=100)
     monkeypatch.setattr(aws_ports_module, "reaper_client", lambda: client)
+    lambda_entry.reset()  # a new execution environment, with the faulted client
 
     response = reaper_handler({"Records": [_record(first, 1), _record(second, 2)]}, None)
 
@@ -153,15 +157,15 @@ def test_a_record_whose_deletes_keep_failing_is_retried_alone(handler_env, monke
 def test_a_partition_larger_than_a_query_page_is_deleted_whole(aws: Backend):
     [run_id] = _finished_runs(aws, 1)
     _expire(aws, run_id)
-    reaper = PartitionReaper(aws.store.client, aws.settings.table_name)  # type: ignore[attr-defined]
-    real_query = reaper.client.query
+    client = aws.extra["session"].client("dynamodb")
+    queries: list[int] = []
 
-    def small_pages(**request: Any) -> Any:
-        return real_query(**{**request, "Limit": 7})
+    def small_pages(params: dict[str, Any], **_: Any) -> None:
+        params["Limit"] = 7
+        queries.append(1)
 
-    reaper.client = type("Paged", (), {"query": staticmethod(small_pages)})()  # type: ignore[assignment]
-    reaper.client.get_item = aws.store.client.get_item  # type: ignore[attr-defined]
-    reaper.client.batch_write_item = aws.store.client.batch_write_item  # type: ignore[attr-defined]
-    deleted = reaper.reap(run_id)
+    client.meta.events.register("provide-client-params.dynamodb.Query", small_pages)
+    deleted = PartitionReaper(client, aws.settings.table_name).reap(run_id)
+    assert len(queries) > 1
     assert deleted > STEPS
     assert _partition(aws, run_id) == []

@@ -24,7 +24,7 @@ from durable_lambda.errors import DurableLambdaError
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
-    from mypy_boto3_dynamodb.type_defs import QueryInputTypeDef, WriteRequestTypeDef
+    from mypy_boto3_dynamodb.type_defs import WriteRequestTypeDef
 
 #: Who deletes an item whose TTL passed, as a stream record names it.
 TTL_PRINCIPAL = "dynamodb.amazonaws.com"
@@ -89,22 +89,18 @@ class PartitionReaper:
         if "Item" in meta:
             raise RunStillPresentError(f"run {run_id} still has its META item: not expired")
         deleted = 0
-        request: dict[str, Any] = {
-            "TableName": self.table,
-            "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": {":pk": items.s(items.run_pk(run_id))},
-            "ProjectionExpression": "pk, sk",
-            "ConsistentRead": True,
-        }
-        while True:
-            page = self.client.query(**cast("QueryInputTypeDef", request))
-            keys = [{"pk": item["pk"], "sk": item["sk"]} for item in page["Items"]]
+        pages = self.client.get_paginator("query").paginate(
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": items.s(items.run_pk(run_id))},
+            ProjectionExpression="pk, sk",
+            ConsistentRead=True,
+        )
+        for page in pages:
             deletes = cast(
-                "list[WriteRequestTypeDef]", [{"DeleteRequest": {"Key": key}} for key in keys]
+                "list[WriteRequestTypeDef]",
+                [{"DeleteRequest": {"Key": {"pk": i["pk"], "sk": i["sk"]}}} for i in page["Items"]],
             )
             write_items(self.client, self.table, deletes, f"items of run {run_id}")
             deleted += len(deletes)
-            last = page.get("LastEvaluatedKey")
-            if not last:
-                return deleted
-            request["ExclusiveStartKey"] = last
+        return deleted
