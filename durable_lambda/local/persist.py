@@ -19,6 +19,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from durable_lambda.adapters.aws.dynamodb.batches import write_items
 from durable_lambda.errors import DurableLambdaError
 
 if TYPE_CHECKING:
@@ -28,8 +29,6 @@ if TYPE_CHECKING:
 
 #: Bumped when the file's layout changes; a file of another format is refused.
 FORMAT = 1
-#: Items per BatchWriteItem (DynamoDB's limit).
-BATCH = 25
 
 
 class StateFileError(DurableLambdaError):
@@ -79,13 +78,8 @@ def load(path: Path, session: boto3.session.Session, settings: Settings) -> tupl
     if document is None:
         return 0, 0
     items = [_decode(item) for item in document.get("items", [])]
-    dynamodb = session.client("dynamodb")
-    for start in range(0, len(items), BATCH):
-        requests: Any = {
-            settings.table_name: [{"PutRequest": {"Item": i}} for i in items[start : start + BATCH]]
-        }
-        while requests:
-            requests = dynamodb.batch_write_item(RequestItems=requests).get("UnprocessedItems")
+    puts: Any = [{"PutRequest": {"Item": item}} for item in items]
+    write_items(session.client("dynamodb"), settings.table_name, puts, "saved items")
     s3 = session.client("s3")
     objects: dict[str, str] = document.get("objects", {})
     for key, body in objects.items():
