@@ -28,7 +28,13 @@ def moto() -> Iterator[MotoServer]:
 def ddb(moto: MotoServer) -> Any:
     moto.reset()
     client = EndpointSession(moto.endpoint_url, moto.region).client("dynamodb")
-    client.create_table(
+    _create_table(client)
+    return client
+
+
+def _create_table(client: Any, **extra: Any) -> dict[str, Any]:
+    """The test table (pk, sk), with ``extra`` CreateTable parameters; its description."""
+    response = client.create_table(
         TableName=TABLE,
         KeySchema=[
             {"AttributeName": "pk", "KeyType": "HASH"},
@@ -39,8 +45,9 @@ def ddb(moto: MotoServer) -> Any:
             {"AttributeName": "sk", "AttributeType": "S"},
         ],
         BillingMode="PAY_PER_REQUEST",
+        **extra,
     )
-    return client
+    return dict(response["TableDescription"])
 
 
 def _key(pk: str, sk: str = "META") -> dict[str, Any]:
@@ -143,19 +150,10 @@ def test_a_cancelled_transaction_leaves_no_record_on_the_tables_stream(moto: Mot
     moto.reset()
     session = EndpointSession(moto.endpoint_url, moto.region)
     ddb = session.client("dynamodb")
-    arn = ddb.create_table(
-        TableName=TABLE,
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
+    arn = _create_table(
+        ddb,
         StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-    )["TableDescription"]["LatestStreamArn"]
+    )["LatestStreamArn"]
     _put(ddb, "guard", 0)
     with pytest.raises(ClientError):
         ddb.transact_write_items(

@@ -60,15 +60,7 @@ def test_a_parent_reads_its_children_once_when_the_last_of_them_ends(registry, r
 
 def test_a_batchs_children_count_their_own_ends_and_one_nudge_wakes_the_parent(registry, runner):
     parent = _fan_out(registry)
-    nudges: list[ResumeMessage] = []
-    send = runner.queue.send
-
-    def recorded(message: ResumeMessage, delay_seconds: int = 0) -> None:
-        if message.epoch == ANY_EPOCH:
-            nudges.append(message)
-        send(message, delay_seconds)
-
-    runner.queue.send = recorded  # type: ignore[method-assign]
+    nudges = _recorded_nudges(runner)
 
     result = runner.run(parent, CHILDREN)
 
@@ -189,15 +181,7 @@ def test_batched_children_of_a_parent_that_ended_send_no_nudge(registry, runner)
     async def parent(payload: int) -> int:
         return len(child.batch_trigger(list(range(payload))))  # not awaited
 
-    nudges: list[ResumeMessage] = []
-    send = runner.queue.send
-
-    def recorded(message: ResumeMessage, delay_seconds: int = 0) -> None:
-        if message.epoch == ANY_EPOCH:
-            nudges.append(message)
-        send(message, delay_seconds)
-
-    runner.queue.send = recorded  # type: ignore[method-assign]
+    nudges = _recorded_nudges(runner)
     result = runner.run(parent, 3)
     runner.drain()
 
@@ -206,3 +190,17 @@ def test_batched_children_of_a_parent_that_ended_send_no_nudge(registry, runner)
     assert [c.status for c in children] == [RunStatus.COMPLETED] * 3
     # Each child's count found its parent ended: a nudge would only be STALE there.
     assert nudges == []
+
+
+def _recorded_nudges(runner: Any) -> list[ResumeMessage]:
+    """The nudges (``ANY_EPOCH`` messages) ``runner``'s queue is sent from now on, in order."""
+    nudges: list[ResumeMessage] = []
+    send = runner.queue.send
+
+    def recorded(message: ResumeMessage, delay_seconds: int = 0) -> None:
+        if message.epoch == ANY_EPOCH:
+            nudges.append(message)
+        send(message, delay_seconds)
+
+    runner.queue.send = recorded
+    return nudges
