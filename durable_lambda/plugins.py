@@ -113,6 +113,8 @@ def registered() -> tuple[Any, ...]:
 
 def emit(hook: str, *args: Any) -> None:
     """Call ``hook`` on every plugin that has it; a plugin's exception is logged, never raised."""
+    if not _plugins:
+        return  # the common case, on every checkpoint: nobody listens
     for plugin in tuple(_plugins):
         method = getattr(plugin, hook, None)
         if method is None:

@@ -108,7 +108,7 @@ def encode(value: Any) -> str:
         SerializationError: The value holds a type that has no JSON form.
     """
     try:
-        text = json.dumps(value, default=_encode_default, separators=(",", ":"), allow_nan=False)
+        text = _ENCODER.encode(value)
         if _needs_escape(text):
             # Rare: a user key starts with "$". Re-encode with escaping so a
             # user dict like {"$uuid": "x"} never decodes as a UUID.
@@ -170,6 +170,8 @@ def validate(value: Any, annotation: Any) -> Any:
 
 #: One decoder for every value: ``json.loads`` with a hook builds a new one per call.
 _DECODER = json.JSONDecoder(object_hook=_object_hook)
+#: One encoder for every value, for the same reason (``json.dumps`` with options).
+_ENCODER = json.JSONEncoder(default=_encode_default, separators=(",", ":"), allow_nan=False)
 
 
 @lru_cache(maxsize=512)

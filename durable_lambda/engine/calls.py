@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import contextvars
+import inspect
+import math
 import traceback
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from types import FunctionType
 from typing import Any, Literal
 
 from durable_lambda import serde
@@ -132,6 +136,28 @@ def entry_of(
     )
 
 
+def is_async(fn: Callable[..., Any]) -> bool:
+    """``inspect.iscoroutinefunction(fn)``, read straight off a plain function's code.
+
+    Asked at every step call; anything but a plain function (a bound method, a
+    partial, a callable object) is asked through ``inspect``.
+    """
+    if type(fn) is FunctionType:
+        return bool(fn.__code__.co_flags & inspect.CO_COROUTINE)
+    return inspect.iscoroutinefunction(fn)
+
+
+def is_plain_scalar(value: Any) -> bool:
+    """Whether ``value`` is JSON text's own scalar (a finite float included).
+
+    Its JSON round trip gives back an equal value of the same type.
+    """
+    kind = type(value)
+    if kind is float:
+        return math.isfinite(value)
+    return kind is int or kind is str or kind is bool or value is None
+
+
 def checked_value(what: str, value: Any, result_type: Any) -> tuple[str, Any]:
     """``value`` as the JSON to record and as a replay would return it, checked first.
 
@@ -145,6 +171,8 @@ def checked_value(what: str, value: Any, result_type: Any) -> tuple[str, Any]:
     """
     try:
         encoded = serde.encode(value)
+        if is_plain_scalar(value) and result_type in (None, Any, type(value)):
+            return encoded, value  # its decoded text would be an equal value of this type
         return encoded, serde.decode(encoded, result_type)
     except SerializationError as exc:
         raise SerializationError(f"{what} returned a value that cannot be recorded: {exc}") from exc

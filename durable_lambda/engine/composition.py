@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import math
 from collections.abc import Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -25,7 +24,7 @@ from durable_lambda.engine.batch import (
     CompletionReason,
     ItemStatus,
 )
-from durable_lambda.engine.calls import checked_value, entry_of
+from durable_lambda.engine.calls import checked_value, entry_of, is_plain_scalar
 from durable_lambda.engine.journal import EntryKind, EntryStatus, ErrorInfo, call_key
 from durable_lambda.engine.scopes import (
     current_scope,
@@ -149,21 +148,13 @@ def _recordable(what: str, value: Any, result_type: Any) -> tuple[Any, Any]:
         SerializationError: Naming ``what``, when the value has no JSON form
             or does not fit ``result_type``.
     """
-    if _is_plain_scalar(value) and (result_type is None or type(value) is result_type):
+    if is_plain_scalar(value) and (result_type is None or type(value) is result_type):
         return value, value  # its JSON round trip is itself: skip the encoding
     try:
         plain = serde.decode(serde.encode(value))
         return plain, serde.validate(plain, result_type)
     except SerializationError as exc:
         raise SerializationError(f"{what} returned a value that cannot be recorded: {exc}") from exc
-
-
-def _is_plain_scalar(value: Any) -> bool:
-    """Whether ``value`` is JSON text's own scalar (a finite float included)."""
-    kind = type(value)
-    if kind is float:
-        return math.isfinite(value)
-    return kind is int or kind is str or kind is bool or value is None
 
 
 def _typed(plain: BatchResult[Any], branches: Sequence[Branch]) -> BatchResult[Any]:

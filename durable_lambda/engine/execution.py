@@ -33,6 +33,7 @@ from durable_lambda.engine.calls import (
     entry_of,
     error_of,
     in_step_body,
+    is_async,
     leave_step,
     replayed_failure,
     step_context,
@@ -120,8 +121,12 @@ class Execution(InvocationEnd):
     @property
     def stopping(self) -> bool:
         """Whether a stop signal was raised: no new step body may start."""
-        stops = (self.abandoned, self.store_error, self.canceled)
-        return bool(self._suspends) or any(stop is not None for stop in stops)
+        return (
+            bool(self._suspends)
+            or self.abandoned is not None
+            or self.store_error is not None
+            or self.canceled is not None
+        )
 
     async def call_step(
         self,
@@ -160,7 +165,7 @@ class Execution(InvocationEnd):
         ):
             self._suspend(SuspendReason.DEADLINE, None, f"before {step_call.key}")
         self._inflight += 1  # from here the invocation waits for this attempt to record
-        if inspect.iscoroutinefunction(fn):
+        if is_async(fn):
             # An async body runs in a task of its own, shielded: cancelling the
             # caller (a TaskGroup sibling failed, the invocation ends) never
             # cuts a body in half; it finishes and records.

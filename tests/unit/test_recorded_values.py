@@ -1,0 +1,82 @@
+"""The step path's shortcuts give exactly what the long way would.
+
+A step's live value skips the JSON round trip when it is a plain scalar, and
+the engine reads a plain function's code flags instead of asking ``inspect``:
+both must agree with the long way for every input, or a live call and its
+replay would see different values, or a body would run outside its task.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from durable_lambda import serde
+from durable_lambda.engine.calls import checked_value, is_async
+from durable_lambda.errors import SerializationError
+
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(),
+)
+annotations: st.SearchStrategy[Any] = st.sampled_from([None, Any, int, float, str, bool])
+
+
+@given(value=scalars, annotation=annotations)
+def test_a_scalar_is_returned_as_its_replay_would_decode_it(value: Any, annotation: Any) -> None:
+    try:
+        expected = serde.decode(serde.encode(value), annotation)
+    except SerializationError:
+        with pytest.raises(SerializationError):  # the shortcut must refuse it too
+            checked_value("step 's#0'", value, annotation)
+        return
+    encoded, live = checked_value("step 's#0'", value, annotation)
+    assert encoded == serde.encode(value)
+    assert live == expected
+    assert type(live) is type(expected)
+
+
+def sync_body() -> int:
+    return 1
+
+
+async def async_body() -> int:
+    return 1
+
+
+class Holder:
+    def sync(self) -> int:
+        return 1
+
+    async def run(self) -> int:
+        return 1
+
+    async def __call__(self) -> int:
+        return 1
+
+
+def test_is_async_agrees_with_inspect_for_every_kind_of_callable() -> None:
+    holder = Holder()
+    callables: list[Callable[..., Any]] = [
+        sync_body,
+        async_body,
+        lambda: 1,
+        holder.sync,
+        holder.run,
+        holder,
+        functools.partial(async_body),
+        functools.partial(sync_body),
+        print,
+    ]
+    for fn in callables:
+        assert is_async(fn) is inspect.iscoroutinefunction(fn), fn
+    assert [is_async(f) for f in (sync_body, async_body, holder.run)] == [False, True, True]
