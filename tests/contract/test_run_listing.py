@@ -102,3 +102,21 @@ def test_a_run_moving_between_status_partitions_mid_listing_is_listed_once(aws: 
     assert "STATUS#QUEUED" in read[:-1], "the QUEUED partition was not read before another"
     assert _ids(listed) == _ids(runs[::-1])
     assert {r.run_id: r.status for r in listed}[moved.run_id] is RunStatus.RUNNING
+
+
+def test_a_filtered_listing_reads_on_past_pages_that_match_nothing(aws: Backend):
+    """DynamoDB filters after it reads a page: a page of untagged runs answers no item.
+
+    The listing must ask for the next page until it has enough, not stop at an
+    empty one.
+    """
+    tagged = [aws.new_run(tags=("vip",)) for _ in range(2)]
+    for _ in range(30):  # newer: the first page (25 items) holds none of the tagged runs
+        aws.new_run()
+    queries: list[str] = []
+    events = aws.store.client.meta.events  # type: ignore[attr-defined]
+    events.register("provide-client-params.dynamodb.Query", lambda **_: queries.append("q"))
+    assert _ids(aws.store.list_runs(RunQuery(tag="vip", task_id="orders", limit=2))) == _ids(
+        tagged[::-1]
+    )
+    assert len(queries) >= 2, "the listing stopped after one page"

@@ -7,8 +7,8 @@ catalog is one Query of the ``by_task_status`` index (runs there are under
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -19,6 +19,7 @@ from durable_lambda.adapters.aws.dynamodb.batches import (
     UNPROCESSED_ROUNDS,
     UnprocessedKeysError,
 )
+from durable_lambda.adapters.aws.dynamodb.queries import query_items
 from durable_lambda.catalog import TaskDescription, schema_text
 
 if TYPE_CHECKING:
@@ -119,17 +120,7 @@ class DynamoDBCatalogStore:
             "KeyConditionExpression": "gsi1pk = :pk",
             "ExpressionAttributeValues": {":pk": items.s(CATALOG_PK)},
         }
-        return [_parse(item) for item in self._pages(request)]
-
-    def _pages(self, request: QueryInputTypeDef) -> Iterator[Item]:
-        query = dict(request)
-        while True:
-            response = self.client.query(**cast("QueryInputTypeDef", query))
-            yield from response["Items"]
-            last = response.get("LastEvaluatedKey")
-            if not last:
-                return
-            query["ExclusiveStartKey"] = last
+        return [_parse(item) for item in query_items(self.client, request)]
 
 
 def _parse(item: Item) -> TaskDescription:

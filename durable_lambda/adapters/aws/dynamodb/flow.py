@@ -28,6 +28,7 @@ from botocore.exceptions import ClientError
 
 from durable_lambda.adapters.aws.dynamodb import layout as items
 from durable_lambda.adapters.aws.dynamodb import slots, writes
+from durable_lambda.adapters.aws.dynamodb.queries import query_items
 from durable_lambda.engine.records import ResumeMessage
 from durable_lambda.engine.slots import (
     AcquireOutcome,
@@ -41,6 +42,7 @@ from durable_lambda.engine.slots import (
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import QueryInputTypeDef
 
     from durable_lambda.adapters.aws.dynamodb.layout import Item
 
@@ -227,24 +229,16 @@ class DynamoDBFlowStore:
 
     def keys_with_waiters(self, limit: int = 100) -> list[SlotKey]:
         """Counters with parked runs, by key id: one Query of the ``by_status`` index."""
-        request: dict[str, Any] = {
+        request: QueryInputTypeDef = {
             "TableName": self.table,
             "IndexName": items.STATUS_INDEX,
             "KeyConditionExpression": "gsi2pk = :pk",
             "ExpressionAttributeValues": {":pk": items.s(slots.WAITING_PK)},
             "Limit": limit,
         }
-        found: list[Item] = []
-        while len(found) < limit:
-            response = self.client.query(**request)
-            found += response["Items"]
-            last = response.get("LastEvaluatedKey")
-            if not last:
-                break
-            request["ExclusiveStartKey"] = last
+        found = itertools.islice(query_items(self.client, request), limit)
         # The index is eventually consistent: a counter emptied a moment ago may linger.
-        waiting = (item for item in found if items.get_n(item, "waiting") > 0)
-        return [slots.parse_key(item) for item in itertools.islice(waiting, limit)]
+        return [slots.parse_key(item) for item in found if items.get_n(item, "waiting") > 0]
 
     # -- rate limits -----------------------------------------------------------------
 

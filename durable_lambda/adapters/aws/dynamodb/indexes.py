@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from durable_lambda.adapters.aws.dynamodb import layout as items
+from durable_lambda.adapters.aws.dynamodb.queries import query_items
 from durable_lambda.engine.records import RunQuery, RunRecord
 from durable_lambda.engine.state import RunStatus
 
@@ -149,14 +150,7 @@ class RunIndexes:
 
     def query(self, query: QueryInputTypeDef) -> Iterator[Item]:
         """Every item of ``query``, page after page (lazily: stop early to read less)."""
-        request = dict(query)
-        while True:
-            response = self.client.query(**cast("QueryInputTypeDef", request))
-            yield from response["Items"]
-            last = response.get("LastEvaluatedKey")
-            if not last:
-                return
-            request["ExclusiveStartKey"] = last
+        return query_items(self.client, query)
 
     def _partition(self, index: str, pk_name: str, pk_value: str) -> QueryInputTypeDef:
         return {
