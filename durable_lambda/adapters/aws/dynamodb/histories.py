@@ -11,15 +11,17 @@ data in the blob store is loaded only if the run looks at that token.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING
 
 from durable_lambda.adapters.aws.dynamodb import layout as items
+from durable_lambda.adapters.aws.dynamodb.queries import query_items
 from durable_lambda.adapters.aws.dynamodb.tokens import loaded_token
 from durable_lambda.engine.history import History, LoadedTokens
 
 if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import QueryInputTypeDef
 
     from durable_lambda.adapters.aws.dynamodb.layout import Item
@@ -41,11 +43,9 @@ def loaded_entry(item: Item, values: ValueStore) -> JournalEntry:
 class RunHistories:
     """What :class:`~.runs.DynamoDBRunStore` does to read a run's history (a mixin)."""
 
+    client: DynamoDBClient
     table: str
     values: ValueStore
-
-    def _query(self, query: QueryInputTypeDef) -> Iterator[Item]:
-        raise NotImplementedError  # pragma: no cover - the run store's
 
     def load_history(self, run_id: str) -> History:
         """The journal and the run's tokens: one Query per 1 MB page, as the journal alone."""
@@ -60,7 +60,7 @@ class RunHistories:
         }
         entries: list[JournalEntry] = []
         tokens: dict[str, Callable[[], TokenInfo]] = {}
-        for item in self._query(query):
+        for item in query_items(self.client, query):
             sort_key = items.req_s(item, "sk")
             if sort_key.startswith(items.STEP_PREFIX):
                 entries.append(loaded_entry(item, self.values))

@@ -26,7 +26,7 @@ import itertools
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError
@@ -38,6 +38,7 @@ from durable_lambda.adapters.aws.dynamodb.expressions import Update
 from durable_lambda.adapters.aws.dynamodb.histories import RunHistories, loaded_entry
 from durable_lambda.adapters.aws.dynamodb.indexes import RunIndexes
 from durable_lambda.adapters.aws.dynamodb.journal_copies import JournalCopies
+from durable_lambda.adapters.aws.dynamodb.queries import query_items
 from durable_lambda.adapters.aws.dynamodb.transactions import TransactionWrites
 from durable_lambda.adapters.aws.dynamodb.wakeups import Wakeups
 from durable_lambda.engine.journal import ErrorInfo, JournalEntry
@@ -262,7 +263,7 @@ class DynamoDBRunStore(TransactionWrites, Wakeups, JournalCopies, RunCancels, Ru
     def load_journal(self, run_id: str) -> list[JournalEntry]:
         """The journal in position order: one Query per page, large results from blobs."""
         query = self._prefix_query(run_id, items.STEP_PREFIX)
-        return [loaded_entry(item, self.values) for item in self._query(query)]
+        return [loaded_entry(item, self.values) for item in query_items(self.client, query)]
 
     def record_entry(
         self, run_id: str, fence: Fence, entry: JournalEntry, metadata: str | None = None
@@ -347,7 +348,7 @@ class DynamoDBRunStore(TransactionWrites, Wakeups, JournalCopies, RunCancels, Ru
     def list_events(self, run_id: str) -> list[TimelineEvent]:
         """The timeline, oldest first."""
         query = self._prefix_query(run_id, items.EVENT_PREFIX)
-        return [items.parse_event(item) for item in self._query(query)]
+        return [items.parse_event(item) for item in query_items(self.client, query)]
 
     def fail_run(
         self, run_id: str, error: ErrorInfo, event: TimelineEvent, *, epoch: int
@@ -484,6 +485,3 @@ class DynamoDBRunStore(TransactionWrites, Wakeups, JournalCopies, RunCancels, Ru
             },
             "ConsistentRead": True,
         }
-
-    def _query(self, query: QueryInputTypeDef) -> Iterator[Item]:
-        return self.indexes.query(query)

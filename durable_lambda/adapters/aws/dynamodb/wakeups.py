@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError
 
 from durable_lambda.adapters.aws.dynamodb import layout as items
 from durable_lambda.adapters.aws.dynamodb import writes
+from durable_lambda.adapters.aws.dynamodb.queries import query_items
 from durable_lambda.engine.records import Timer
 from durable_lambda.engine.transitions import child_ended
 
@@ -37,9 +37,6 @@ class Wakeups:
     timer_shards: int
     indexes: RunIndexes
 
-    def _query(self, query: QueryInputTypeDef) -> Iterator[Item]:
-        raise NotImplementedError  # the run store's own
-
     def add_timer(self, timer: Timer) -> None:
         """Index a wake-up."""
         self.client.put_item(TableName=self.table, Item=items.timer_item(timer, self.timer_shards))
@@ -49,7 +46,10 @@ class Wakeups:
         due: list[Timer] = []
         for shard in range(self.timer_shards):
             query = cast("QueryInputTypeDef", items.timer_query(self.table, shard, until, limit))
-            due += [items.parse_timer(item) for item in itertools.islice(self._query(query), limit)]
+            due += [
+                items.parse_timer(item)
+                for item in itertools.islice(query_items(self.client, query), limit)
+            ]
         return sorted(due, key=lambda t: (t.wake_at, t.run_id, t.epoch))[:limit]
 
     def delete_timer(self, timer: Timer) -> None:
