@@ -17,6 +17,18 @@ def emit(figure: str, value: float, unit: str, **extra: object) -> None:
     print(json.dumps(record), flush=True)
 
 
+def emit_median(figure: str, samples: list[float], unit: str, **extra: object) -> None:
+    """Emit the median of ``samples`` with their min and max beside it (a noisy host shows)."""
+    emit(
+        figure,
+        statistics.median(samples),
+        unit,
+        **extra,
+        min=round(min(samples), 1),
+        max=round(max(samples), 1),
+    )
+
+
 def progress(message: str) -> None:
     """Progress for humans, on stderr so stdout stays machine-readable."""
     print(f"# {message}", file=sys.stderr, flush=True)

@@ -29,7 +29,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import emit, handle_message, progress
+from _common import emit, emit_median, handle_message, progress
 
 from durable_lambda import step, task, wait
 from durable_lambda.task import TaskRegistry
@@ -194,15 +194,7 @@ def main() -> None:
     )
     progress(f"{WAITS} waits of 1 s on the emulated stack (moto server, subprocess workers)")
     lags = resume_lags_ms()
-    emit(
-        "resume_lag_ms",
-        statistics.median(lags),
-        "ms",
-        target_max=1000,
-        min=round(min(lags), 1),
-        max=round(max(lags), 1),
-        samples=len(lags),
-    )
+    emit_median("resume_lag_ms", lags, "ms", target_max=1000, samples=len(lags))
 
 
 if __name__ == "__main__":

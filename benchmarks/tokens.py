@@ -31,7 +31,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import emit, handle_message, progress
+from _common import emit, emit_median, handle_message, progress
 
 from durable_lambda import step, task, wait
 from durable_lambda.task import TaskRegistry
@@ -231,14 +231,12 @@ def main() -> None:
     )
     progress(f"{TOKENS} token completions on the emulated stack (moto server, subprocess workers)")
     lags = completion_to_resume_ms()
-    emit(
+    emit_median(
         "token_completion_to_resume_ms",
-        statistics.median(lags),
+        lags,
         "ms",
         target_max=500,
         p90=round(statistics.quantiles(lags, n=10)[-1], 1),
-        min=round(min(lags), 1),
-        max=round(max(lags), 1),
         samples=len(lags),
     )
 
