@@ -147,15 +147,18 @@ def is_async(fn: Callable[..., Any]) -> bool:
     return inspect.iscoroutinefunction(fn)
 
 
-def is_plain_scalar(value: Any) -> bool:
-    """Whether ``value`` is JSON text's own scalar (a finite float included).
+def survives_as_is(value: Any, result_type: Any) -> bool:
+    """Whether decoding ``value``'s JSON into ``result_type`` gives back an equal value.
 
-    Its JSON round trip gives back an equal value of the same type.
+    True of JSON text's own scalars (a finite float included) under no
+    annotation, ``Any`` or their own type: no round trip is needed.
     """
     kind = type(value)
     if kind is float:
-        return math.isfinite(value)
-    return kind is int or kind is str or kind is bool or value is None
+        scalar = math.isfinite(value)
+    else:
+        scalar = kind is int or kind is str or kind is bool or value is None
+    return scalar and result_type in (None, Any, kind)
 
 
 def checked_value(what: str, value: Any, result_type: Any) -> tuple[str, Any]:
@@ -171,7 +174,7 @@ def checked_value(what: str, value: Any, result_type: Any) -> tuple[str, Any]:
     """
     try:
         encoded = serde.encode(value)
-        if is_plain_scalar(value) and result_type in (None, Any, type(value)):
+        if survives_as_is(value, result_type):
             return encoded, value  # its decoded text would be an equal value of this type
         return encoded, serde.decode(encoded, result_type)
     except SerializationError as exc:

@@ -24,7 +24,7 @@ from durable_lambda.engine.batch import (
     CompletionReason,
     ItemStatus,
 )
-from durable_lambda.engine.calls import checked_value, entry_of, is_plain_scalar
+from durable_lambda.engine.calls import checked_value, entry_of, survives_as_is
 from durable_lambda.engine.journal import EntryKind, EntryStatus, ErrorInfo, call_key
 from durable_lambda.engine.scopes import (
     current_scope,
@@ -148,7 +148,7 @@ def _recordable(what: str, value: Any, result_type: Any) -> tuple[Any, Any]:
         SerializationError: Naming ``what``, when the value has no JSON form
             or does not fit ``result_type``.
     """
-    if is_plain_scalar(value) and (result_type is None or type(value) is result_type):
+    if survives_as_is(value, result_type):
         return value, value  # its JSON round trip is itself: skip the encoding
     try:
         plain = serde.decode(serde.encode(value))

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from durable_lambda import serde
 from durable_lambda.engine.calls import checked_value, is_async
+from durable_lambda.engine.composition import _recordable
 from durable_lambda.errors import SerializationError
 
 scalars = st.one_of(
@@ -43,6 +44,11 @@ def test_a_scalar_is_returned_as_its_replay_would_decode_it(value: Any, annotati
     assert encoded == serde.encode(value)
     assert live == expected
     assert type(live) is type(expected)
+    plain, typed = _recordable("branch 'b'", value, annotation)  # a batch branch's value
+    assert plain == serde.decode(serde.encode(value))
+    assert type(plain) is type(value)
+    assert typed == expected
+    assert type(typed) is type(expected)
 
 
 def sync_body() -> int:
