@@ -112,12 +112,7 @@ def encode(value: Any) -> str:
         if _needs_escape(text):
             # Rare: a user key starts with "$". Re-encode with escaping so a
             # user dict like {"$uuid": "x"} never decodes as a UUID.
-            text = json.dumps(
-                _escape_user_dicts(_to_plain(value)),
-                default=_encode_default,
-                separators=(",", ":"),
-                allow_nan=False,
-            )
+            text = _ENCODER.encode(_escape_user_dicts(_to_plain(value)))
     except (TypeError, ValueError) as exc:
         raise SerializationError(f"cannot encode value as JSON: {exc}") from exc
     return text
