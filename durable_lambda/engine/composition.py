@@ -13,8 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 from collections.abc import Awaitable, Callable, Generator, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from durable_lambda import serde
 from durable_lambda.engine.batch import (
@@ -23,6 +22,8 @@ from durable_lambda.engine.batch import (
     CompletionConfig,
     CompletionReason,
     ItemStatus,
+    batch_of_record,
+    batch_record,
 )
 from durable_lambda.engine.calls import checked_value, entry_of, survives_as_is
 from durable_lambda.engine.journal import EntryKind, EntryStatus, ErrorInfo, call_key
@@ -40,9 +41,11 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
-class Branch:
-    """One branch of a batch: its name, the coroutine factory, its result type."""
+class Branch(NamedTuple):
+    """One branch of a batch: its name, the coroutine factory, its result type.
+
+    A named tuple: a map makes one per item.
+    """
 
     name: str
     run: Callable[[], Awaitable[Any]]
@@ -107,7 +110,7 @@ async def run_batch(
     if recorded is not None and recorded.status is EntryStatus.COMPLETED:
         execution.journal.cover(path)
         execution.steps_replayed += 1
-        stored = BatchResult.from_json(serde.decode(recorded.result or "null"))
+        stored = batch_of_record(serde.decode(recorded.result or "null"))
         return _typed(stored, branches)
     if not branches:
         return BatchResult(items=(), completion_reason=CompletionReason.ALL_COMPLETED)
@@ -123,7 +126,7 @@ async def run_batch(
             EntryKind.BATCH,
             EntryStatus.COMPLETED,
             1,
-            result=serde.encode(plain.to_json()),
+            result=serde.encode(batch_record(plain)),
             started_at=started,
             ended_at=execution.env.now(),
         )
@@ -142,14 +145,13 @@ async def run_batch(
 def _recordable(what: str, value: Any, result_type: Any) -> tuple[Any, Any]:
     """``value`` as plain JSON data (to record) and validated into ``result_type``.
 
-    One encoding and one decoding, as :func:`checked_value` does for a step.
+    One encoding and one decoding, as :func:`checked_value` does for a step;
+    the caller skips both for a value that :func:`survives_as_is`.
 
     Raises:
         SerializationError: Naming ``what``, when the value has no JSON form
             or does not fit ``result_type``.
     """
-    if survives_as_is(value, result_type):
-        return value, value  # its JSON round trip is itself: skip the encoding
     try:
         plain = serde.decode(serde.encode(value))
         return plain, serde.validate(plain, result_type)
@@ -255,9 +257,12 @@ class _BatchRun:
         branch = self.branches[index]
         try:
             value = await branch.run()
-            plain, typed = _recordable(
-                f"branch {self.scope_of(index)!r}", value, branch.result_type
-            )
+            if survives_as_is(value, branch.result_type):
+                plain = typed = value  # its JSON round trip is itself
+            else:
+                plain, typed = _recordable(
+                    f"branch {self.scope_of(index)!r}", value, branch.result_type
+                )
         except Exception as exc:  # noqa: BLE001 - a branch failure is a value of the batch
             self.items[index] = BatchItem(
                 index, branch.name, ItemStatus.FAILED, error=ErrorInfo.from_exception(exc)
