@@ -122,7 +122,8 @@ class RunEffects:
         """The engine's ``record``: ``write(entry, document)``, the document when unsaved."""
 
         def record(entry: JournalEntry) -> None:
-            if entry.status is not EntryStatus.STARTED:
+            # Most steps change nothing: no key to build, no changes to settle.
+            if self._step_changes and entry.status is not EntryStatus.STARTED:
                 self.settle(entry.key, succeeded=entry.status is EntryStatus.COMPLETED)
             write(entry, self.unsaved())
 

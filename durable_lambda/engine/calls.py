@@ -8,9 +8,9 @@ import math
 import traceback
 from collections.abc import Callable
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import FunctionType
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from durable_lambda import serde
 from durable_lambda.engine.journal import (
@@ -55,9 +55,11 @@ class StepSpec:
     semantics: Semantics = "at_least_once"
 
 
-@dataclass(frozen=True, slots=True)
-class StepInfo:
-    """What a running step body can learn about itself (see ``TaskContext``)."""
+class StepInfo(NamedTuple):
+    """What a running step body can learn about itself (see ``TaskContext``).
+
+    A named tuple: one is made per attempt, at a third of a frozen dataclass's cost.
+    """
 
     run_id: str
     key: str
@@ -99,20 +101,28 @@ def leave_step(token: contextvars.Token[StepInfo | None]) -> None:
     _current_step.reset(token)
 
 
-@dataclass(frozen=True, slots=True)
 class StepCall:
-    """One step call: its spec, its place in the journal and its attempt number."""
+    """One step call: its spec, its place in the journal and its attempt number.
 
-    spec: StepSpec
-    call: Call
-    attempt: int
-    key: str = field(init=False)  # the call's identity, asked for at every turn: built once
+    Made once per call and never changed; a plain class, since a frozen
+    dataclass pays for each field it sets.
 
-    def __post_init__(self) -> None:
-        """Compute the key (see :func:`~durable_lambda.engine.journal.call_key`)."""
-        object.__setattr__(
-            self, "key", call_key(self.call.scope, self.spec.name, self.call.occurrence)
-        )
+    Attributes:
+        spec: How the step is run and recorded.
+        call: Its place in the journal.
+        attempt: The attempt this call runs.
+        key: The call's identity (see :func:`~durable_lambda.engine.journal.call_key`),
+            asked for at every turn: built once.
+    """
+
+    __slots__ = ("attempt", "call", "key", "spec")
+
+    def __init__(self, spec: StepSpec, call: Call, attempt: int) -> None:
+        """A call of ``spec`` at ``call``, attempt ``attempt``."""
+        self.spec = spec
+        self.call = call
+        self.attempt = attempt
+        self.key = call_key(call.scope, spec.name, call.occurrence)
 
     def entry(self, status: EntryStatus, **fields: Any) -> JournalEntry:
         """This call's journal entry in ``status``."""

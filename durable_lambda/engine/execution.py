@@ -83,6 +83,10 @@ __all__ = [
 
 _current: ContextVar[Execution | None] = ContextVar("durable_lambda_execution", default=None)
 
+#: What a step body most often returns: never awaitable, so no ``inspect`` (and
+#: its ABC check) is asked of it.
+_NEVER_AWAITABLE = frozenset({int, str, float, bool, type(None), dict, list, tuple})
+
 
 def current_execution() -> Execution | None:
     """The execution driving the current task, or ``None`` outside a task."""
@@ -198,7 +202,7 @@ class Execution(InvocationEnd):
             token = enter_step(StepInfo(self.run_id, step_call.key, step_call.attempt))
             try:
                 value = fn(*args, **kwargs)
-                if inspect.isawaitable(value):
+                if type(value) not in _NEVER_AWAITABLE and inspect.isawaitable(value):
                     value = await value
                 value, writes = unwrap(value)  # a transactional step's writes ride its record
             except Exception as exc:  # noqa: BLE001 - every user error is journaled

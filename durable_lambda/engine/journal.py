@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import NamedTuple
 
 from durable_lambda.errors import NonDeterminismError
 
@@ -126,9 +127,12 @@ class _Scope:
     occurrences: dict[str, int] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
-class Call:
-    """A call's place in the journal, and what the journal recorded there if anything."""
+class Call(NamedTuple):
+    """A call's place in the journal, and what the journal recorded there if anything.
+
+    A named tuple: one is made per call, and a tuple is built at a third of
+    a frozen dataclass's cost.
+    """
 
     seq: int
     scope: str
