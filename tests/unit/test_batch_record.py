@@ -58,7 +58,7 @@ def test_a_map_records_columns_not_an_object_per_item_and_replays_them() -> None
     registry = TaskRegistry()
     runner = LocalRunner(registry=registry)
 
-    async def item(ctx: TaskContext, value: int, index: int) -> int:  # noqa: ARG001
+    async def item(ctx: TaskContext, value: int, index: int) -> int:
         if value == 2:
             raise ValueError("two")
         return value * 10
