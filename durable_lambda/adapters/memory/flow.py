@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import weakref
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -43,8 +44,14 @@ class MemoryFlowStore:
     """Slots, rate windows and cron cursors, with the DynamoDB adapter's semantics."""
 
     def __init__(self, runs: MemoryRunStore, lock: threading.Lock) -> None:
-        """Share ``lock`` with ``runs``."""
-        self._runs = runs
+        """Share ``lock`` with ``runs``.
+
+        ``runs`` owns this store, so it is held weakly: no reference cycle, and
+        a finished runner's stores are freed at once rather than left for the
+        garbage collector's full passes (which cost ~50 ms each on a test
+        process's heap).
+        """
+        self._runs = weakref.proxy(runs)
         self._lock = lock
         self._counters: dict[SlotKey, _Counter] = {}
         self._rates: dict[str, tuple[float, ...]] = {}
