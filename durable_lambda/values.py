@@ -7,6 +7,7 @@ import hashlib
 import json
 from dataclasses import dataclass, replace
 
+from durable_lambda.engine.frozen import frozen_record
 from durable_lambda.engine.journal import ErrorInfo
 from durable_lambda.errors import PayloadTooLarge
 from durable_lambda.ports import BlobStore
@@ -23,7 +24,7 @@ BLOB_REFRESH_AFTER = dt.timedelta(days=1)
 RECORD_VALUE_BUDGET = 380 * 1024
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class StoredValue:
     """A value as written: exactly one of ``inline`` (JSON text) or ``ref`` (blob key)."""
 

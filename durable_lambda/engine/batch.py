@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
+from durable_lambda.engine.frozen import frozen_record
 from durable_lambda.engine.journal import ErrorInfo
 from durable_lambda.errors import ConfigurationError, TerminalError
 
@@ -99,7 +100,7 @@ class BatchFailedError(TerminalError):
         )
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class BatchItem(Generic[T]):
     """One branch of a batch.
 

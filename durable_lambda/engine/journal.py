@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import NamedTuple
 
+from durable_lambda.engine.frozen import frozen_record
 from durable_lambda.errors import NonDeterminismError
 
 
@@ -68,7 +69,7 @@ class ErrorInfo:
         return cls(type=name, message=str(exc), traceback=traceback)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class JournalEntry:
     """One recorded call of a task.
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from durable_lambda.adapters.memory.flow import MemoryFlowStore
 from durable_lambda.adapters.memory.tables import MemoryTables
 from durable_lambda.adapters.memory.tokens import MemoryTokenStore
+from durable_lambda.engine.frozen import frozen_record
 from durable_lambda.engine.history import History
 from durable_lambda.engine.journal import EntryStatus, ErrorInfo, JournalEntry
 from durable_lambda.engine.records import (
@@ -61,7 +62,7 @@ class _Stored:
     error: StoredValue | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class _StoredEntry:
     entry: JournalEntry  # without its result and error, which are stored values
     result: StoredValue | None

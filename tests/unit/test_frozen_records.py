@@ -1,0 +1,59 @@
+"""Step-path records are frozen to the type checker, and hash and copy as frozen ones do."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+from pathlib import Path
+
+from durable_lambda.adapters.memory.runs import _StoredEntry
+from durable_lambda.engine.batch import BatchItem, ItemStatus
+from durable_lambda.engine.journal import EntryKind, EntryStatus, JournalEntry
+from durable_lambda.values import StoredValue
+
+ROOT = Path(__file__).resolve().parents[2]
+
+ASSIGNMENTS = """\
+from durable_lambda.adapters.memory.runs import _StoredEntry
+from durable_lambda.engine.batch import BatchItem, ItemStatus
+from durable_lambda.engine.journal import EntryKind, EntryStatus, JournalEntry
+from durable_lambda.values import StoredValue
+
+entry = JournalEntry(0, "a", 0, EntryKind.STEP, EntryStatus.COMPLETED)
+entry.status = EntryStatus.FAILED
+value = StoredValue(inline="1")
+value.inline = "2"
+stored = _StoredEntry(entry, value, None)
+stored.result = None
+item: BatchItem[int] = BatchItem(0, "0", ItemStatus.SUCCEEDED, 1)
+item.result = 2
+"""
+
+
+def test_the_type_checker_refuses_an_assignment_to_any_field(tmp_path: Path) -> None:
+    source = tmp_path / "assign.py"
+    source.write_text(ASSIGNMENTS)
+    checked = subprocess.run(  # noqa: S603 - our own interpreter, a file written here
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", str(source)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    refused = [line for line in checked.stdout.splitlines() if "is read-only" in line]
+    assert [line.split(":")[1] for line in refused] == ["7", "9", "11", "13"], checked.stdout
+
+
+def test_records_hash_and_compare_by_their_fields_and_copy_with_replace() -> None:
+    entry = JournalEntry(0, "a", 0, EntryKind.STEP, EntryStatus.COMPLETED, result="1")
+    same = JournalEntry(0, "a", 0, EntryKind.STEP, EntryStatus.COMPLETED, result="1")
+    assert entry == same
+    assert hash(entry) == hash(same)
+    assert len({entry, same, StoredValue("1"), StoredValue("1")}) == 2
+    failed = dataclasses.replace(entry, status=EntryStatus.FAILED)
+    assert (failed.status, entry.status) == (EntryStatus.FAILED, EntryStatus.COMPLETED)
+    assert hash(BatchItem(0, "0", ItemStatus.SUCCEEDED, 1)) == hash(
+        BatchItem(0, "0", ItemStatus.SUCCEEDED, 1)
+    )
+    assert _StoredEntry(entry, None, None) == _StoredEntry(same, None, None)
