@@ -107,7 +107,15 @@ def encode(value: Any) -> str:
     Raises:
         SerializationError: The value holds a type that has no JSON form.
     """
+    if value is None:
+        return "null"
+    if type(value) is bool:
+        return "true" if value else "false"
     try:
+        if type(value) is int:
+            # As the encoder writes it: JSONEncoder.encode builds a C encoder
+            # per call, even for the int most step results are.
+            return int.__repr__(value)  # ValueError past the digit limit, as there
         text = _ENCODER.encode(value)
         if _needs_escape(text):
             # Rare: a user key starts with "$". Re-encode with escaping so a

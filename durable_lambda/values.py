@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from durable_lambda.engine.frozen import frozen_record
-from durable_lambda.engine.journal import ErrorInfo
+from durable_lambda.engine.journal import ErrorInfo, JournalEntry
 from durable_lambda.errors import PayloadTooLarge
 from durable_lambda.ports import BlobStore
 
@@ -46,14 +47,19 @@ class ValueStore:
     inline_limit: int
     max_bytes: int
 
-    def store(self, what: str, text: str) -> StoredValue:
-        """Store ``text`` (JSON); ``what`` names it in errors, e.g. ``"step 'charge#0' result"``."""
+    def store(self, what: str | Callable[[], str], text: str) -> StoredValue:
+        """Store ``text`` (JSON); ``what`` names it in errors, e.g. ``"step 'charge#0' result"``.
+
+        ``what`` may be a callable, called only to name a value that is refused.
+        """
+        if len(text) * 4 <= self.inline_limit:
+            return StoredValue(inline=text)  # four bytes per character at most: no need to count
         data = text.encode("utf-8")
         size = len(data)
         if size <= self.inline_limit:
             return StoredValue(inline=text)
         if size > self.max_bytes:
-            raise PayloadTooLarge(what, size, self.max_bytes)
+            raise PayloadTooLarge(what if isinstance(what, str) else what(), size, self.max_bytes)
         key = BLOB_PREFIX + hashlib.sha256(data).hexdigest()
         self.blobs.put(key, data)
         return StoredValue(ref=key)
@@ -71,6 +77,19 @@ class ValueStore:
     def store_error(self, what: str, error: ErrorInfo) -> StoredValue:
         """Store ``error`` as JSON, as a second value (a traceback may be large)."""
         return self.secondary.store(what, error_text(error))
+
+    def store_entry(self, entry: JournalEntry) -> tuple[StoredValue | None, StoredValue | None]:
+        """A journal entry's result and error as stored (``None`` for what it does not hold).
+
+        Refused values are named ``step 'key' result`` (or ``error``); the name
+        is built only then, not at each of a run's steps.
+        """
+        result = error = None
+        if entry.result is not None:
+            result = self.store(lambda: f"step {entry.key!r} result", entry.result)
+        if entry.error is not None:
+            error = self.store_error(f"step {entry.key!r} error", entry.error)
+        return result, error
 
     def load_error(self, value: StoredValue) -> ErrorInfo:
         """The error stored by :meth:`store_error`."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import datetime as dt
 import inspect
 import math
 import traceback
@@ -127,6 +128,24 @@ class StepCall:
     def entry(self, status: EntryStatus, **fields: Any) -> JournalEntry:
         """This call's journal entry in ``status``."""
         return entry_of(self.call, self.spec.name, EntryKind.STEP, status, self.attempt, **fields)
+
+    def completed(self, result: str, started: dt.datetime, ended: dt.datetime) -> JournalEntry:
+        """``entry(COMPLETED, ...)``, built by position: every successful attempt makes one."""
+        call = self.call
+        return JournalEntry(
+            call.seq,
+            self.spec.name,
+            call.occurrence,
+            EntryKind.STEP,
+            EntryStatus.COMPLETED,
+            result,
+            call.scope,
+            call.position,
+            None,
+            self.attempt,
+            started,
+            ended,
+        )
 
 
 def entry_of(

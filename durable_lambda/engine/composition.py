@@ -142,21 +142,24 @@ async def run_batch(
     return BatchResult(items=items, completion_reason=plain.completion_reason)
 
 
-def _recordable(what: str, value: Any, result_type: Any) -> tuple[Any, Any]:
+def _recordable(what: Callable[[], str], value: Any, result_type: Any) -> tuple[Any, Any]:
     """``value`` as plain JSON data (to record) and validated into ``result_type``.
 
-    One encoding and one decoding, as :func:`checked_value` does for a step;
-    the caller skips both for a value that :func:`survives_as_is`.
+    One encoding and one decoding, as :func:`checked_value` does for a step.
 
     Raises:
-        SerializationError: Naming ``what``, when the value has no JSON form
-            or does not fit ``result_type``.
+        SerializationError: Naming ``what()`` (built only then), when the value
+            has no JSON form or does not fit ``result_type``.
     """
+    if survives_as_is(value, result_type):
+        return value, value  # its JSON round trip is itself: skip the encoding
     try:
         plain = serde.decode(serde.encode(value))
         return plain, serde.validate(plain, result_type)
     except SerializationError as exc:
-        raise SerializationError(f"{what} returned a value that cannot be recorded: {exc}") from exc
+        raise SerializationError(
+            f"{what()} returned a value that cannot be recorded: {exc}"
+        ) from exc
 
 
 def _typed(plain: BatchResult[Any], branches: Sequence[Branch]) -> BatchResult[Any]:
@@ -257,12 +260,9 @@ class _BatchRun:
         branch = self.branches[index]
         try:
             value = await branch.run()
-            if survives_as_is(value, branch.result_type):
-                plain = typed = value  # its JSON round trip is itself
-            else:
-                plain, typed = _recordable(
-                    f"branch {self.scope_of(index)!r}", value, branch.result_type
-                )
+            plain, typed = _recordable(
+                lambda: f"branch {self.scope_of(index)!r}", value, branch.result_type
+            )
         except Exception as exc:  # noqa: BLE001 - a branch failure is a value of the batch
             self.items[index] = BatchItem(
                 index, branch.name, ItemStatus.FAILED, error=ErrorInfo.from_exception(exc)

@@ -213,12 +213,7 @@ class Execution(InvocationEnd):
                 encoded, result = checked_value(
                     f"step {step_call.key!r}", value, step_call.spec.result_type
                 )
-                entry = step_call.entry(
-                    EntryStatus.COMPLETED,
-                    result=encoded,
-                    started_at=started,
-                    ended_at=self.env.now(),
-                )
+                entry = step_call.completed(encoded, started, self.env.now())
                 self._persist(entry, writes)
             except (SerializationError, PayloadTooLarge, TransactionConditionFailed) as exc:
                 return self._step_failed(step_call, started, exc)

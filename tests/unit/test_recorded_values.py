@@ -8,6 +8,7 @@ replay would see different values, or a body would run outside its task.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import inspect
 from collections.abc import Callable
@@ -18,8 +19,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from durable_lambda import serde
-from durable_lambda.engine.calls import checked_value, is_async
+from durable_lambda.engine.calls import StepCall, StepSpec, checked_value, is_async
 from durable_lambda.engine.composition import _recordable
+from durable_lambda.engine.journal import Call, EntryStatus
 from durable_lambda.errors import SerializationError
 
 scalars = st.one_of(
@@ -44,7 +46,7 @@ def test_a_scalar_is_returned_as_its_replay_would_decode_it(value: Any, annotati
     assert encoded == serde.encode(value)
     assert live == expected
     assert type(live) is type(expected)
-    plain, typed = _recordable("branch 'b'", value, annotation)  # a batch branch's value
+    plain, typed = _recordable(lambda: "branch 'b'", value, annotation)  # a batch branch's value
     assert plain == serde.decode(serde.encode(value))
     assert type(plain) is type(value)
     assert typed == expected
@@ -86,3 +88,27 @@ def test_is_async_agrees_with_inspect_for_every_kind_of_callable() -> None:
     for fn in callables:
         assert is_async(fn) is inspect.iscoroutinefunction(fn), fn
     assert [is_async(f) for f in (sync_body, async_body, holder.run)] == [False, True, True]
+
+
+@given(
+    st.tuples(
+        st.integers(0, 10**6), st.text(max_size=8), st.integers(0, 10**6), st.integers(0, 99)
+    ),
+    st.integers(1, 9),
+    st.text(max_size=8),
+    st.datetimes(timezones=st.just(dt.UTC)),
+    st.floats(0, 1e6),
+)
+def test_a_completed_entry_built_by_position_is_the_one_built_by_name(
+    place: tuple[int, str, int, int],
+    attempt: int,
+    result: str,
+    started: dt.datetime,
+    seconds: float,
+) -> None:
+    # StepCall.completed relies on JournalEntry's field order: a reorder must fail here.
+    call = StepCall(StepSpec("charge"), Call(*place, None), attempt)
+    ended = started + dt.timedelta(seconds=seconds)
+    assert call.completed(result, started, ended) == call.entry(
+        EntryStatus.COMPLETED, result=result, started_at=started, ended_at=ended
+    )

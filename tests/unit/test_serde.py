@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import uuid
 from decimal import Decimal
 
@@ -92,3 +93,16 @@ def test_nan_is_rejected_rather_than_written_as_invalid_json():
 def test_uuid_and_bytes_are_restored():
     key = uuid.uuid4()
     assert serde.decode(serde.encode({"k": key, "b": b"\x00"})) == {"k": key, "b": b"\x00"}
+
+
+@given(st.none() | st.booleans() | st.integers() | st.integers(min_value=10**4290))
+def test_scalars_encode_as_the_json_encoder_writes_them(value: object) -> None:
+    # encode() writes ints, bools and None itself; the text must be the encoder's.
+    try:
+        expected = json.dumps(value, separators=(",", ":"), allow_nan=False)
+    except ValueError:  # an int past Python's digit limit
+        with pytest.raises(SerializationError, match="integer string conversion"):
+            serde.encode(value)
+    else:
+        assert serde.encode(value) == expected
+        assert serde.decode(expected) == value

@@ -248,11 +248,7 @@ class MemoryRunStore:
             raise LeaseLostError(f"run {run_id}: journal position {entry.seq} is already final")
 
     def _stored_entry(self, entry: JournalEntry) -> _StoredEntry:
-        result = error = None
-        if entry.result is not None:
-            result = self.values.store(f"step {entry.key!r} result", entry.result)
-        if entry.error is not None:
-            error = self.values.store_error(f"step {entry.key!r} error", entry.error)
+        result, error = self.values.store_entry(entry)
         # The entry keeps its own copy of the values (no copy of the entry made per
         # write); reads answer with the stored forms, as DynamoDB's adapter does.
         return _StoredEntry(entry, result, error)

@@ -32,11 +32,7 @@ class JournalCopies:
         """Write the journal of a run not created yet: one BatchWriteItem per 25 entries."""
         puts = []
         for entry in entries:
-            result = error = None
-            if entry.result is not None:
-                result = self.values.store(f"step {entry.key!r} result", entry.result)
-            if entry.error is not None:
-                error = self.values.store_error(f"step {entry.key!r} error", entry.error)
+            result, error = self.values.store_entry(entry)
             puts.append(items.entry_item(run_id, entry, result, error))
         writes: Any = [{"PutRequest": {"Item": item}} for item in puts]
         write_items(self.client, self.table, writes, "journal entries")

@@ -409,10 +409,7 @@ class DynamoDBRunStore(TransactionWrites, Wakeups, JournalCopies, RunCancels, Ru
         return self.values.store_error(what, error) if error is not None else None
 
     def _entry_put(self, run_id: str, entry: JournalEntry) -> TransactWriteItemTypeDef:
-        result = None
-        if entry.result is not None:
-            result = self.values.store(f"step {entry.key!r} result", entry.result)
-        error = self._store_error(f"step {entry.key!r} error", entry.error)
+        result, error = self.values.store_entry(entry)
         return writes.entry_put(self.table, items.entry_item(run_id, entry, result, error))
 
     def event_put(self, run_id: str, event: TimelineEvent) -> TransactWriteItemTypeDef:
