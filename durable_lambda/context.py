@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -162,7 +163,7 @@ class TaskContext:
             else [(str(i), b) for i, b in enumerate(branches)]
         )
         specs = [
-            Branch(label, _bound(fn, self), result_type or return_annotation(fn))
+            Branch(label, partial(fn, self), result_type or return_annotation(fn))
             for label, fn in named
         ]
         return await run_batch(
@@ -197,7 +198,7 @@ class TaskContext:
         specs = [
             Branch(
                 item_name(item, index) if item_name is not None else str(index),
-                _bound_item(fn, self, item, index),
+                partial(fn, self, item, index),
                 kind,
             )
             for index, item in enumerate(items)
@@ -212,15 +213,3 @@ def _execution(what: str) -> Execution:
     if execution is None:
         raise ConfigurationError(f"{what} can only be awaited inside a running task")
     return execution
-
-
-def _bound(
-    fn: Callable[[TaskContext], Awaitable[Any]], ctx: TaskContext
-) -> Callable[[], Awaitable[Any]]:
-    return lambda: fn(ctx)
-
-
-def _bound_item(
-    fn: Callable[[TaskContext, Any, int], Awaitable[Any]], ctx: TaskContext, item: Any, index: int
-) -> Callable[[], Awaitable[Any]]:
-    return lambda: fn(ctx, item, index)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 from durable_lambda.admission import Admission, Admitted, Deferred, unit_of
@@ -319,14 +320,9 @@ class Worker:
         env = Environment(
             now=self.clock.now,
             remaining=invocation.remaining,
-            record=effects.recorder(
-                lambda entry, document: self._record(info, fence, entry, document)
-            ),
-            transact=effects.transactor(
-                lambda entry, writes, document: self.store.record_transaction(
-                    run.run_id, fence, entry, writes, document
-                )
-            ),
+            # Partials, not lambdas: one Python frame fewer on every step's record.
+            record=effects.recorder(partial(self._record, info, fence)),
+            transact=effects.transactor(partial(self.store.record_transaction, run.run_id, fence)),
             sleep=self.clock.sleep,
             safety_margin=self._margin(invocation),
             short_wait=self.settings.short_wait_seconds,

@@ -52,16 +52,19 @@ def scope_context(path: str) -> contextvars.Context:
     creates are numbered from ``path``, as they would be in a task of that scope.
     """
     context = contextvars.copy_context()
-    context.run(_scope.set, path)
-    context.run(_named.set, False)
+    context.run(_enter, path, False)
     return context
+
+
+def _enter(path: str, named: bool) -> None:  # noqa: FBT001 - the context var's value
+    _scope.set(path)
+    _named.set(named)
 
 
 def named_scope_context(path: str) -> contextvars.Context:
     """A context for a new task whose scope is ``path`` rather than the next number."""
     context = contextvars.copy_context()
-    context.run(_scope.set, path)
-    context.run(_named.set, True)
+    context.run(_enter, path, True)
     return context
 
 
