@@ -207,7 +207,7 @@ def engine_figures() -> None:
     """
     progress(f"a ctx.map of {ITEMS} one-step items, memory backend (median of {ENGINE_RUNS})")
     run_ms(mapped)  # imports, caches, first allocations
-    # On a shared VM the same run takes 60-135 ms from one moment to the next:
+    # On a shared VM the same run takes 32-95 ms from one moment to the next:
     # the spread is printed beside the median so a noisy host shows as one.
     maps = [run_ms(mapped) for _ in range(ENGINE_RUNS)]
     emit_median("map_1000_items_engine_ms", maps, "ms", target_max=100)
