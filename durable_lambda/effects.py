@@ -27,7 +27,7 @@ from durable_lambda.engine.calls import current_step
 from durable_lambda.engine.journal import EntryStatus, JournalEntry
 from durable_lambda.engine.metadata import encode_doc, encode_values
 from durable_lambda.engine.scopes import current_scope
-from durable_lambda.errors import ConfigurationError, TransactionConditionFailed
+from durable_lambda.errors import ConfigurationError, PayloadTooLarge, TransactionConditionFailed
 from durable_lambda.redaction import RedactFilter
 
 if TYPE_CHECKING:
@@ -123,9 +123,11 @@ class RunEffects:
 
         def record(entry: JournalEntry) -> None:
             # Most steps change nothing: no key to build, no changes to settle.
-            if self._step_changes and entry.status is not EntryStatus.STARTED:
-                self.settle(entry.key, succeeded=entry.status is EntryStatus.COMPLETED)
-            write(entry, self.unsaved())
+            if not self._step_changes or entry.status is EntryStatus.STARTED:
+                write(entry, self.unsaved())
+                return
+            succeeded = entry.status is EntryStatus.COMPLETED
+            self._settled(entry.key, lambda document: write(entry, document), succeeded=succeeded)
 
         return record
 
@@ -134,20 +136,34 @@ class RunEffects:
     ) -> Callable[[JournalEntry, tuple[TableWrite, ...]], None]:
         """The engine's ``transact``: as :meth:`recorder`, for a transactional step's record.
 
-        Only a completed attempt has writes to commit. A failed condition means
-        the attempt failed after all: its metadata changes are dropped again.
+        Only a completed attempt has writes to commit.
         """
 
         def record(entry: JournalEntry, writes: tuple[TableWrite, ...]) -> None:
-            before = (copy.deepcopy(self.values), self._unsaved)
-            self.settle(entry.key, succeeded=True)
-            try:
-                write(entry, writes, self.unsaved())
-            except TransactionConditionFailed:
-                self.values, self._unsaved = before
-                raise
+            def commit(document: str | None) -> None:
+                write(entry, writes, document)
+
+            self._settled(entry.key, commit, succeeded=True)
 
         return record
+
+    def _settled(
+        self, step_key: str, write: Callable[[str | None], None], *, succeeded: bool
+    ) -> None:
+        """Settle ``step_key``'s changes, then ``write`` the record with the document.
+
+        A write refused as the attempt's own failure (its result too large, a
+        transaction's condition) means the attempt failed after all: its
+        changes are dropped again, and the FAILED record that follows carries
+        none of them.
+        """
+        before = (copy.deepcopy(self.values), self._unsaved, self._changed)
+        self.settle(step_key, succeeded=succeeded)
+        try:
+            write(self.unsaved())
+        except (PayloadTooLarge, TransactionConditionFailed):
+            self.values, self._unsaved, self._changed = before
+            raise
 
     def unsaved(self) -> str | None:
         """The document to write with the next record, if anything changed since the last."""

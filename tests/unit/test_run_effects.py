@@ -6,7 +6,16 @@ import logging
 
 import pytest
 
-from durable_lambda import RetryPolicy, RunStatus, TaskContext, step, task, wait
+from durable_lambda import (
+    RetryPolicy,
+    RunStatus,
+    Settings,
+    TaskContext,
+    Transaction,
+    step,
+    task,
+    wait,
+)
 from durable_lambda.engine.metadata import METADATA_LIMIT
 from durable_lambda.testing import LocalRunner
 
@@ -162,3 +171,34 @@ def test_a_change_whose_record_was_never_written_is_not_stored(registry):
     assert result.output == 1
     assert bodies == [1, 1]
     assert runner.client.get_run(result.run_id).metadata == {"log": ["a", "b"]}
+
+
+@pytest.mark.parametrize("transactional", [False, True])
+def test_a_change_whose_result_was_too_large_to_record_is_dropped(registry, transactional):
+    # The write refuses the result after the body's change was settled: the
+    # attempt failed after all, so its change must not reach the stored metadata.
+    settings = Settings(inline_limit=100, max_value_bytes=8_000)
+    runner = LocalRunner(registry=registry, settings=settings)
+    runner.tables.create("exports", key=("id",))
+
+    def export(ctx: TaskContext) -> str:
+        ctx.metadata.increment("exports")
+        return "x" * 20_000
+
+    def export_tx(tx: Transaction, ctx: TaskContext) -> str:
+        tx.put("exports", {"id": "e-1"})
+        return export(ctx)
+
+    @task(id="meta-too-large", registry=registry)
+    async def run(payload: int, ctx: TaskContext) -> str:
+        ctx.metadata.set("started", True)
+        if transactional:
+            return await ctx.transact("export", export_tx, ctx)
+        return await ctx.step("export", export, ctx)
+
+    result = runner.run(run, 1)
+    assert result.status is RunStatus.FAILED
+    assert result.error is not None
+    assert "step 'export#0' result is 20002 bytes" in result.error.message
+    assert runner.client.get_run(result.run_id).metadata == {"started": True}
+    assert runner.tables.get("exports", {"id": "e-1"}) is None  # nor did its writes commit
