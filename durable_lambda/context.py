@@ -162,6 +162,8 @@ class TaskContext:
             if isinstance(branches, Mapping)
             else [(str(i), b) for i, b in enumerate(branches)]
         )
+        for label, fn in named:
+            _check_callable(fn, f"{name}: branch {label!r}", "(ctx)")
         specs = [
             Branch(label, partial(fn, self), result_type or return_annotation(fn))
             for label, fn in named
@@ -194,6 +196,7 @@ class TaskContext:
                 return annotation).
         """
         execution = _execution("ctx.map")
+        _check_callable(fn, f"{name}: fn", "(ctx, item, index)")
         kind = result_type or return_annotation(fn)
         specs = [
             Branch(
@@ -205,6 +208,14 @@ class TaskContext:
         ]
         return await run_batch(
             execution, name, specs, max_concurrency=max_concurrency, completion=completion
+        )
+
+
+def _check_callable(fn: object, what: str, signature: str) -> None:
+    """Refuse at the call, before anything is journaled, what could never run as a branch."""
+    if not callable(fn):
+        raise ConfigurationError(
+            f"{what} must be an async function {signature} -> T, got {type(fn).__name__}"
         )
 
 

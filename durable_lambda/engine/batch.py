@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
-from durable_lambda.engine.frozen import frozen_record
 from durable_lambda.engine.journal import ErrorInfo
 from durable_lambda.errors import ConfigurationError, TerminalError
 
@@ -100,7 +99,7 @@ class BatchFailedError(TerminalError):
         )
 
 
-@frozen_record
+@dataclass(frozen=True, slots=True)
 class BatchItem(Generic[T]):
     """One branch of a batch.
 

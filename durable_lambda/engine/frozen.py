@@ -9,8 +9,10 @@ measured here), and the engine makes one or more per step.
 :func:`frozen_record` makes a plain slotted dataclass that the type checker
 treats as frozen (:pep:`681`'s ``frozen_default``): ``mypy --strict``, which CI
 runs, refuses any assignment to a field, and the class stays hashable as a
-frozen one is. Use it only for records made on the step path; everything else
-stays ``@dataclass(frozen=True)``.
+frozen one is. Use it only for records made on the step path that user code
+does not hold as the store's own: a ``JournalEntry`` reaches it only as a copy
+(``LocalRunner.journal``). Everything else stays ``@dataclass(frozen=True)``,
+``BatchItem`` included, which a task's own code holds.
 """
 
 from __future__ import annotations

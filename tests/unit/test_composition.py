@@ -108,6 +108,24 @@ def test_an_empty_batch_returns_at_once_and_a_bad_limit_is_refused(registry, run
     assert runner.journal(result.run_id) == []
 
 
+def test_a_branch_that_is_not_a_function_is_refused_at_the_call(registry, runner):
+    @task(id="t", registry=registry)
+    async def flow(payload: None, ctx: TaskContext) -> str:
+        with pytest.raises(ConfigurationError, match=r"map: fn must be an async .* got NoneType"):
+            await ctx.map([1, 2], None)  # type: ignore[arg-type]
+        with pytest.raises(ConfigurationError, match=r"parallel: branch 'b' must be .* got int"):
+            await ctx.parallel({"a": _double_one, "b": 5})  # type: ignore[dict-item]
+        return "ok"
+
+    result = runner.run(flow, None)
+    assert result.output == "ok", result.error
+    assert runner.journal(result.run_id) == []  # nothing journaled, nothing ran
+
+
+async def _double_one(ctx: TaskContext) -> int:
+    return await ctx.step("double", lambda: 2)
+
+
 async def _double(ctx: TaskContext, item: int, index: int) -> int:
     return await ctx.step("double", lambda x: x * 2, item)
 
