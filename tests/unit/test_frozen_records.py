@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import subprocess
-import sys
 from pathlib import Path
+
+from typecheck import mypy_output
 
 from durable_lambda.adapters.memory.runs import _StoredEntry
 from durable_lambda.engine.journal import EntryKind, EntryStatus, JournalEntry
 from durable_lambda.values import StoredValue
-
-ROOT = Path(__file__).resolve().parents[2]
 
 ASSIGNMENTS = """\
 from durable_lambda.adapters.memory.runs import _StoredEntry
@@ -28,17 +26,9 @@ stored.result = None
 
 
 def test_the_type_checker_refuses_an_assignment_to_any_field(tmp_path: Path) -> None:
-    source = tmp_path / "assign.py"
-    source.write_text(ASSIGNMENTS)
-    checked = subprocess.run(  # noqa: S603 - our own interpreter, a file written here
-        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", str(source)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    refused = [line for line in checked.stdout.splitlines() if "is read-only" in line]
-    assert [line.split(":")[1] for line in refused] == ["6", "8", "10"], checked.stdout
+    out = mypy_output(tmp_path, "assign.py", ASSIGNMENTS)
+    refused = [line for line in out.splitlines() if "is read-only" in line]
+    assert [line.split(":")[1] for line in refused] == ["6", "8", "10"], out
 
 
 def test_records_hash_and_compare_by_their_fields_and_copy_with_replace() -> None:

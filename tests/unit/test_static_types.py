@@ -6,11 +6,8 @@ Runs mypy (the project's configuration, a cache of its own) on a small user modu
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-from mypy import api
-
-PYPROJECT = Path(__file__).parents[2] / "pyproject.toml"
+from typecheck import mypy_output
 
 USER_MODULE = """\
 from typing import assert_type
@@ -44,20 +41,7 @@ without_context.trigger(1, priority="high")  # expect: arg-type
 
 
 def test_mypy_checks_a_triggers_payload_and_options(tmp_path):
-    module = tmp_path / "user_tasks.py"
-    module.write_text(USER_MODULE)
-    out, err, _ = api.run(
-        [
-            "--config-file",
-            str(PYPROJECT),
-            "--cache-dir",
-            str(tmp_path / "cache"),
-            "--no-error-summary",
-            "--hide-error-context",
-            str(module),
-        ]
-    )
-    assert err == ""
+    out = mypy_output(tmp_path, "user_tasks.py", USER_MODULE)
     errors = sorted(
         (int(line), code)
         for line, code in re.findall(
